@@ -662,7 +662,7 @@ class Orthogonal(_RandomInitializer):
         q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)  # sign(0) counts as +1
         if rows < cols:
             q = q.T
-        return (float(self.gain) * q).reshape(shape).astype(dt)
+        return np.ascontiguousarray((float(self.gain) * q).reshape(shape), dtype=dt)
 
     def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
         """Fill ``out`` in place with an orthogonal matrix (no partitions)."""
