@@ -1,0 +1,57 @@
+"""Build the optional compiled stream kernel, fanin._kernel.
+
+All metadata lives in pyproject.toml. The kernel must compute exactly the bits of the
+NumPy reference, so it is built without floating-point contraction (no fused
+multiply-add) and without fast-math; the instruction-set variants (AVX2, AVX-512)
+are chosen at run time, never with -march=native. If the compiler is missing or the
+build fails, the package still installs and uses the NumPy reference stream.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExt(build_ext):
+    """Choose compiler flags by compiler family (gcc/clang vs MSVC)."""
+
+    def build_extensions(self):
+        ctype = self.compiler.compiler_type
+        for ext in self.extensions:
+            if ctype == "msvc":
+                ext.extra_compile_args = ["/O2", "/fp:precise", "/fp:contract-"]
+            else:
+                ext.extra_compile_args = [
+                    "-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno",
+                    "-fno-trapping-math", "-pthread", "-std=c11",
+                    "-fvisibility=hidden",
+                ]
+                if sys.platform.startswith("linux") or sys.platform == "darwin":
+                    ext.extra_link_args = ["-pthread"]
+                if os.environ.get("FANIN_KERNEL_OPT_REPORT"):
+                    ext.extra_compile_args.append("-fopt-info-vec-optimized")
+        super().build_extensions()
+
+
+def _extensions():
+    if os.environ.get("FANIN_NO_KERNEL"):
+        return []
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - pyproject's build requires provide it
+        return []
+    return [
+        Extension(
+            "fanin._kernel",
+            sources=["fanin/_kernel.c"],
+            depends=["fanin/_kernel_impl.h"],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("_GNU_SOURCE", None)],
+            optional=True,
+        )
+    ]
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
