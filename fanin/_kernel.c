@@ -169,7 +169,8 @@ static inline int32_t fk_key16(int32_t h)
 #define FK_NO_UNROLL
 #endif
 
-typedef void (*fk_segment_fn)(const fk_params *, uint64_t, size_t, char *);
+typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, char *);
+typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *);
 
 #define FK_SUFFIX generic
 #include "_kernel_impl.h"
@@ -193,6 +194,7 @@ typedef void (*fk_segment_fn)(const fk_params *, uint64_t, size_t, char *);
 #endif
 
 static fk_segment_fn fk_segment = segment_generic;
+static fk_words_fn fk_words = words_generic;
 static const char *fk_isa = "generic";
 
 static void
@@ -212,10 +214,12 @@ fk_pick_isa(void)
     }
     if (has512) {
         fk_segment = segment_avx512;
+        fk_words = words_avx512;
         fk_isa = "avx512";
     }
     else if (has2) {
         fk_segment = segment_avx2;
+        fk_words = words_avx2;
         fk_isa = "avx2";
     }
 #else
@@ -234,6 +238,16 @@ typedef struct {
     size_t nrows, row_len, n;
 } fk_job;
 
+/* Does row r + 1 start at the word right after row r's last word? */
+static inline int
+fk_continues(const fk_job *J, size_t r)
+{
+    const uint64_t per = J->p.fmt == FK_F64 ? 2u : 1u;
+    const uint64_t w0 = J->starts[r] * per, w1 = J->starts[r + 1] * per;
+    const uint64_t len = (uint64_t)J->row_len * per;
+    return w0 <= UINT64_MAX - len && w1 == w0 + len;
+}
+
 /* Fill flat output positions [a, b). Consecutive rows whose stream indices
  * continue each other are done as one run. */
 static void
@@ -243,17 +257,22 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
     const size_t isz = (size_t)J->p.itemsize;
     while (a < b) {
         size_t r = a / L, t = a - r * L;
-        uint64_t e = J->starts[r] + (uint64_t)t;
+        /* the reference: row r's first word mod 2**64, then blocks counted on */
+        const uint64_t per = J->p.fmt == FK_F64 ? 2u : 1u;
+        uint64_t w0 = J->starts[r] * per;
+        uint64_t off = (w0 & 3u) + (uint64_t)t * per;
+        uint64_t blk = (w0 >> 2) + (off >> 2);
+        unsigned lane = (unsigned)(off & 3u);
         size_t end = (r + 1) * L; /* end of row r, flat */
         if (end > b) end = b;
-        /* extend through following rows that continue the stream */
-        while (end < b && end == (r + 1) * L &&
-               J->starts[r + 1] == J->starts[r] + (uint64_t)L) {
+        /* extend through following rows that continue the stream's words (the
+         * reference computes each row's first word mod 2**64, the rest unwrapped) */
+        while (end < b && end == (r + 1) * L && fk_continues(J, r)) {
             r++;
             end = (r + 1) * L;
             if (end > b) end = b;
         }
-        fk_segment(&J->p, e, end - a, J->out + a * isz);
+        fk_segment(&J->p, blk, lane, end - a, J->out + a * isz);
         a = end;
     }
 }
@@ -420,6 +439,34 @@ fk_bound16(double v, int fmt)
     return sign | ((e + 15) << 10) | mant;
 }
 
+static void
+fk_set_params(fk_params *P, uint64_t key, uint64_t call, int kind, int fmt, int itemsize,
+              double loc, double scale, double lo, double hi)
+{
+    P->key_lo = (uint32_t)key;
+    P->key_hi = (uint32_t)(key >> 32);
+    P->call_lo = (uint32_t)call;
+    P->call_hi = (uint32_t)(call >> 32);
+    P->kind = kind;
+    P->fmt = fmt;
+    P->itemsize = itemsize;
+    P->loc32 = (float)loc;
+    P->scale32 = (float)scale;
+    P->lo32 = (float)lo;
+    P->hi32 = (float)hi;
+    P->loc64 = loc;
+    P->scale64 = scale;
+    P->lo64 = lo;
+    P->hi64 = hi;
+    P->lo16 = P->hi16 = P->klo16 = P->khi16 = 0;
+    if (fmt == FK_F16 || fmt == FK_BF16) {
+        P->lo16 = fk_bound16(lo, fmt);
+        P->hi16 = fk_bound16(hi, fmt);
+        P->klo16 = fk_key16(P->lo16);
+        P->khi16 = fk_key16(P->hi16);
+    }
+}
+
 static int
 fk_get_u64(PyObject *o, const char *what, uint64_t *v)
 {
@@ -524,29 +571,7 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (n == 0) Py_RETURN_NONE;
 
     fk_job J;
-    fk_params *P = &J.p;
-    P->key_lo = (uint32_t)key;
-    P->key_hi = (uint32_t)(key >> 32);
-    P->call_lo = (uint32_t)call;
-    P->call_hi = (uint32_t)(call >> 32);
-    P->kind = (int)kind;
-    P->fmt = fmt;
-    P->itemsize = itemsize;
-    P->loc32 = (float)loc;
-    P->scale32 = (float)scale;
-    P->lo32 = (float)lo;
-    P->hi32 = (float)hi;
-    P->loc64 = loc;
-    P->scale64 = scale;
-    P->lo64 = lo;
-    P->hi64 = hi;
-    P->lo16 = P->hi16 = P->klo16 = P->khi16 = 0;
-    if (fmt == FK_F16 || fmt == FK_BF16) {
-        P->lo16 = fk_bound16(lo, fmt);
-        P->hi16 = fk_bound16(hi, fmt);
-        P->klo16 = fk_key16(P->lo16);
-        P->khi16 = fk_key16(P->hi16);
-    }
+    fk_set_params(&J.p, key, call, (int)kind, fmt, itemsize, loc, scale, lo, hi);
     J.out = (char *)PyArray_DATA(out);
     J.starts = (const uint64_t *)PyArray_DATA(starts);
     J.nrows = (size_t)nrows;
@@ -559,6 +584,48 @@ size_mismatch:
     PyErr_Format(PyExc_ValueError, "%zd rows of %zd elements do not fill an array of "
                  "%zd elements", (Py_ssize_t)nrows, row_len, (Py_ssize_t)n);
     return NULL;
+}
+
+/* _transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook that runs
+ * the transform and store on given uint32 words (element i of a 32-bit format uses
+ * word i; float64 element i uses words 2i, 2i+1). */
+static PyObject *
+fk_transform_words(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyArrayObject *words, *out;
+    const char *fmts;
+    int kind;
+    double loc, scale, lo, hi;
+    if (!PyArg_ParseTuple(args, "O!O!sidddd", &PyArray_Type, &words, &PyArray_Type, &out,
+                          &fmts, &kind, &loc, &scale, &lo, &hi))
+        return NULL;
+    PyObject *fo = PyUnicode_FromString(fmts);
+    if (fo == NULL) return NULL;
+    int fmt, itemsize;
+    int rc = fk_parse_fmt(fo, &fmt, &itemsize);
+    Py_DECREF(fo);
+    if (rc < 0) return NULL;
+    if (kind < 0 || kind > 2) {
+        PyErr_SetString(PyExc_ValueError, "bad kind");
+        return NULL;
+    }
+    npy_intp nw = PyArray_SIZE(words);
+    npy_intp per = fmt == FK_F64 ? 2 : 1;
+    if (PyArray_TYPE(words) != NPY_UINT32 || !PyArray_IS_C_CONTIGUOUS(words) ||
+        !PyArray_IS_C_CONTIGUOUS(out) || !PyArray_ISWRITEABLE(out) ||
+        (int)PyArray_ITEMSIZE(out) != itemsize || nw % per != 0 ||
+        PyArray_SIZE(out) != nw / per) {
+        PyErr_SetString(PyExc_ValueError, "words must be contiguous uint32 and out must "
+                        "hold one element per word (two words for float64)");
+        return NULL;
+    }
+    fk_params P;
+    fk_set_params(&P, 0, 0, kind, fmt, itemsize, loc, scale, lo, hi);
+    Py_BEGIN_ALLOW_THREADS
+    fk_words(&P, (const uint32_t *)PyArray_DATA(words), (size_t)nw, (char *)PyArray_DATA(out));
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 static int
@@ -633,6 +700,8 @@ static PyMethodDef fk_methods[] = {
      "get_num_threads() -> threads used by fill."},
     {"isa", fk_get_isa, METH_NOARGS,
      "isa() -> the instruction-set variant in use: 'avx512', 'avx2' or 'generic'."},
+    {"_transform_words", fk_transform_words, METH_VARARGS,
+     "_transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook."},
     {NULL, NULL, 0, NULL},
 };
 

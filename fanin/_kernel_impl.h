@@ -268,18 +268,17 @@ FK(transform64)(const fk_params *P, const uint32_t *restrict W, double *restrict
 }
 
 /* ---------------------------------------------------------------------------- */
-/* A run of `count` consecutive stream elements starting at element index e.      */
+/* A run of `count` consecutive elements whose first word is lane `lane` of       */
+/* Philox block b.                                                                */
 /* ---------------------------------------------------------------------------- */
 
 static void
-FK(segment)(const fk_params *P, uint64_t e, size_t count, char *out)
+FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *out)
 {
     uint32_t W[FK_WORDS];
     const size_t isz = (size_t)P->itemsize;
     if (P->fmt == FK_F64) {
-        uint64_t w0 = e * 2u; /* wraps mod 2**64 like the reference's uint64 */
-        uint64_t b = w0 >> 2;
-        size_t skip = (size_t)(w0 & 3u) / 2u; /* in elements */
+        size_t skip = lane / 2u; /* in elements */
         double T[FK_E64];
         while (count) {
             FK(philox)(P, b, FK_BLOCKS, W);
@@ -294,8 +293,7 @@ FK(segment)(const fk_params *P, uint64_t e, size_t count, char *out)
         }
         return;
     }
-    uint64_t b = e >> 2;
-    size_t skip = (size_t)(e & 3u);
+    size_t skip = lane;
     float V[FK_WORDS];
     union { float f[FK_WORDS]; uint16_t h[FK_WORDS]; } T;
     while (count) {
@@ -309,6 +307,31 @@ FK(segment)(const fk_params *P, uint64_t e, size_t count, char *out)
         count -= take;
         b += FK_BLOCKS;
         skip = 0;
+    }
+}
+
+/* Test hook: transform given words (not Philox output) into out. nwords is a
+ * multiple of 2 for float64. */
+static void
+FK(words)(const fk_params *P, const uint32_t *Win, size_t nwords, char *out)
+{
+    uint32_t W[FK_WORDS];
+    const size_t per = P->fmt == FK_F64 ? 2u : 1u;
+    const size_t isz = (size_t)P->itemsize;
+    union { float f[FK_WORDS]; uint16_t h[FK_WORDS]; double d[FK_E64]; } T;
+    float V[FK_WORDS];
+    for (size_t a = 0; a < nwords; a += FK_WORDS) {
+        size_t m = nwords - a < FK_WORDS ? nwords - a : FK_WORDS;
+        memset(W, 0, sizeof(W));
+        memcpy(W, Win + a, m * 4u);
+        if (P->fmt == FK_F64) {
+            FK(transform64)(P, W, T.d);
+        }
+        else {
+            FK(transform32)(P, W, V);
+            FK(store32)(P, V, &T);
+        }
+        memcpy(out + (a / per) * isz, &T, (m / per) * isz);
     }
 }
 

@@ -1,0 +1,370 @@
+"""The compiled kernel (fanin._kernel) against the NumPy reference, bit for bit.
+
+Skipped when the extension is not built, except ``test_kernel_is_built``, which fails
+when ``FANIN_REQUIRE_KERNEL=1`` is set so that CI catches a broken build.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fanin import stream
+
+try:
+    from fanin import _kernel
+except ImportError:  # pragma: no cover - exercised when the build is broken
+    _kernel = None
+
+needs_kernel = pytest.mark.skipif(_kernel is None, reason="fanin._kernel is not built")
+
+# The reference warns when a float16 bound or value overflows to inf (expected here).
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+DTYPES = {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32,
+          "float64": np.float64}
+UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+KINDS = ("uniform", "normal", "truncated_normal")
+
+
+def bits(a):
+    return np.ascontiguousarray(a).reshape(-1).view(UINT[a.dtype.itemsize])
+
+
+def same_bits(a, b):
+    return np.array_equal(bits(a), bits(b))
+
+
+def make_dist(kind, loc, scale):
+    if kind == "uniform":
+        return stream.uniform(loc, loc + scale)
+    if kind == "normal":
+        return stream.normal(loc, scale)
+    return stream.truncated_normal(loc, abs(scale))
+
+
+def kfill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None, threads=None):
+    """stream.fill's kernel path, with an explicit thread count."""
+    fmt = stream._format_of(out, fmt)
+    stream._check_out(out, fmt)
+    starts_arr, row_len = stream._rows(starts, row_len, out.size)
+    lo, hi = stream.clamp_bounds(dist, fmt)
+    _kernel.fill(out, fmt, stream.seed_to_key(seed), int(call) & stream._MASK64,
+                 stream._KIND_CODES[dist.kind], dist.loc, dist.scale, lo, hi,
+                 starts_arr, row_len, threads=threads)
+
+
+def ref(shape, fmt, seed, call, dist, **kw):
+    b = np.empty(shape, DTYPES[fmt])
+    stream.fill_reference(b, seed, call, dist, fmt=fmt, **kw)
+    return b
+
+
+def check(shape, fmt, seed, call, dist, threads=None, **kw):
+    a = np.full(shape, 7, DTYPES[fmt])
+    kfill(a, seed, call, dist, fmt=fmt, threads=threads, **kw)
+    b = ref(shape, fmt, seed, call, dist, **kw)
+    if not same_bits(a, b):
+        bad = np.flatnonzero(bits(a) != bits(b))
+        pytest.fail(f"{fmt} {dist} seed={seed} call={call} {kw}: {bad.size} elements "
+                    f"differ, first at {bad[:5]}: kernel {bits(a)[bad[:3]]} vs reference "
+                    f"{bits(b)[bad[:3]]}")
+
+
+def test_kernel_is_built():
+    if os.environ.get("FANIN_REQUIRE_KERNEL", "") not in ("", "0") and _kernel is None:
+        pytest.fail("FANIN_REQUIRE_KERNEL is set but fanin._kernel cannot be imported: "
+                    "the C extension failed to build")
+
+
+@needs_kernel
+def test_stream_fill_uses_kernel(monkeypatch):
+    monkeypatch.delenv("FANIN_REFERENCE", raising=False)
+    assert stream.kernel_available()
+    assert _kernel.isa() in ("avx512", "avx2", "generic")
+    a = np.empty((3, 3), np.float32)
+    stream.fill(a, 5, 1, stream.truncated_normal(0.0, 0.1))
+    assert same_bits(a, ref((3, 3), "float32", 5, 1, stream.truncated_normal(0.0, 0.1)))
+
+
+@needs_kernel
+def test_philox_known_answer_through_uniform():
+    # counter (0, 0, 0, 0), key (0, 0): element i of (seed 0, call 0) is lane i.
+    words = [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    a = np.empty(4, np.float32)
+    kfill(a, 0, 0, stream.uniform(0.0, 1.0))
+    assert [int(x * 2.0**24) for x in a] == [w >> 8 for w in words]
+    d = np.empty(2, np.float64)
+    kfill(d, 0, 0, stream.uniform(0.0, 1.0))
+    want = [((words[2 * i + 1] << 21) | (words[2 * i] >> 11)) for i in range(2)]
+    assert [int(x * 2.0**53) for x in d] == want
+
+
+SIZES = [1, 2, 3, 4, 5, 9, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000, 4099]
+SEEDS = [0, 1, 2**64 - 1, 2**32, 123456789, -7, 2**70 + 3]
+CALLS = [0, 1, 2**32 - 1, 2**32, 2**63 + 5, 2**64 - 1]
+LOC_SCALE = [(0.0, 1.0), (0.25, 0.05), (-3.0, 2.5), (1e-6, 3e-6), (0.0, 1e-7),
+             (0.0, 2.0**-20), (100.0, 30.0), (-0.0, 1.0), (0.0, -1.0)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_flat_fills_match_reference(fmt, kind):
+    rng = np.random.default_rng([7, len(fmt), len(kind)])
+    for i, n in enumerate(SIZES):
+        seed = SEEDS[i % len(SEEDS)]
+        call = CALLS[(i * 5) % len(CALLS)]
+        loc, scale = LOC_SCALE[i % len(LOC_SCALE)]
+        check(n, fmt, seed, call, make_dist(kind, loc, scale))
+    for _ in range(6):
+        n = int(rng.integers(1, 3000))
+        loc, scale = LOC_SCALE[int(rng.integers(len(LOC_SCALE)))]
+        check(n, fmt, int(rng.integers(0, 2**63)) * 2 + 1, int(rng.integers(0, 2**40)),
+              make_dist(kind, loc, scale))
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_row_layouts_match_reference(fmt, kind):
+    """Partitions: rows at arbitrary stream offsets, misaligned lanes, rows that
+    continue each other, huge element indices."""
+    rng = np.random.default_rng([11, len(fmt), len(kind)])
+    top = 2**62 if fmt == "float64" else 2**64
+    for trial in range(8):
+        row_len = int(rng.choice([1, 2, 3, 5, 16, 63, 64, 65, 100, 257]))
+        nrows = int(rng.integers(1, 40))
+        if trial % 3 == 0:  # one contiguous run split into rows (merged by the kernel)
+            s0 = int(rng.integers(0, 10**6))
+            starts = s0 + row_len * np.arange(nrows, dtype=np.uint64)
+        elif trial % 3 == 1:  # a tile of a bigger matrix
+            cols = row_len + int(rng.integers(0, 50))
+            s0 = int(rng.integers(0, 10**9))
+            starts = s0 + cols * np.arange(nrows, dtype=np.uint64)
+        else:  # anywhere, including the top of the index range
+            starts = rng.integers(0, top - row_len, size=nrows, dtype=np.uint64,
+                                  endpoint=False)
+            starts[0] = top - row_len
+            starts[-1] = 0
+        loc, scale = LOC_SCALE[trial % len(LOC_SCALE)]
+        check((nrows, row_len), fmt, int(rng.integers(0, 2**64, dtype=np.uint64)),
+              CALLS[trial % len(CALLS)], make_dist(kind, loc, scale),
+              starts=starts, row_len=row_len)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+def test_large_fill_crosses_chunks_and_threads(fmt):
+    """Sizes past the reference's 65536-element chunk and the kernel's thread chunks,
+    with every thread count giving the same bits."""
+    n = 3 * 65536 + 12345
+    dist = stream.truncated_normal(0.1, 0.02) if fmt != "float16" else stream.normal(0, 1e-5)
+    want = ref(n, fmt, 42, 3, dist)
+    for threads in (1, 2, 3, 7):
+        a = np.empty(n, DTYPES[fmt])
+        kfill(a, 42, 3, dist, fmt=fmt, threads=threads)
+        assert same_bits(a, want), threads
+    # rows, some short and misaligned, across thread chunk boundaries
+    row_len = 1031
+    starts = (np.arange(300, dtype=np.uint64) * np.uint64(1500)) + np.uint64(3)
+    want = ref((300, row_len), fmt, 9, 2**63 + 5, dist, starts=starts, row_len=row_len)
+    for threads in (1, 2, 3, 7):
+        a = np.empty((300, row_len), DTYPES[fmt])
+        kfill(a, 9, 2**63 + 5, dist, fmt=fmt, threads=threads, starts=starts,
+              row_len=row_len)
+        assert same_bits(a, want), threads
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float64"])
+def test_rows_past_the_top_of_the_index_range_split_across_threads(fmt):
+    """A row whose element indices run past 2**64 - 1 (for float64: whose words do)
+    keeps counting blocks, also when a thread's chunk starts inside it."""
+    row_len = 40000
+    top = 2**63 if fmt == "float64" else 2**64
+    starts = np.array([top - 10, 5, top - 40001], np.uint64)
+    dist = stream.normal(0.0, 1.0)
+    want = ref((3, row_len), fmt, 3, 4, dist, starts=starts, row_len=row_len)
+    for threads in (1, 2, 3):
+        a = np.empty((3, row_len), DTYPES[fmt])
+        kfill(a, 3, 4, dist, fmt=fmt, threads=threads, starts=starts, row_len=row_len)
+        assert same_bits(a, want), threads
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind", KINDS)
+def test_thread_counts_agree_on_big_fill(kind):
+    n = 2_000_003
+    dist = make_dist(kind, 0.0, 0.5)
+    outs = []
+    for threads in (1, 2, 3, 7):
+        a = np.empty(n, np.float32)
+        kfill(a, 2**64 - 1, 17, dist, threads=threads)
+        outs.append(a)
+    for a in outs[1:]:
+        assert same_bits(a, outs[0])
+    # spot-check a window against the reference through the starts interface
+    w = ref(5000, "float32", 2**64 - 1, 17, dist, starts=[n - 5000], row_len=5000)
+    assert same_bits(outs[0][-5000:], w)
+
+
+def _transform_ref(words, fmt, dist):
+    lo, hi = stream.clamp_bounds(dist, fmt)
+    out = np.empty(words.size // (2 if fmt == "float64" else 1), DTYPES[fmt])
+    step = 1 << 16
+    per = 2 if fmt == "float64" else 1
+    for s in range(0, out.size, step):
+        w = words[s * per:(s + step) * per].astype(np.uint64)
+        v = stream._transform(w, dist.kind, fmt, dist.loc, dist.scale)
+        stream._store(v, out[s:s + step], fmt, lo, hi)
+    return out
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_transform_on_chosen_words(fmt, kind):
+    """The transform on a grid of 24-bit (53-bit) values including both extremes,
+    where log, erfinv's tail and the rounding to float16 subnormals are hardest."""
+    if fmt == "float64":
+        rng = np.random.default_rng(3)
+        j = np.concatenate([np.arange(4096, dtype=np.uint64),
+                            np.uint64(2**53) - np.arange(1, 4097, dtype=np.uint64),
+                            rng.integers(0, 2**53, 60000, dtype=np.uint64)])
+        words = np.empty(2 * j.size, np.uint32)
+        words[0::2] = ((j & np.uint64(2**21 - 1)) << np.uint64(11)).astype(np.uint32)
+        words[1::2] = (j >> np.uint64(21)).astype(np.uint32)
+    else:
+        j = np.concatenate([np.arange(8192, dtype=np.uint32),
+                            np.uint32(2**24) - np.arange(1, 8193, dtype=np.uint32),
+                            np.arange(0, 2**24, 211, dtype=np.uint32)])
+        words = (j << np.uint32(8)) | (j & np.uint32(0xFF))
+    for loc, scale in [(0.0, 1.0), (0.0, 3e-6), (-1e-5, 2e-7), (0.5, 70000.0), (2.0, -0.5)]:
+        dist = make_dist(kind, loc, scale)
+        lo, hi = stream.clamp_bounds(dist, fmt)
+        a = np.empty(words.size // (2 if fmt == "float64" else 1), DTYPES[fmt])
+        _kernel._transform_words(words, a, fmt, stream._KIND_CODES[kind], dist.loc,
+                                 dist.scale, lo, hi)
+        b = _transform_ref(words, fmt, dist)
+        assert same_bits(a, b), (loc, scale)
+
+
+@needs_kernel
+def test_ml_dtypes_bfloat16_out():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    a = np.empty((7, 9), ml_dtypes.bfloat16)
+    dist = stream.truncated_normal(0.0, 0.2)
+    kfill(a, 1, 2, dist, fmt="bfloat16")
+    assert np.array_equal(a.view(np.uint16), ref((7, 9), "bfloat16", 1, 2, dist))
+
+
+@needs_kernel
+def test_bad_arguments():
+    st = np.zeros(1, np.uint64)
+    a = np.empty(10, np.float32)
+    with pytest.raises(TypeError):
+        _kernel.fill(a, "float64", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float8", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float32", 0, 0, 3, 0.0, 1.0, 0.0, 1.0, st, 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float32", -1, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float32", 0, 2**64, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 9)
+    with pytest.raises(ValueError):
+        _kernel.fill(a[::2], "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 5)
+    with pytest.raises(TypeError):
+        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st.astype(np.int64), 10)
+    with pytest.raises(ValueError):
+        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10, threads=0)
+    with pytest.raises(TypeError):
+        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10, bogus=1)
+    ro = np.empty(10, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        _kernel.fill(ro, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+    _kernel.fill(np.empty(0, np.float32), "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0,
+                 np.zeros(0, np.uint64), 5)
+
+
+@needs_kernel
+def test_num_threads_setting():
+    from fanin import _threads
+
+    before = _threads.get_num_threads()
+    try:
+        _threads.set_num_threads(3)
+        assert _threads.get_num_threads() == 3 == _kernel.get_num_threads()
+        with pytest.raises(ValueError):
+            _threads.set_num_threads(0)
+        _threads.set_num_threads(None)
+        assert _threads.get_num_threads() == _threads.default_num_threads()
+    finally:
+        _threads.set_num_threads(before)
+
+
+def _run(code, env_extra, timeout=60):
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(stream.__file__)))]
+        + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@needs_kernel
+def test_env_var_sets_thread_count():
+    r = _run("from fanin import _threads, _kernel; "
+             "print(_threads.get_num_threads(), _kernel.get_num_threads())",
+             {"FANIN_NUM_THREADS": "3"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["3", "3"]
+
+
+INTERRUPT = """
+import os, signal, threading, time
+import numpy as np
+from fanin import stream
+a = np.empty(2**29, np.float64)  # 4 GiB of address space; only what is written is touched
+t_sig = []
+def fire():
+    time.sleep(0.3)
+    t_sig.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=fire, daemon=True).start()
+t0 = time.perf_counter()
+try:
+    stream.fill(a, 1, 0, stream.truncated_normal(0.0, 1.0))
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - t_sig[0])
+else:
+    print("finished", time.perf_counter() - t0)
+del a
+b = np.empty((3, 3), np.float32)
+stream.fill(b, 1, 0, stream.normal(0.0, 1.0))
+c = np.empty((3, 3), np.float32)
+stream.fill_reference(c, 1, 0, stream.normal(0.0, 1.0))
+print("after", bool(np.array_equal(b.view(np.uint32), c.view(np.uint32))))
+"""
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_fill_can_be_interrupted(threads):
+    r = _run(INTERRUPT, {"FANIN_NUM_THREADS": threads, "FANIN_REFERENCE": "0"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    first = lines[0].split()
+    assert first[0] == "interrupted", r.stdout
+    assert float(first[1]) < 1.0, r.stdout
+    assert "after True" in r.stdout
