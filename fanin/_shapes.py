@@ -10,6 +10,8 @@ import numpy as np
 
 # Flat element indices live in 64-bit counters, two words per float64 element.
 MAX_ELEMENTS = 1 << 62
+# Requests below this size skip the available-memory check.
+_MEMORY_CHECK_BYTES = 1 << 28
 
 
 def normalize_shape(shape, name: str = "shape") -> tuple[int, ...]:
@@ -49,6 +51,8 @@ def check_size(shape: tuple[int, ...], itemsize: int) -> int:
         raise ValueError(f"shape {shape} has {n} elements, more than fanin's limit of "
                          f"2**62.")
     need = n * itemsize
+    if need < _MEMORY_CHECK_BYTES:  # small: not worth a look at /proc/meminfo
+        return n
     avail = available_memory()
     if avail is not None and need > avail:
         raise MemoryError(f"shape {shape} needs {need / 2**30:.1f} GiB, more than the "

@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -51,7 +52,9 @@ __all__ = [
     "clamp_bounds",
     "fill",
     "fill_reference",
+    "fill_whole",
     "kernel_available",
+    "set_backend",
 ]
 
 STREAM_VERSION = 1
@@ -366,6 +369,7 @@ def _step(v: float, fmt: str, up: bool) -> float:
     return float(np.nextafter(t(v), t(np.inf if up else -np.inf)))
 
 
+@functools.lru_cache(maxsize=256)
 def clamp_bounds(dist: Distribution, fmt: str) -> tuple[float, float]:
     """The smallest and largest values ``fill`` may write for ``dist`` in ``fmt``.
 
@@ -429,9 +433,13 @@ def _check_out(out: np.ndarray, fmt: str) -> None:
         raise TypeError(f"out has dtype {out.dtype}, which cannot hold {fmt} values.")
 
 
+_WHOLE = np.zeros(1, np.uint64)  # one row starting at element 0
+_WHOLE.flags.writeable = False
+
+
 def _rows(starts, row_len, n):
     if starts is None:
-        return np.zeros(1, np.uint64), n
+        return _WHOLE, n
     starts = np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1)
     if starts.size * int(row_len) != n:
         raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an "
@@ -494,15 +502,35 @@ except ImportError:  # pragma: no cover - exercised when the extension is missin
                       "stream (same values, slower).", RuntimeWarning, stacklevel=2)
 
 
-def kernel_available() -> bool:
-    """True when the compiled kernel is importable and enabled.
+# Which implementation ``fill`` uses: the kernel when built, unless the environment
+# variable FANIN_REFERENCE=1 (read once, at import) or ``set_backend`` says otherwise.
+_use_kernel = _kernel is not None and os.environ.get("FANIN_REFERENCE", "") in ("", "0")
 
-    Setting ``FANIN_REFERENCE=1`` forces the NumPy reference (the tests run both).
+
+def set_backend(name: str) -> None:
+    """Choose ``"kernel"`` (the compiled kernel) or ``"reference"`` (pure NumPy).
+
+    Both give the same bits; the tests run both.
+
+    >>> set_backend("reference"); kernel_available()
+    False
+    >>> set_backend("kernel" if _kernel is not None else "reference")
+    """
+    global _use_kernel
+    if name not in ("kernel", "reference"):
+        raise ValueError(f"backend must be 'kernel' or 'reference', got {name!r}.")
+    if name == "kernel" and _kernel is None:
+        raise RuntimeError("fanin's compiled kernel is not built.")
+    _use_kernel = name == "kernel"
+
+
+def kernel_available() -> bool:
+    """True when ``fill`` uses the compiled kernel.
 
     >>> isinstance(kernel_available(), bool)
     True
     """
-    return _kernel is not None and os.environ.get("FANIN_REFERENCE", "") in ("", "0")
+    return _use_kernel
 
 
 def fill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None):
@@ -515,13 +543,28 @@ def fill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None):
     >>> bool(((out >= 0) & (out < 1)).all())
     True
     """
-    if kernel_available():
-        fmt = _format_of(out, fmt)
-        _check_out(out, fmt)
-        starts_arr, row_len = _rows(starts, row_len, out.size)
-        lo, hi = clamp_bounds(dist, fmt)
-        _kernel.fill(out, fmt, seed_to_key(seed), int(call) & _MASK64,
-                     _KIND_CODES[dist.kind], dist.loc, dist.scale, lo, hi,
-                     starts_arr, row_len)
+    if not _use_kernel:
+        fill_reference(out, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
         return
-    fill_reference(out, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
+    fmt = _format_of(out, fmt)
+    _check_out(out, fmt)
+    starts_arr, row_len = _rows(starts, row_len, out.size)
+    _fill_kernel(out, fmt, seed_to_key(seed), int(call) & _MASK64, dist, starts_arr, row_len)
+
+
+def _fill_kernel(out, fmt, key, call, dist, starts, row_len):
+    lo, hi = clamp_bounds(dist, fmt)
+    _kernel.fill(out, fmt, key, call, _KIND_CODES[dist.kind], dist.loc, dist.scale,
+                 lo, hi, starts, row_len)
+
+
+def fill_whole(out, key, call, dist, fmt):
+    """``fill`` of a whole, already-validated array, with the least overhead.
+
+    For callers that created ``out`` themselves (fresh, C-contiguous, of
+    ``fmt``) and hold a 64-bit ``key`` and ``call``.
+    """
+    if _use_kernel:
+        _fill_kernel(out, fmt, key, call, dist, _WHOLE, out.size)
+    else:
+        fill_reference(out, key, call, dist, fmt=fmt)

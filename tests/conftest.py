@@ -12,10 +12,7 @@ from fanin import stream  # noqa: E402
 @pytest.fixture(params=["kernel", "reference"])
 def backend(request, monkeypatch):
     """Run the test with the compiled kernel, then with the NumPy reference."""
-    if request.param == "kernel":
-        if stream._kernel is None:
-            pytest.skip("compiled kernel not built")
-        monkeypatch.setenv("FANIN_REFERENCE", "0")
-    else:
-        monkeypatch.setenv("FANIN_REFERENCE", "1")
+    if request.param == "kernel" and stream._kernel is None:
+        pytest.skip("compiled kernel not built")
+    monkeypatch.setattr(stream, "_use_kernel", request.param == "kernel")
     return request.param
