@@ -178,17 +178,22 @@ typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FK_X86_DISPATCH 1
+#include <immintrin.h>
 #pragma GCC push_options
 #pragma GCC target("avx2,f16c,bmi,bmi2,popcnt")
 #define FK_SUFFIX avx2
+#define FK_ISA_AVX2 1
 #include "_kernel_impl.h"
+#undef FK_ISA_AVX2
 #undef FK_SUFFIX
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,f16c,bmi,bmi2,popcnt")
 #define FK_SUFFIX avx512
+#define FK_ISA_AVX512 1
 #include "_kernel_impl.h"
+#undef FK_ISA_AVX512
 #undef FK_SUFFIX
 #pragma GCC pop_options
 #endif

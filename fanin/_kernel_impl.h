@@ -13,10 +13,124 @@
 #define FK_CAT(a, b) FK_CAT2(a, b)
 #define FK(name) FK_CAT(name, FK_SUFFIX)
 
-/* Philox4x32-10 on nblk consecutive blocks b0, b0+1, ...; word 4*i + l of W is lane l
- * of block b0 + i. nblk <= FK_BLOCKS. */
+/* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
+ * lane l of block b0 + i. */
+#if defined(FK_ISA_AVX512)
+/* hi and lo 32-bit halves of a * m for 16 uint32 lanes (vpmuludq on even/odd lanes) */
+static inline void
+FK(mulhilo)(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
+{
+    __m512i even = _mm512_mul_epu32(a, m);
+    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    *hi = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    *lo = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
 static void
-FK(philox)(const fk_params *P, uint64_t b0, int nblk, uint32_t *restrict W)
+FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
+{
+    /* FK_BLOCKS == 16: one vector per counter word */
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    uint32_t blo = (uint32_t)b0, bhi = (uint32_t)(b0 >> 32);
+    __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)blo), idx);
+    /* carry into the high word where the low word wrapped */
+    __mmask16 carry = _mm512_cmplt_epu32_mask(c0, _mm512_set1_epi32((int)blo));
+    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)bhi), carry,
+                                       _mm512_set1_epi32((int)bhi), _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32((int)P->call_lo);
+    __m512i c3 = _mm512_set1_epi32((int)P->call_hi);
+    const __m512i m0 = _mm512_set1_epi64(FK_PHILOX_M0), m1 = _mm512_set1_epi64(FK_PHILOX_M1);
+    uint32_t k0 = P->key_lo, k1 = P->key_hi;
+    for (int r = 0; r < 10; r++) {
+        __m512i hi0, lo0, hi1, lo1;
+        FK(mulhilo)(c0, m0, &hi0, &lo0);
+        FK(mulhilo)(c2, m1, &hi1, &lo1);
+        __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+        __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+        k0 += FK_PHILOX_W0;
+        k1 += FK_PHILOX_W1;
+    }
+    /* transpose 4 x 16 to block-major words */
+    __m512i a01lo = _mm512_unpacklo_epi32(c0, c1); /* c0[0] c1[0] c0[1] c1[1] | per 128 */
+    __m512i a01hi = _mm512_unpackhi_epi32(c0, c1);
+    __m512i a23lo = _mm512_unpacklo_epi32(c2, c3);
+    __m512i a23hi = _mm512_unpackhi_epi32(c2, c3);
+    __m512i q0 = _mm512_unpacklo_epi64(a01lo, a23lo); /* blocks 0,4,8,12 */
+    __m512i q1 = _mm512_unpackhi_epi64(a01lo, a23lo); /* blocks 1,5,9,13 */
+    __m512i q2 = _mm512_unpacklo_epi64(a01hi, a23hi); /* blocks 2,6,10,14 */
+    __m512i q3 = _mm512_unpackhi_epi64(a01hi, a23hi); /* blocks 3,7,11,15 */
+    /* q_k holds block 4j + k in 128-bit lane j; gather 128-bit lanes */
+    __m512i t0 = _mm512_shuffle_i32x4(q0, q1, 0x44); /* q0.0 q0.1 q1.0 q1.1 */
+    __m512i t1 = _mm512_shuffle_i32x4(q2, q3, 0x44); /* q2.0 q2.1 q3.0 q3.1 */
+    __m512i t2 = _mm512_shuffle_i32x4(q0, q1, 0xEE); /* q0.2 q0.3 q1.2 q1.3 */
+    __m512i t3 = _mm512_shuffle_i32x4(q2, q3, 0xEE);
+    _mm512_storeu_si512((void *)(W + 0), _mm512_shuffle_i32x4(t0, t1, 0x88));  /* blocks 0-3 */
+    _mm512_storeu_si512((void *)(W + 16), _mm512_shuffle_i32x4(t0, t1, 0xDD)); /* 4-7 */
+    _mm512_storeu_si512((void *)(W + 32), _mm512_shuffle_i32x4(t2, t3, 0x88)); /* 8-11 */
+    _mm512_storeu_si512((void *)(W + 48), _mm512_shuffle_i32x4(t2, t3, 0xDD)); /* 12-15 */
+}
+#elif defined(FK_ISA_AVX2)
+static inline void
+FK(mulhilo)(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
+{
+    __m256i even = _mm256_mul_epu32(a, m);
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+static void
+FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
+{
+    /* FK_BLOCKS == 16: two vectors of 8 blocks per counter word */
+    const __m256i m0 = _mm256_set1_epi64x(FK_PHILOX_M0), m1 = _mm256_set1_epi64x(FK_PHILOX_M1);
+    for (int h = 0; h < 2; h++) {
+        uint32_t c0s[8], c1s[8];
+        for (int i = 0; i < 8; i++) {
+            uint64_t b = b0 + (uint64_t)(8 * h + i);
+            c0s[i] = (uint32_t)b;
+            c1s[i] = (uint32_t)(b >> 32);
+        }
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)c0s);
+        __m256i c1 = _mm256_loadu_si256((const __m256i *)c1s);
+        __m256i c2 = _mm256_set1_epi32((int)P->call_lo);
+        __m256i c3 = _mm256_set1_epi32((int)P->call_hi);
+        uint32_t k0 = P->key_lo, k1 = P->key_hi;
+        for (int r = 0; r < 10; r++) {
+            __m256i hi0, lo0, hi1, lo1;
+            FK(mulhilo)(c0, m0, &hi0, &lo0);
+            FK(mulhilo)(c2, m1, &hi1, &lo1);
+            __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+            __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+            c0 = n0;
+            c1 = lo1;
+            c2 = n2;
+            c3 = lo0;
+            k0 += FK_PHILOX_W0;
+            k1 += FK_PHILOX_W1;
+        }
+        __m256i a01lo = _mm256_unpacklo_epi32(c0, c1);
+        __m256i a01hi = _mm256_unpackhi_epi32(c0, c1);
+        __m256i a23lo = _mm256_unpacklo_epi32(c2, c3);
+        __m256i a23hi = _mm256_unpackhi_epi32(c2, c3);
+        __m256i q0 = _mm256_unpacklo_epi64(a01lo, a23lo); /* blocks 0, 4 */
+        __m256i q1 = _mm256_unpackhi_epi64(a01lo, a23lo); /* blocks 1, 5 */
+        __m256i q2 = _mm256_unpacklo_epi64(a01hi, a23hi); /* blocks 2, 6 */
+        __m256i q3 = _mm256_unpackhi_epi64(a01hi, a23hi); /* blocks 3, 7 */
+        uint32_t *o = W + 32 * h;
+        _mm256_storeu_si256((__m256i *)(o + 0), _mm256_permute2x128_si256(q0, q1, 0x20));
+        _mm256_storeu_si256((__m256i *)(o + 8), _mm256_permute2x128_si256(q2, q3, 0x20));
+        _mm256_storeu_si256((__m256i *)(o + 16), _mm256_permute2x128_si256(q0, q1, 0x31));
+        _mm256_storeu_si256((__m256i *)(o + 24), _mm256_permute2x128_si256(q2, q3, 0x31));
+    }
+}
+#else
+static void
+FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     uint32_t c0[FK_BLOCKS], c1[FK_BLOCKS], c2[FK_BLOCKS], c3[FK_BLOCKS];
     for (int i = 0; i < FK_BLOCKS; i++) {
@@ -45,7 +159,6 @@ FK(philox)(const fk_params *P, uint64_t b0, int nblk, uint32_t *restrict W)
         k0 += FK_PHILOX_W0;
         k1 += FK_PHILOX_W1;
     }
-    (void)nblk;
     for (int i = 0; i < FK_BLOCKS; i++) {
         W[4 * i + 0] = c0[i];
         W[4 * i + 1] = c1[i];
@@ -53,6 +166,7 @@ FK(philox)(const fk_params *P, uint64_t b0, int nblk, uint32_t *restrict W)
         W[4 * i + 3] = c3[i];
     }
 }
+#endif
 
 /* ---------------------------------------------------------------------------- */
 /* float32 transforms (float16, bfloat16, float32 outputs)                       */
@@ -281,7 +395,14 @@ FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *o
         size_t skip = lane / 2u; /* in elements */
         double T[FK_E64];
         while (count) {
-            FK(philox)(P, b, FK_BLOCKS, W);
+            FK(philox)(P, b, W);
+            if (skip == 0 && count >= FK_E64 && ((uintptr_t)out & 7u) == 0) {
+                FK(transform64)(P, W, (double *)(void *)out); /* straight into out */
+                out += FK_E64 * 8u;
+                count -= FK_E64;
+                b += FK_BLOCKS;
+                continue;
+            }
             FK(transform64)(P, W, T);
             size_t take = FK_E64 - skip;
             if (take > count) take = count;
@@ -297,8 +418,15 @@ FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *o
     float V[FK_WORDS];
     union { float f[FK_WORDS]; uint16_t h[FK_WORDS]; } T;
     while (count) {
-        FK(philox)(P, b, FK_BLOCKS, W);
+        FK(philox)(P, b, W);
         FK(transform32)(P, W, V);
+        if (skip == 0 && count >= FK_WORDS && ((uintptr_t)out & (isz - 1u)) == 0) {
+            FK(store32)(P, V, out); /* straight into out */
+            out += FK_WORDS * isz;
+            count -= FK_WORDS;
+            b += FK_BLOCKS;
+            continue;
+        }
         FK(store32)(P, V, &T);
         size_t take = FK_WORDS - skip;
         if (take > count) take = count;

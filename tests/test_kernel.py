@@ -182,6 +182,17 @@ def test_large_fill_crosses_chunks_and_threads(fmt):
 
 
 @needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+def test_block_counter_carries_into_high_word(fmt):
+    """Blocks 2**32 - 5 ... 2**32 + 60: the low counter word wraps inside a batch."""
+    per = 2 if fmt == "float64" else 1
+    for k in range(2, 40):
+        for base in (2**32, 2**33, 2**62 - 2**31):
+            start = (base * 4 - 4 * k - 1) // per
+            check(300, fmt, 77, 5, stream.normal(0.0, 1.0), starts=[start], row_len=300)
+
+
+@needs_kernel
 @pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float64"])
 def test_rows_past_the_top_of_the_index_range_split_across_threads(fmt):
     """A row whose element indices run past 2**64 - 1 (for float64: whose words do)
