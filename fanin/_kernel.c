@@ -311,7 +311,7 @@ typedef struct {
     const fk_job *job;
     fk_atomic next;  /* next chunk index */
     fk_atomic stop;  /* set on interrupt */
-    size_t nchunks;
+    size_t nchunks, chunk;
 } fk_shared;
 
 /* Take chunks until none are left (or stop is set). Returns 0 when done. */
@@ -322,7 +322,7 @@ fk_work(fk_shared *S, size_t max_chunks)
         if (FK_LOAD(&S->stop)) return 0;
         size_t c = FK_FETCH_ADD(&S->next, 1);
         if (c >= S->nchunks) return 0;
-        size_t a = c * FK_CHUNK, b = a + FK_CHUNK;
+        size_t a = c * S->chunk, b = a + S->chunk;
         if (b > S->job->n) b = S->job->n;
         fk_fill_range(S->job, a, b);
     }
@@ -371,7 +371,13 @@ fk_run(const fk_job *J, int nthreads)
     S.job = J;
     S.next = 0;
     S.stop = 0;
-    S.nchunks = (n + FK_CHUNK - 1) / FK_CHUNK;
+    /* about 8 chunks per thread for mid sizes (balance), FK_CHUNK at most; whole
+     * batches of FK_WORDS elements */
+    size_t chunk = n / ((size_t)nthreads * 8u);
+    chunk = chunk < 4096u ? 4096u : chunk > FK_CHUNK ? FK_CHUNK : chunk;
+    chunk = (chunk + FK_WORDS - 1) / FK_WORDS * FK_WORDS;
+    S.chunk = chunk;
+    S.nchunks = (n + chunk - 1) / chunk;
     fk_thread threads[FK_MAX_THREADS];
     int spawned = 0, interrupted = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -382,7 +388,7 @@ fk_run(const fk_job *J, int nthreads)
     /* The calling thread works too, and every few chunks takes the GIL back
      * briefly to run Python's signal handlers (Ctrl-C). */
     for (;;) {
-        int more = fk_work(&S, 32);
+        int more = fk_work(&S, FK_SLAB / chunk + 1); /* about FK_SLAB elements */
         if (!more) break;
         Py_BLOCK_THREADS
         if (PyErr_CheckSignals() < 0) interrupted = 1;
