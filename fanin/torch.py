@@ -161,16 +161,24 @@ def fill_with_torch_ops(tensor, draw):
     return tensor
 
 
+#: How CPU tensors are filled: "numpy" (the compiled kernel / NumPy reference,
+#: through a view of the tensor's memory) or "torch" (the torch-ops stream, as on
+#: accelerators; tests use it to run the device code path on CPU).
+_CPU_PATH = "numpy"
+
+
 def _fill_contiguous(t, draw):
     """Fill a contiguous tensor with the draw, the fastest way for its device."""
-    if t.device.type == "cpu":
+    if t.device.type == "cpu" and _CPU_PATH == "numpy":
         arr, fmt = _numpy_view(t)
         starts, row_len = draw.rows()
         stream.fill(arr, draw.seed, draw.call, draw.distribution,
                     starts=starts, row_len=row_len, fmt=fmt)
         _bump_version(t)
     else:
-        fill_stream(t, draw.seed, draw.call, draw.distribution)
+        starts, row_len = draw.rows()
+        fill_stream(t, draw.seed, draw.call, draw.distribution,
+                    starts=starts, row_len=row_len)
 
 
 def _write_draw(tensor, draw, axes):

@@ -423,6 +423,26 @@ def test_bad_input():
         ft.init_module_(torch.empty(3))
 
 
+def test_device_code_path_on_cpu(monkeypatch):
+    """The accelerator path (torch ops, temporaries, copy_) run on CPU tensors."""
+    monkeypatch.setattr(ft, "_CPU_PATH", "torch")
+    for fmt, dt in TORCH_DTYPES.items():
+        for layer in LAYERS.values():
+            w = layer().weight.to(dt)
+            w = nn.Parameter(w)
+            ft.he_uniform_(w, seed=2)
+            assert w.is_leaf and w.grad is None and w.requires_grad
+            assert same(w, keras_twin(fanin.HeUniform(seed=2), tuple(w.shape), fmt))
+        view = torch.zeros(10, 12, dtype=dt)[2:7, ::2]
+        ft.random_normal_(view, seed=3)
+        assert same(view, keras_twin(fanin.RandomNormal(seed=3), (5, 6), fmt))
+    a = state(ft.init_module_(Net(), seed=1))
+    monkeypatch.setattr(ft, "_CPU_PATH", "numpy")
+    b = state(ft.init_module_(Net(), seed=1))
+    for k in a:
+        assert same(a[k], b[k]), k
+
+
 # --------------------------------------------------------------------------- #
 # Whole modules
 # --------------------------------------------------------------------------- #
