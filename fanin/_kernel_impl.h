@@ -270,6 +270,23 @@ FK(store32)(const fk_params *P, const float *restrict V, void *restrict T)
         return;
     }
     /* float16: round to nearest even, subnormals included (as numpy's astype). */
+#if defined(FK_ISA_AVX2) || defined(FK_ISA_AVX512)
+    /* F16C's vcvtps2ph with round-to-nearest-even gives the same bits */
+    uint16_t H[FK_WORDS];
+    for (int i = 0; i < FK_WORDS; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(V + i),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(void *)(H + i), h);
+    }
+    for (int i = 0; i < FK_WORDS; i++) {
+        int32_t h = H[i];
+        int32_t k = fk_key16(h);
+        int32_t gt = k > klo;
+        h = gt ? h : blo;
+        k = gt ? k : klo;
+        o[i] = (uint16_t)(k < khi ? h : bhi);
+    }
+#else
     for (int i = 0; i < FK_WORDS; i++) {
         uint32_t f = (uint32_t)fk_f2i(V[i]);
         uint32_t sign = (f >> 16) & 0x8000u;
@@ -287,6 +304,7 @@ FK(store32)(const fk_params *P, const float *restrict V, void *restrict T)
         k = gt ? k : klo;
         o[i] = (uint16_t)(k < khi ? h : bhi);
     }
+#endif
 }
 
 /* ---------------------------------------------------------------------------- */
