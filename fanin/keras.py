@@ -26,13 +26,19 @@ What is required, exactly:
   registered name ``"LecunNormal"``, which loads as Keras's own initializer.
 - **Loading**: ``import fanin.keras`` before ``keras.models.load_model`` (Keras
   only imports modules of its own packages, so nothing can register itself
-  earlier). Without it the file still loads, anywhere, even where fanin is not
-  installed: the saved config names Keras's built-in class of the same name and
-  config, so Keras substitutes its own initializer. The weights come from the
-  file either way; only re-initialization would then use Keras's random numbers.
+  earlier); no ``custom_objects``, ``safe_mode`` may stay on. Without the import,
+  Keras silently substitutes its own built-in initializer of the same class
+  name and config (the file then also loads where fanin is not installed). The
+  weights come from the file either way; only re-initialization (``clone()``,
+  ``clone_model``) would use Keras's random numbers. Seeds that Keras's own
+  initializers refuse (negative, or ``>= 2**32`` on the JAX and NumPy
+  backends) make that fallback fail to load.
 
-The class names are Keras's on purpose: saved files degrade gracefully to
-stock Keras instead of failing to load.
+The class names are Keras's on purpose: fanin's own classes are named so, and
+saved files stay readable by stock Keras.
+
+Under a ``keras.distribution`` layout (JAX), Keras shards the values fanin
+computes on the host; they equal the unsharded tensor.
 
 With ``KERAS_BACKEND`` set to ``jax``, ``torch`` or ``numpy``:
 
@@ -45,6 +51,7 @@ With ``KERAS_BACKEND`` set to ``jax``, ``torch`` or ``numpy``:
 
 from __future__ import annotations
 
+import copy
 import operator
 
 try:
@@ -257,9 +264,8 @@ def to_keras(initializer):
     wrapper = _WRAPPER_OF.get(type(initializer))
     if wrapper is None:
         return initializer
-    state = initializer.__copy__() if hasattr(initializer, "__copy__") else initializer
     new = wrapper.__new__(wrapper)
-    new.__dict__.update(state.__dict__)
+    new.__dict__.update(copy.copy(initializer).__dict__)  # same seed, call 0, own lock
     return new
 
 

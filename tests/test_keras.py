@@ -223,6 +223,30 @@ def train_one_step(ctx):
 
 
 @check
+def jax_model_parallel(ctx):
+    if ctx["backend"] != "jax":
+        raise Skip("keras.distribution layouts are tested on the jax backend")
+    import jax
+    import keras
+
+    import fanin
+    import fanin.keras
+    devices = jax.devices()
+    assert len(devices) >= 2, devices  # the parent sets two host devices
+    mesh = keras.distribution.DeviceMesh((2,), ["model"], devices[:2])
+    layout_map = keras.distribution.LayoutMap(mesh)
+    layout_map[".*kernel"] = keras.distribution.TensorLayout([None, "model"])
+    keras.distribution.set_distribution(keras.distribution.ModelParallel(layout_map=layout_map))
+    try:
+        for init in (fanin.LecunNormal(seed=3), fanin.keras.LecunNormal(seed=3)):
+            layer = _built(keras.layers.Dense(8, kernel_initializer=init), (None, 4))
+            assert len(layer.kernel.value.sharding.device_set) == 2, layer.kernel.value.sharding
+            _same_bits(_np(layer.kernel), fanin.LecunNormal(seed=3)((4, 8)))
+    finally:
+        keras.distribution.set_distribution(None)
+
+
+@check
 def keras_serialization(ctx):
     import keras
 
@@ -512,7 +536,8 @@ def _spawn(mode, backend, tmp):
     env = dict(os.environ, KERAS_BACKEND=backend, FANIN_NO_KERNEL_WARNING="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])),
-               TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+               TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
     return subprocess.Popen([sys.executable, "-W", "ignore", __file__, mode, str(tmp)],
                             env=env, cwd=str(tmp), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
