@@ -12,8 +12,13 @@
  *     stream value of flat element index starts[r] + t. Releases the GIL, runs on
  *     `threads` threads (default: set_num_threads / FANIN_NUM_THREADS / the CPUs
  *     this process may use), and stops with KeyboardInterrupt on Ctrl-C.
- * set_num_threads(n), get_num_threads()
- * isa() -> the instruction-set variant in use ("avx512", "avx2" or "generic")
+ *     Like the reference, a row's first word index is starts[r] * (words per
+ *     element) mod 2**64; blocks then count on within the row without wrapping.
+ * set_num_threads(n), get_num_threads()   (n=None: FANIN_NUM_THREADS or all CPUs)
+ * isa() -> the instruction-set variant in use ("avx512", "avx2" or "generic");
+ *     FANIN_KERNEL_ISA=generic|avx2 at import forces a lower one (for tests).
+ * _transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook running
+ *     the transform and rounding on given uint32 words instead of Philox output.
  */
 
 #define PY_SSIZE_T_CLEAN
