@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 # Flat element indices live in 64-bit counters, two words per float64 element.
-MAX_ELEMENTS = 1 << 62
+MAX_ELEMENTS = 1 << 62  # = stream.MAX_INDEX
 # Requests below this size skip the available-memory check.
 _MEMORY_CHECK_BYTES = 1 << 28
 

@@ -62,6 +62,9 @@ STREAM_VERSION = 1
 #: Output formats. float16 and bfloat16 are computed in float32 and rounded.
 FORMATS = ("float16", "bfloat16", "float32", "float64")
 
+#: Element indices are below 2**62, so float64's word indices (2i + 1) fit 64 bits.
+MAX_INDEX = 1 << 62
+
 _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 
@@ -349,9 +352,10 @@ def _bf16_value(bits: int) -> float:
 
 def _round_to(x: float, fmt: str) -> float:
     """x rounded to nearest in ``fmt`` (to float32 first for bfloat16)."""
-    if fmt == "bfloat16":
-        return _bf16_value(int(_bf16_bits(np.array([x], np.float32))[0]))
-    return float(np.dtype(fmt).type(x))
+    with np.errstate(over="ignore"):  # beyond the format's range: inf, as IEEE says
+        if fmt == "bfloat16":
+            return _bf16_value(int(_bf16_bits(np.array([x], np.float32))[0]))
+        return float(np.dtype(fmt).type(x))
 
 
 def _step(v: float, fmt: str, up: bool) -> float:
@@ -402,8 +406,9 @@ def _store(values: np.ndarray, out_flat: np.ndarray, fmt: str, lo: float, hi: fl
         out_flat[...] = (as32.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
         return
     t = np.dtype(fmt).type
-    rounded = values.astype(t, copy=False)
-    np.clip(rounded, t(lo), t(hi), out=out_flat)
+    with np.errstate(over="ignore"):
+        rounded = values.astype(t, copy=False)
+        np.clip(rounded, t(lo), t(hi), out=out_flat)
 
 
 # --------------------------------------------------------------------------- #
@@ -411,13 +416,18 @@ def _store(values: np.ndarray, out_flat: np.ndarray, fmt: str, lo: float, hi: fl
 # --------------------------------------------------------------------------- #
 
 
+_FORMAT_OF_DTYPE = {np.dtype(n): n for n in ("float16", "float32", "float64")}
+
+
 def _format_of(out: np.ndarray, fmt: str | None) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
             raise ValueError(f"Unknown stream format {fmt!r}; expected one of {FORMATS}.")
         return fmt
-    name = out.dtype.name
-    if name in FORMATS:
+    name = _FORMAT_OF_DTYPE.get(out.dtype)
+    if name is None and out.dtype.name == "bfloat16":  # ml_dtypes
+        name = "bfloat16"
+    if name is not None:
         return name
     raise TypeError(f"Cannot fill an array of dtype {out.dtype}: expected one of {FORMATS} "
                     "(or uint16 with fmt='bfloat16').")
@@ -444,6 +454,8 @@ def _rows(starts, row_len, n):
     if starts.size * int(row_len) != n:
         raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an "
                          f"array of {n} elements.")
+    if starts.size and int(starts.max()) + int(row_len) > MAX_INDEX:
+        raise ValueError("element indices must stay below 2**62 (stream v1's index range).")
     return starts, int(row_len)
 
 

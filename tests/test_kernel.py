@@ -84,7 +84,7 @@ def test_kernel_is_built():
 
 @needs_kernel
 def test_stream_fill_uses_kernel(monkeypatch):
-    monkeypatch.delenv("FANIN_REFERENCE", raising=False)
+    monkeypatch.setattr(stream, "_use_kernel", True)
     assert stream.kernel_available()
     assert _kernel.isa() in ("avx512", "avx2", "generic")
     a = np.empty((3, 3), np.float32)
@@ -136,7 +136,7 @@ def test_row_layouts_match_reference(fmt, kind):
     """Partitions: rows at arbitrary stream offsets, misaligned lanes, rows that
     continue each other, huge element indices."""
     rng = np.random.default_rng([11, len(fmt), len(kind)])
-    top = 2**62 if fmt == "float64" else 2**64
+    top = stream.MAX_INDEX
     for trial in range(8):
         row_len = int(rng.choice([1, 2, 3, 5, 16, 63, 64, 65, 100, 257]))
         nrows = int(rng.integers(1, 40))
@@ -187,25 +187,23 @@ def test_block_counter_carries_into_high_word(fmt):
     """Blocks 2**32 - 5 ... 2**32 + 60: the low counter word wraps inside a batch."""
     per = 2 if fmt == "float64" else 1
     for k in range(2, 40):
-        for base in (2**32, 2**33, 2**62 - 2**31):
+        for base in (2**32, 2**33, 2**59 - 2**31):
             start = (base * 4 - 4 * k - 1) // per
             check(300, fmt, 77, 5, stream.normal(0.0, 1.0), starts=[start], row_len=300)
 
 
-@needs_kernel
 @pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float64"])
-def test_rows_past_the_top_of_the_index_range_split_across_threads(fmt):
-    """A row whose element indices run past 2**64 - 1 (for float64: whose words do)
-    keeps counting blocks, also when a thread's chunk starts inside it."""
+def test_rows_reaching_the_top_of_the_index_range(backend, fmt):
+    """Stream v1 indexes elements below 2**62: the last ones work, beyond is refused."""
+    top = stream.MAX_INDEX
     row_len = 40000
-    top = 2**63 if fmt == "float64" else 2**64
-    starts = np.array([top - 10, 5, top - 40001], np.uint64)
+    starts = np.array([top - row_len, 5], np.uint64)
     dist = stream.normal(0.0, 1.0)
-    want = ref((3, row_len), fmt, 3, 4, dist, starts=starts, row_len=row_len)
-    for threads in (1, 2, 3):
-        a = np.empty((3, row_len), DTYPES[fmt])
-        kfill(a, 3, 4, dist, fmt=fmt, threads=threads, starts=starts, row_len=row_len)
-        assert same_bits(a, want), threads
+    a = np.empty((2, row_len), DTYPES[fmt])
+    stream.fill(a, 3, 4, dist, fmt=fmt, starts=starts, row_len=row_len)
+    assert same_bits(a, ref((2, row_len), fmt, 3, 4, dist, starts=starts, row_len=row_len))
+    with pytest.raises(ValueError, match="2\\*\\*62"):
+        stream.fill(a, 3, 4, dist, fmt=fmt, starts=starts + np.uint64(1), row_len=row_len)
 
 
 @needs_kernel
