@@ -383,6 +383,7 @@ def _check_fits(dist: stream.Distribution, name: str) -> None:
     if not reach < finfo_max:
         raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
                          f"would overflow {name}.")
+    stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
 
 
 class RandomNormal(_RandomInitializer):

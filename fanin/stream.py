@@ -392,8 +392,12 @@ def clamp_bounds(dist: Distribution, fmt: str) -> tuple[float, float]:
     high = _round_to(dist.high, fmt)
     if high >= dist.high:
         high = _step(high, fmt, up=False)
-    if high < low:  # empty support (minval == maxval): Keras returns minval
-        high = low = _round_to(dist.low, fmt)
+    if high < low:
+        if dist.scale != 0:
+            raise ValueError(f"no {fmt} value lies inside the {dist.kind} support "
+                             f"({dist.low!r}, {dist.high!r}): use a wider range or a "
+                             "wider dtype.")
+        high = low = _round_to(dist.loc, fmt)  # stddev 0 or minval == maxval, as Keras
     return low, high
 
 

@@ -467,6 +467,21 @@ def test_unknown_kwargs_raise_type_error_listing_allowed(cls):
         cls()((2, 2), layout_x=1)
 
 
+@pytest.mark.parametrize("init,dtype", [
+    (fanin.TruncatedNormal(mean=1.01, stddev=1e-4), "bfloat16"),
+    (fanin.TruncatedNormal(mean=10000.1, stddev=1e-5), "float32"),
+    (fanin.RandomUniform(1.01, 1.0101), "float16")])
+def test_support_without_a_representable_value_is_refused(init, dtype):
+    pytest.importorskip("ml_dtypes")
+    with pytest.raises(ValueError, match=f"no {dtype} value lies inside"):
+        init((4,), dtype)
+
+
+def test_degenerate_supports_return_the_mean_as_keras_does():
+    assert fanin.TruncatedNormal(mean=0.5, stddev=0.0)((3,)).tolist() == [0.5] * 3
+    assert fanin.RandomUniform(2.0, 2.0)((2,), "float16").tolist() == [2.0, 2.0]
+
+
 def test_errors_do_not_consume_call_indices():
     init = fanin.LecunNormal(seed=0)
     with pytest.raises(ValueError):
