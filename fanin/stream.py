@@ -177,6 +177,8 @@ def uniform(minval: float, maxval: float) -> Distribution:
     >>> uniform(-1.0, 1.0).scale
     2.0
     """
+    if not float(minval) <= float(maxval):
+        raise ValueError(f"uniform needs minval <= maxval, got [{minval}, {maxval}).")
     return Distribution("uniform", float(minval), float(maxval) - float(minval),
                         float(minval), float(maxval))
 

@@ -41,8 +41,8 @@ def same_bits(a, b):
 
 
 def make_dist(kind, loc, scale):
-    if kind == "uniform":
-        return stream.uniform(loc, loc + scale)
+    if kind == "uniform":  # a negative scale flips the interval
+        return stream.uniform(min(loc, loc + scale), max(loc, loc + scale))
     if kind == "normal":
         return stream.normal(loc, scale)
     return stream.truncated_normal(loc, abs(scale))
