@@ -386,26 +386,30 @@ def _check_fits(dist: stream.Distribution, name: str) -> None:
     stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
 
 
-class RandomNormal(_RandomInitializer):
-    """Initializer that generates tensors with a normal distribution.
-
-    >>> RandomNormal(mean=0.0, stddev=1.0, seed=0)((2, 2)).shape
-    (2, 2)
-    """
+class _Gaussian(_RandomInitializer):
+    """RandomNormal and TruncatedNormal: a mean and a (pre-truncation) stddev."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         _real(mean, "mean"), _real(stddev, "stddev", nonnegative=True)
         self.mean, self.stddev = _plain(mean), _plain(stddev)
         self._init_seed(seed)
 
-    def _distribution(self, shape):
-        return stream.normal(self.mean, self.stddev)
-
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
-class TruncatedNormal(_RandomInitializer):
+class RandomNormal(_Gaussian):
+    """Initializer that generates tensors with a normal distribution.
+
+    >>> RandomNormal(mean=0.0, stddev=1.0, seed=0)((2, 2)).shape
+    (2, 2)
+    """
+
+    def _distribution(self, shape):
+        return stream.normal(self.mean, self.stddev)
+
+
+class TruncatedNormal(_Gaussian):
     """Normal values more than two standard deviations from the mean cut away.
 
     Values are drawn by the inverse CDF between the cut points, never rejected.
@@ -415,16 +419,8 @@ class TruncatedNormal(_RandomInitializer):
     True
     """
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        _real(mean, "mean"), _real(stddev, "stddev", nonnegative=True)
-        self.mean, self.stddev = _plain(mean), _plain(stddev)
-        self._init_seed(seed)
-
     def _distribution(self, shape):
         return stream.truncated_normal(self.mean, self.stddev)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 class RandomUniform(_RandomInitializer):
