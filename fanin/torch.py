@@ -50,6 +50,8 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import math
 
@@ -181,16 +183,37 @@ def _fill_contiguous(t, draw):
                     starts=starts, row_len=row_len)
 
 
+#: Largest temporary (bytes) used to permute values into a tensor.
+_TEMP_BYTES = 16 << 20
+
+
 def _write_draw(tensor, draw, axes):
-    """Write a draw (Keras layout) into ``tensor`` (permuted by ``axes``)."""
+    """Write a draw (Keras layout) into ``tensor`` (permuted by ``axes``).
+
+    A permuted (or non-contiguous) tensor is written in blocks of its first
+    dimension: each block is a partition of the Keras-layout tensor, computed
+    into a temporary of at most ``_TEMP_BYTES`` and copied in, so memory stays
+    the output plus a small constant.
+    """
     with torch.no_grad():
         if axes is None and tensor.is_contiguous():
             _fill_contiguous(tensor, draw)
             return
-        # one temporary of the tensor's size, in Keras order, then a permuting copy
-        tmp = torch.empty(draw.out_shape, dtype=tensor.dtype, device=tensor.device)
-        _fill_contiguous(tmp, draw)
-        tensor.copy_(tmp if axes is None else tmp.permute(axes))
+        axes = tuple(range(tensor.dim())) if axes is None else tuple(axes)
+        kaxis = axes[0]  # the Keras axis that is the tensor's first dimension
+        full = draw.out_shape
+        if tensor.numel() == 0:
+            return
+        per_row = tensor.numel() // full[kaxis]
+        step = max(1, _TEMP_BYTES // (per_row * tensor.element_size()))
+        for start in range(0, full[kaxis], step):
+            rows = min(step, full[kaxis] - start)
+            part = full[:kaxis] + (rows,) + full[kaxis + 1:]
+            offset = (0,) * kaxis + (start,) + (0,) * (len(full) - kaxis - 1)
+            block = dataclasses.replace(draw, partition_shape=part, partition_offset=offset)
+            tmp = torch.empty(part, dtype=tensor.dtype, device=tensor.device)
+            _fill_contiguous(tmp, block)
+            tensor[start:start + rows].copy_(tmp.permute(axes))
 
 
 def _write_values(tensor, values, axes):

@@ -243,6 +243,30 @@ def test_permutation_axes_explicit():
     assert fanin.HeNormal().fans((2, 5, 3, 4)) == (30, 40)
 
 
+@pytest.mark.parametrize("shape", [(37, 23), (16, 8, 3, 3), (7, 5, 2, 3, 4)])
+def test_permuted_writes_in_bounded_blocks(shape, monkeypatch, backend):
+    """Permuted tensors are written block by block (partitions of the Keras tensor),
+    with a temporary of at most _TEMP_BYTES; values are the same as in one piece."""
+    monkeypatch.setattr(ft, "_TEMP_BYTES", 64 * 4)  # a few rows per block
+    sizes = []
+    real_empty = torch.empty
+
+    def spy_empty(*args, **kwargs):
+        out = real_empty(*args, **kwargs)
+        sizes.append(out.numel())
+        return out
+    monkeypatch.setattr(torch, "empty", spy_empty)
+    w = real_empty(shape)
+    ft.lecun_normal_(w, seed=5)
+    monkeypatch.setattr(torch, "empty", real_empty)
+    assert same(w, keras_twin(fanin.LecunNormal(seed=5), shape))
+    per_row = w.numel() // shape[0]
+    assert sizes and max(sizes) <= max(64, per_row) < w.numel()
+    view = real_empty(shape[0] * 2, *shape[1:])[::2]  # non-contiguous, keras layout
+    ft.lecun_normal_(view, seed=5, layout="keras")
+    assert same(view, fanin.LecunNormal(seed=5)(shape))
+
+
 def test_keras_layout_keyword_means_no_permutation():
     w = torch.empty(3, 3, 4, 8)
     ft.lecun_normal_(w, seed=2, layout="keras")
