@@ -16,62 +16,62 @@
 /* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
  * lane l of block b0 + i. */
 #if defined(FK_ISA_AVX512)
-/* hi and lo 32-bit halves of a * m for 16 uint32 lanes (vpmuludq on even/odd lanes) */
-static inline void
-FK(mulhilo)(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
-{
-    __m512i even = _mm512_mul_epu32(a, m);
-    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-    *hi = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 32), odd);
-    *lo = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, _mm512_slli_epi64(odd, 32));
-}
-
+/* Two groups of 8 blocks, one block per 64-bit lane: a word lives in the low 32 bits
+ * of its lane (the high 32 bits are don't-care: vpmuludq reads only the low half, and
+ * XOR keeps halves apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per
+ * group: the full 64-bit product is (hi << 32 | lo), lo needs no extraction. */
 static void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
-    /* FK_BLOCKS == 16: one vector per counter word */
-    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    uint32_t blo = (uint32_t)b0, bhi = (uint32_t)(b0 >> 32);
-    __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)blo), idx);
-    /* carry into the high word where the low word wrapped */
-    __mmask16 carry = _mm512_cmplt_epu32_mask(c0, _mm512_set1_epi32((int)blo));
-    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)bhi), carry,
-                                       _mm512_set1_epi32((int)bhi), _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32((int)P->call_lo);
-    __m512i c3 = _mm512_set1_epi32((int)P->call_hi);
+    const __m512i idx = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    /* 64-bit block numbers mod 2**64: low word c0, high word c1 */
+    __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)b0), idx);
+    __m512i b0v = _mm512_add_epi64(_mm512_set1_epi64((long long)(b0 + 8u)), idx);
+    __m512i a1 = _mm512_srli_epi64(a0, 32), b1 = _mm512_srli_epi64(b0v, 32);
     const __m512i m0 = _mm512_set1_epi64(FK_PHILOX_M0), m1 = _mm512_set1_epi64(FK_PHILOX_M1);
     uint32_t k0 = P->key_lo, k1 = P->key_hi;
-    for (int r = 0; r < 10; r++) {
-        __m512i hi0, lo0, hi1, lo1;
-        FK(mulhilo)(c0, m0, &hi0, &lo0);
-        FK(mulhilo)(c2, m1, &hi1, &lo1);
-        __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
-        __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
-        c0 = n0;
-        c1 = lo1;
-        c2 = n2;
-        c3 = lo0;
+    /* round 1: words 2 and 3 (the call) are the same in every block */
+    uint64_t q1 = (uint64_t)P->call_lo * FK_PHILOX_M1;
+    __m512i x0 = _mm512_set1_epi32((int)((uint32_t)(q1 >> 32) ^ k0));
+    __m512i lo1 = _mm512_set1_epi32((int)(uint32_t)q1);
+    __m512i c3 = _mm512_set1_epi32((int)(P->call_hi ^ k1));
+    __m512i pa = _mm512_mul_epu32(a0, m0), pb = _mm512_mul_epu32(b0v, m0);
+    __m512i a0n = _mm512_xor_si512(a1, x0), b0n = _mm512_xor_si512(b1, x0);
+    __m512i a2 = _mm512_xor_si512(_mm512_srli_epi64(pa, 32), c3);
+    __m512i b2 = _mm512_xor_si512(_mm512_srli_epi64(pb, 32), c3);
+    __m512i a3 = pa, b3 = pb;
+    a0 = a0n; b0v = b0n;
+    a1 = lo1; b1 = lo1;
+    k0 += FK_PHILOX_W0;
+    k1 += FK_PHILOX_W1;
+    for (int r = 1; r < 10; r++) {
+        __m512i K0 = _mm512_set1_epi32((int)k0), K1 = _mm512_set1_epi32((int)k1);
+        __m512i pa0 = _mm512_mul_epu32(a0, m0), pa2 = _mm512_mul_epu32(a2, m1);
+        __m512i pb0 = _mm512_mul_epu32(b0v, m0), pb2 = _mm512_mul_epu32(b2, m1);
+        /* 0x96: a ^ b ^ c */
+        a0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa2, 32), a1, K0, 0x96);
+        a2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa0, 32), a3, K1, 0x96);
+        b0v = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb2, 32), b1, K0, 0x96);
+        b2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb0, 32), b3, K1, 0x96);
+        a1 = pa2;
+        a3 = pa0;
+        b1 = pb2;
+        b3 = pb0;
         k0 += FK_PHILOX_W0;
         k1 += FK_PHILOX_W1;
     }
-    /* transpose 4 x 16 to block-major words */
-    __m512i a01lo = _mm512_unpacklo_epi32(c0, c1); /* c0[0] c1[0] c0[1] c1[1] | per 128 */
-    __m512i a01hi = _mm512_unpackhi_epi32(c0, c1);
-    __m512i a23lo = _mm512_unpacklo_epi32(c2, c3);
-    __m512i a23hi = _mm512_unpackhi_epi32(c2, c3);
-    __m512i q0 = _mm512_unpacklo_epi64(a01lo, a23lo); /* blocks 0,4,8,12 */
-    __m512i q1 = _mm512_unpackhi_epi64(a01lo, a23lo); /* blocks 1,5,9,13 */
-    __m512i q2 = _mm512_unpacklo_epi64(a01hi, a23hi); /* blocks 2,6,10,14 */
-    __m512i q3 = _mm512_unpackhi_epi64(a01hi, a23hi); /* blocks 3,7,11,15 */
-    /* q_k holds block 4j + k in 128-bit lane j; gather 128-bit lanes */
-    __m512i t0 = _mm512_shuffle_i32x4(q0, q1, 0x44); /* q0.0 q0.1 q1.0 q1.1 */
-    __m512i t1 = _mm512_shuffle_i32x4(q2, q3, 0x44); /* q2.0 q2.1 q3.0 q3.1 */
-    __m512i t2 = _mm512_shuffle_i32x4(q0, q1, 0xEE); /* q0.2 q0.3 q1.2 q1.3 */
-    __m512i t3 = _mm512_shuffle_i32x4(q2, q3, 0xEE);
-    _mm512_storeu_si512((void *)(W + 0), _mm512_shuffle_i32x4(t0, t1, 0x88));  /* blocks 0-3 */
-    _mm512_storeu_si512((void *)(W + 16), _mm512_shuffle_i32x4(t0, t1, 0xDD)); /* 4-7 */
-    _mm512_storeu_si512((void *)(W + 32), _mm512_shuffle_i32x4(t2, t3, 0x88)); /* 8-11 */
-    _mm512_storeu_si512((void *)(W + 48), _mm512_shuffle_i32x4(t2, t3, 0xDD)); /* 12-15 */
+    /* to block-major words: (w0, w1) and (w2, w3) pairs per 64-bit lane, then
+     * interleave the pairs of 4 blocks at a time */
+    const __m512i lo4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    const __m512i hi4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    __m512i a01 = _mm512_mask_shuffle_epi32(a0, (__mmask16)0xAAAA, a1, (_MM_PERM_ENUM)0xA0);
+    __m512i a23 = _mm512_mask_shuffle_epi32(a2, (__mmask16)0xAAAA, a3, (_MM_PERM_ENUM)0xA0);
+    __m512i b01 = _mm512_mask_shuffle_epi32(b0v, (__mmask16)0xAAAA, b1, (_MM_PERM_ENUM)0xA0);
+    __m512i b23 = _mm512_mask_shuffle_epi32(b2, (__mmask16)0xAAAA, b3, (_MM_PERM_ENUM)0xA0);
+    _mm512_storeu_si512((void *)(W + 0), _mm512_permutex2var_epi64(a01, lo4, a23));
+    _mm512_storeu_si512((void *)(W + 16), _mm512_permutex2var_epi64(a01, hi4, a23));
+    _mm512_storeu_si512((void *)(W + 32), _mm512_permutex2var_epi64(b01, lo4, b23));
+    _mm512_storeu_si512((void *)(W + 48), _mm512_permutex2var_epi64(b01, hi4, b23));
 }
 #elif defined(FK_ISA_AVX2)
 static inline void
