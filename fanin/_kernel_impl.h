@@ -10,12 +10,21 @@
  */
 
 #define FK_CAT2(a, b) a##_##b
+#ifndef FK_IL
+#define FK_IL 4                     /* independent elements per vector lane */
+#define FK_LANES (FK_WORDS / FK_IL)
+#endif
 #define FK_CAT(a, b) FK_CAT2(a, b)
 #define FK(name) FK_CAT(name, FK_SUFFIX)
 
 /* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
  * lane l of block b0 + i. */
 #if defined(FK_ISA_AVX512)
+/* An empty asm that "uses and changes" the four vectors a[0..3]: GCC cannot move
+ * their computations across it, so the independent Horner chains stay interleaved
+ * step by step (GCC otherwise emits them one chain after another, and the long
+ * mul/add latency chains then overlap poorly). Changes no value. */
+#define FK_KEEP_ORDER(a) __asm__("" : "+v"((a)[0]), "+v"((a)[1]), "+v"((a)[2]), "+v"((a)[3]))
 /* Two groups of 8 blocks, one block per 64-bit lane: a word lives in the low 32 bits
  * of its lane (the high 32 bits are don't-care: vpmuludq reads only the low half, and
  * XOR keeps halves apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per
@@ -195,40 +204,123 @@ FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict 
         }
         return;
     }
+#if defined(FK_ISA_AVX512)
+    {
+        /* The same operations as the loops below, written out for 16 lanes so that
+         * the FK_WORDS / 16 vectors run their Horner chains interleaved. */
+#define FK_NV (FK_WORDS / 16)
+        const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+        const __m512 xm = _mm512_set1_ps((P->kind == FK_TRUNCATED) ? fk_erf_sqrt2_32 : 1.0f);
+        __m512 x[FK_NV], s[FK_NV], s2[FK_NV], ef[FK_NV], h[FK_NV], w[FK_NV], acc[FK_NV];
+        __mmask16 tail[FK_NV];
+        int any_tail = 0;
+        for (int u = 0; u < FK_NV; u++) {
+            __m512i j = _mm512_srli_epi32(_mm512_loadu_si512((const void *)(W + 16 * u)), 8);
+            __m512i jj = _mm512_add_epi32(_mm512_add_epi32(j, j), _mm512_set1_epi32(1 - (1 << 24)));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(jj), _mm512_set1_ps(0x1p-24f));
+            x[u] = _mm512_mul_ps(v, xm); /* v * 1 == v for the normal */
+            __m512 y = _mm512_mul_ps(_mm512_sub_ps(one, x[u]), _mm512_add_ps(one, x[u]));
+            __m512i bits = _mm512_castps_si512(y);
+            __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
+            __m512i mb = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFF)),
+                                         _mm512_set1_epi32(127 << 23));
+            __mmask16 big = _mm512_cmpgt_epi32_mask(mb, _mm512_set1_epi32(0x3FB504F3));
+            mb = _mm512_mask_sub_epi32(mb, big, mb, _mm512_set1_epi32(1 << 23));
+            e = _mm512_mask_add_epi32(e, big, e, _mm512_set1_epi32(1));
+            __m512 f = _mm512_sub_ps(_mm512_castsi512_ps(mb), one);
+            s[u] = _mm512_div_ps(f, _mm512_add_ps(two, f));
+            s2[u] = _mm512_mul_ps(s[u], s[u]);
+            ef[u] = _mm512_cvtepi32_ps(e);
+            h[u] = _mm512_set1_ps(fk_log32[0]);
+        }
+        for (int k = 1; k < 6; k++) {
+            for (int u = 0; u < FK_NV; u++)
+                h[u] = _mm512_add_ps(_mm512_mul_ps(h[u], s2[u]), _mm512_set1_ps(fk_log32[k]));
+            FK_KEEP_ORDER(h);
+        }
+        for (int u = 0; u < FK_NV; u++) {
+            __m512 lg = _mm512_add_ps(_mm512_mul_ps(ef[u], _mm512_set1_ps(fk_ln2_32)),
+                                      _mm512_mul_ps(s[u], h[u]));
+            w[u] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(lg),
+                                                        _mm512_set1_epi32(INT32_MIN)));
+            tail[u] = _mm512_cmp_ps_mask(w[u], _mm512_set1_ps(5.0f), _CMP_GE_OQ);
+            any_tail |= tail[u];
+            s[u] = _mm512_sub_ps(w[u], _mm512_set1_ps(2.5f)); /* t */
+            acc[u] = _mm512_set1_ps(fk_g32_central[0]);
+        }
+        for (int k = 1; k < 9; k++) {
+            for (int u = 0; u < FK_NV; u++)
+                acc[u] = _mm512_add_ps(_mm512_mul_ps(acc[u], s[u]),
+                                       _mm512_set1_ps(fk_g32_central[k]));
+            FK_KEEP_ORDER(acc);
+        }
+        for (int u = 0; u < FK_NV; u++) {
+            __m512 z = _mm512_mul_ps(_mm512_mul_ps(acc[u], x[u]), _mm512_set1_ps(fk_sqrt2_32));
+            _mm512_storeu_ps(V + 16 * u, _mm512_add_ps(_mm512_set1_ps(loc),
+                                                       _mm512_mul_ps(z, _mm512_set1_ps(scale))));
+        }
+        if (any_tail) {
+            for (int u = 0; u < FK_NV; u++) {
+                float xs[16], ws[16];
+                _mm512_storeu_ps(xs, x[u]);
+                _mm512_storeu_ps(ws, w[u]);
+                for (int l = 0; l < 16; l++) {
+                    if ((tail[u] >> l) & 1) {
+                        float z = FK(tail32)(ws[l], xs[l]) * fk_sqrt2_32;
+                        V[16 * u + l] = loc + z * scale;
+                    }
+                }
+            }
+        }
+        return;
+#undef FK_NV
+    }
+#endif
     float X[FK_WORDS], Wl[FK_WORDS];
     const float xmul = (P->kind == FK_TRUNCATED) ? fk_erf_sqrt2_32 : 1.0f;
     const int trunc = (P->kind == FK_TRUNCATED);
     int any_tail = 0;
-    for (int i = 0; i < FK_WORDS; i++) {
-        int32_t j = (int32_t)(W[i] >> 8);
-        float v = (float)(2 * j + (1 - (1 << 24))) * 0x1p-24f;
-        float x = trunc ? v * xmul : v;
-        float y = (1.0f - x) * (1.0f + x);
-        /* log(y) from bits: y = m * 2**e, m in [sqrt(1/2), sqrt(2)) */
-        int32_t bits = fk_f2i(y);
-        int32_t e = (int32_t)((uint32_t)bits >> 23) - 127;
-        int32_t mb = (bits & 0x7FFFFF) | (127 << 23);
-        int32_t big = mb > 0x3FB504F3;
-        mb = big ? mb - (1 << 23) : mb;
-        e = big ? e + 1 : e;
-        float m = fk_i2f(mb);
-        float f = m - 1.0f;
-        float s = f / (2.0f + f);
-        float s2 = s * s;
-        float h = fk_log32[0];
-        for (int k = 1; k < 6; k++) h = h * s2 + fk_log32[k];
-        float lg = (float)e * fk_ln2_32 + s * h;
-        float w = -lg;
-        X[i] = x;
-        Wl[i] = w;
-        any_tail |= (w >= 5.0f);
-    }
-    for (int i = 0; i < FK_WORDS; i++) {
-        float t = Wl[i] - 2.5f;
-        float acc = fk_g32_central[0];
-        for (int k = 1; k < 9; k++) acc = acc * t + fk_g32_central[k];
-        float z = (acc * X[i]) * fk_sqrt2_32;
-        V[i] = loc + z * scale;
+    /* Each vector lane runs FK_IL independent elements (i, i + FK_LANES, ...) side by
+     * side, statement by statement, so the long Horner chains of different elements
+     * overlap in the pipeline instead of waiting on each other. */
+    for (int i = 0; i < FK_LANES; i++) {
+        float x[FK_IL], s[FK_IL], s2[FK_IL], ef[FK_IL], h[FK_IL];
+        for (int u = 0; u < FK_IL; u++) {
+            int32_t j = (int32_t)(W[u * FK_LANES + i] >> 8);
+            float v = (float)(2 * j + (1 - (1 << 24))) * 0x1p-24f;
+            x[u] = trunc ? v * xmul : v;
+            float y = (1.0f - x[u]) * (1.0f + x[u]);
+            /* log(y) from bits: y = m * 2**e, m in [sqrt(1/2), sqrt(2)) */
+            int32_t bits = fk_f2i(y);
+            int32_t e = (int32_t)((uint32_t)bits >> 23) - 127;
+            int32_t mb = (bits & 0x7FFFFF) | (127 << 23);
+            int32_t big = mb > 0x3FB504F3;
+            mb = big ? mb - (1 << 23) : mb;
+            e = big ? e + 1 : e;
+            float m = fk_i2f(mb);
+            float f = m - 1.0f;
+            s[u] = f / (2.0f + f);
+            s2[u] = s[u] * s[u];
+            ef[u] = (float)e;
+            h[u] = fk_log32[0];
+        }
+        for (int k = 1; k < 6; k++)
+            for (int u = 0; u < FK_IL; u++) h[u] = h[u] * s2[u] + fk_log32[k];
+        float w[FK_IL], acc[FK_IL];
+        for (int u = 0; u < FK_IL; u++) {
+            float lg = ef[u] * fk_ln2_32 + s[u] * h[u];
+            w[u] = -lg;
+            X[u * FK_LANES + i] = x[u];
+            Wl[u * FK_LANES + i] = w[u];
+            any_tail |= (w[u] >= 5.0f);
+            acc[u] = fk_g32_central[0];
+        }
+        for (int k = 1; k < 9; k++)
+            for (int u = 0; u < FK_IL; u++) acc[u] = acc[u] * (w[u] - 2.5f) + fk_g32_central[k];
+        for (int u = 0; u < FK_IL; u++) {
+            float z = (acc[u] * x[u]) * fk_sqrt2_32;
+            V[u * FK_LANES + i] = loc + z * scale;
+        }
     }
     if (any_tail) {
         for (int i = 0; i < FK_WORDS; i++) {
