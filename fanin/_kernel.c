@@ -170,8 +170,10 @@ static inline int32_t fk_key16(int32_t h)
 #if defined(__GNUC__) && !defined(__clang__)
 #define FK_PRAGMA(x) _Pragma(#x)
 #define FK_NO_UNROLL FK_PRAGMA(GCC unroll 1)
+#define FK_UNROLL FK_PRAGMA(GCC unroll 32)
 #else
 #define FK_NO_UNROLL
+#define FK_UNROLL
 #endif
 
 typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, char *);

@@ -20,11 +20,6 @@
 /* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
  * lane l of block b0 + i. */
 #if defined(FK_ISA_AVX512)
-/* An empty asm that "uses and changes" the four vectors a[0..3]: GCC cannot move
- * their computations across it, so the independent Horner chains stay interleaved
- * step by step (GCC otherwise emits them one chain after another, and the long
- * mul/add latency chains then overlap poorly). Changes no value. */
-#define FK_KEEP_ORDER(a) __asm__("" : "+v"((a)[0]), "+v"((a)[1]), "+v"((a)[2]), "+v"((a)[3]))
 /* Two groups of 8 blocks, one block per 64-bit lane: a word lives in the low 32 bits
  * of its lane (the high 32 bits are don't-care: vpmuludq reads only the low half, and
  * XOR keeps halves apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per
@@ -206,8 +201,9 @@ FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict 
     }
 #if defined(FK_ISA_AVX512)
     {
-        /* The same operations as the loops below, written out for 16 lanes so that
-         * the FK_WORDS / 16 vectors run their Horner chains interleaved. */
+        /* The same operations as the loops below, written out for 16 lanes and the
+         * FK_WORDS / 16 vectors of a batch side by side, step by step, so their long
+         * Horner chains can overlap. */
 #define FK_NV (FK_WORDS / 16)
         const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
         const __m512 xm = _mm512_set1_ps((P->kind == FK_TRUNCATED) ? fk_erf_sqrt2_32 : 1.0f);
@@ -236,7 +232,6 @@ FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict 
         for (int k = 1; k < 6; k++) {
             for (int u = 0; u < FK_NV; u++)
                 h[u] = _mm512_add_ps(_mm512_mul_ps(h[u], s2[u]), _mm512_set1_ps(fk_log32[k]));
-            FK_KEEP_ORDER(h);
         }
         for (int u = 0; u < FK_NV; u++) {
             __m512 lg = _mm512_add_ps(_mm512_mul_ps(ef[u], _mm512_set1_ps(fk_ln2_32)),
@@ -252,7 +247,6 @@ FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict 
             for (int u = 0; u < FK_NV; u++)
                 acc[u] = _mm512_add_ps(_mm512_mul_ps(acc[u], s[u]),
                                        _mm512_set1_ps(fk_g32_central[k]));
-            FK_KEEP_ORDER(acc);
         }
         for (int u = 0; u < FK_NV; u++) {
             __m512 z = _mm512_mul_ps(_mm512_mul_ps(acc[u], x[u]), _mm512_set1_ps(fk_sqrt2_32));
@@ -442,6 +436,113 @@ FK(transform64)(const fk_params *P, const uint32_t *restrict W, double *restrict
         double X[FK_E64], Wl[FK_E64];
         const int trunc = (P->kind == FK_TRUNCATED);
         int any_rare = 0;
+#if defined(FK_ISA_AVX512)
+        /* The same operations written for 8 lanes, the 4 vectors of a batch side by
+         * side (see transform32). j = (hi << 21 | lo >> 11) is the 64-bit word pair
+         * shifted right by 11; 2j + 1 - 2**53 and e are exact integers, so their
+         * conversions give the reference's values. */
+        {
+            const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
+            const __m512d xm = _mm512_set1_pd(trunc ? fk_erf_sqrt2_64 : 1.0);
+            __m512d x[4], s[4], s2[4], ed[4], h[4], w[4], acc[4];
+            __mmask8 rare[4];
+            for (int u = 0; u < 4; u++) {
+                __m512i q = _mm512_srli_epi64(_mm512_loadu_si512((const void *)(W + 16 * u)), 11);
+                __m512i jj = _mm512_add_epi64(_mm512_add_epi64(q, q),
+                                              _mm512_set1_epi64(1 - (INT64_C(1) << 53)));
+                __m512d v = _mm512_mul_pd(_mm512_cvtepi64_pd(jj), _mm512_set1_pd(0x1p-53));
+                x[u] = _mm512_mul_pd(v, xm);
+                __m512d y = _mm512_mul_pd(_mm512_sub_pd(one, x[u]), _mm512_add_pd(one, x[u]));
+                __m512i bits = _mm512_castpd_si512(y);
+                __m512i e = _mm512_sub_epi64(_mm512_srli_epi64(bits, 52), _mm512_set1_epi64(1023));
+                __m512i mb = _mm512_or_si512(
+                    _mm512_and_si512(bits, _mm512_set1_epi64(INT64_C(0xFFFFFFFFFFFFF))),
+                    _mm512_set1_epi64(INT64_C(1023) << 52));
+                __mmask8 big = _mm512_cmpgt_epi64_mask(mb, _mm512_set1_epi64(INT64_C(0x3FF6A09E667F3BCC)));
+                mb = _mm512_mask_sub_epi64(mb, big, mb, _mm512_set1_epi64(INT64_C(1) << 52));
+                e = _mm512_mask_add_epi64(e, big, e, _mm512_set1_epi64(1));
+                __m512d f = _mm512_sub_pd(_mm512_castsi512_pd(mb), one);
+                s[u] = _mm512_div_pd(f, _mm512_add_pd(two, f));
+                s2[u] = _mm512_mul_pd(s[u], s[u]);
+                ed[u] = _mm512_cvtepi64_pd(e);
+                h[u] = _mm512_set1_pd(fk_log64[0]);
+            }
+            for (int k = 1; k < 12; k++) {
+                for (int u = 0; u < 4; u++)
+                    h[u] = _mm512_add_pd(_mm512_mul_pd(h[u], s2[u]), _mm512_set1_pd(fk_log64[k]));
+            }
+            for (int u = 0; u < 4; u++) {
+                __m512d lg = _mm512_add_pd(_mm512_mul_pd(ed[u], _mm512_set1_pd(fk_ln2_64)),
+                                           _mm512_mul_pd(s[u], h[u]));
+                w[u] = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(lg),
+                                                            _mm512_set1_epi64(INT64_MIN)));
+                rare[u] = _mm512_cmp_pd_mask(w[u], _mm512_set1_pd(6.25), _CMP_GE_OQ);
+                any_rare |= rare[u];
+                s[u] = _mm512_sub_pd(w[u], _mm512_set1_pd(3.125)); /* t */
+                acc[u] = _mm512_set1_pd(fk_g64_central[0]);
+            }
+            for (int k = 1; k < 23; k++) {
+                for (int u = 0; u < 4; u++)
+                    acc[u] = _mm512_add_pd(_mm512_mul_pd(acc[u], s[u]),
+                                           _mm512_set1_pd(fk_g64_central[k]));
+            }
+            for (int u = 0; u < 4; u++) {
+                __m512d z = _mm512_mul_pd(_mm512_mul_pd(acc[u], x[u]), _mm512_set1_pd(fk_sqrt2_64));
+                _mm512_storeu_pd(V + 8 * u, _mm512_add_pd(_mm512_set1_pd(loc),
+                                                          _mm512_mul_pd(z, _mm512_set1_pd(scale))));
+                if (any_rare) {
+                    _mm512_storeu_pd(X + 8 * u, x[u]);
+                    _mm512_storeu_pd(Wl + 8 * u, w[u]);
+                }
+            }
+        }
+#elif defined(FK_ISA_AVX2)
+        /* FK_IL independent elements per vector lane, side by side (see transform32) */
+        for (int i = 0; i < FK_E64 / FK_IL; i++) {
+            double x[FK_IL], s[FK_IL], s2[FK_IL], ed[FK_IL], h[FK_IL], w[FK_IL], acc[FK_IL];
+            for (int u = 0; u < FK_IL; u++) {
+                const int n = u * (FK_E64 / FK_IL) + i;
+                double jd = fk_u32_to_f64(W[2 * n + 1]) * 0x1p21 + fk_u32_to_f64(W[2 * n] >> 11);
+                /* (2j + 1 - 2**53) is an integer below 2**53 in size: exact either way */
+                double v = (2.0 * jd + (1.0 - 0x1p53)) * 0x1p-53;
+                x[u] = trunc ? v * fk_erf_sqrt2_64 : v;
+                double y = (1.0 - x[u]) * (1.0 + x[u]);
+                int64_t bits = fk_d2i(y);
+                int64_t e = (int64_t)((uint64_t)bits >> 52) - 1023;
+                int64_t mb = (bits & INT64_C(0xFFFFFFFFFFFFF)) | (INT64_C(1023) << 52);
+                int64_t big = mb > INT64_C(0x3FF6A09E667F3BCC);
+                mb = big ? mb - (INT64_C(1) << 52) : mb;
+                e = big ? e + 1 : e;
+                double m = fk_i2d(mb);
+                double f = m - 1.0;
+                s[u] = f / (2.0 + f);
+                s2[u] = s[u] * s[u];
+                /* e is a small integer: exact as double via the 2**52 trick */
+                ed[u] = fk_i2d(e + INT64_C(0x4338000000000000)) - 0x1.8p52;
+                h[u] = fk_log64[0];
+            }
+            FK_UNROLL
+            for (int k = 1; k < 12; k++)
+                for (int u = 0; u < FK_IL; u++) h[u] = h[u] * s2[u] + fk_log64[k];
+            for (int u = 0; u < FK_IL; u++) {
+                const int n = u * (FK_E64 / FK_IL) + i;
+                double lg = ed[u] * fk_ln2_64 + s[u] * h[u];
+                w[u] = -lg;
+                X[n] = x[u];
+                Wl[n] = w[u];
+                any_rare |= (w[u] >= 6.25);
+                s[u] = w[u] - 3.125; /* t */
+                acc[u] = fk_g64_central[0];
+            }
+            FK_UNROLL
+            for (int k = 1; k < 23; k++)
+                for (int u = 0; u < FK_IL; u++) acc[u] = acc[u] * s[u] + fk_g64_central[k];
+            for (int u = 0; u < FK_IL; u++) {
+                double z = (acc[u] * x[u]) * fk_sqrt2_64;
+                V[u * (FK_E64 / FK_IL) + i] = loc + z * scale;
+            }
+        }
+#else
         for (int i = 0; i < FK_E64; i++) {
             double jd = fk_u32_to_f64(W[2 * i + 1]) * 0x1p21 + fk_u32_to_f64(W[2 * i] >> 11);
             /* (2j + 1 - 2**53) is an integer below 2**53 in size: exact either way */
@@ -475,6 +576,7 @@ FK(transform64)(const fk_params *P, const uint32_t *restrict W, double *restrict
             double z = (acc * X[i]) * fk_sqrt2_64;
             V[i] = loc + z * scale;
         }
+#endif
         if (any_rare) {
             for (int i = 0; i < FK_E64; i++) {
                 if (Wl[i] >= 6.25) {
