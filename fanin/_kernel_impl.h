@@ -24,7 +24,7 @@
  * of its lane (the high 32 bits are don't-care: vpmuludq reads only the low half, and
  * XOR keeps halves apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per
  * group: the full 64-bit product is (hi << 32 | lo), lo needs no extraction. */
-static void
+static FK_INLINE void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     const __m512i idx = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
@@ -87,7 +87,7 @@ FK(mulhilo)(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
     *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-static void
+static FK_INLINE void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     /* FK_BLOCKS == 16: two vectors of 8 blocks per counter word */
@@ -133,7 +133,7 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
     }
 }
 #else
-static void
+static FK_INLINE void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     uint32_t c0[FK_BLOCKS], c1[FK_BLOCKS], c2[FK_BLOCKS], c3[FK_BLOCKS];
@@ -187,7 +187,7 @@ FK(tail32)(float w, float x)
 }
 
 /* FK_WORDS words -> FK_WORDS float32 values V (value = loc + scale * sample). */
-static void
+static FK_INLINE void
 FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict V)
 {
     const float loc = P->loc32, scale = P->scale32;
@@ -327,7 +327,7 @@ FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict 
 }
 
 /* Round float32 values to the output format and clamp; results into T (bytes). */
-static void
+static FK_INLINE void
 FK(store32)(const fk_params *P, const float *restrict V, void *restrict T)
 {
     if (P->fmt == FK_F32) {
@@ -418,7 +418,7 @@ FK(rare64)(double w, double x)
 #define FK_E64 (FK_WORDS / 2)
 
 /* FK_WORDS words -> FK_E64 float64 values, clamped, into T. */
-static void
+static FK_INLINE void
 FK(transform64)(const fk_params *P, const uint32_t *restrict W, double *restrict T)
 {
     const double loc = P->loc64, scale = P->scale64;
