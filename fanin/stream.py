@@ -581,6 +581,11 @@ def fill_whole(out, key, call, dist, fmt):
 
     For callers that created ``out`` themselves (fresh, C-contiguous, of
     ``fmt``) and hold a 64-bit ``key`` and ``call``.
+
+    >>> a, b = np.empty(5, np.float32), np.empty(5, np.float32)
+    >>> fill_whole(a, 3, 0, normal(0.0, 1.0), "float32"); fill(b, 3, 0, normal(0.0, 1.0))
+    >>> bool((a == b).all())
+    True
     """
     if _use_kernel:
         _fill_kernel(out, fmt, key, call, dist, _WHOLE, out.size)
