@@ -27,10 +27,11 @@ no permutation.
 
 Devices. A contiguous CPU tensor (float16, bfloat16, float32, float64) is filled
 in place through a NumPy view of its memory, by fanin's compiled kernel when built
-(else the NumPy reference), with no copy. When a permutation is needed the Keras-
-layout values are generated into one temporary tensor of the same size and
-copied, permuted, into the tensor; a non-contiguous tensor is likewise filled
-through a contiguous temporary and ``Tensor.copy_``. Meta tensors are left alone
+(else the NumPy reference), with no copy. When a permutation is needed, or the
+tensor is not contiguous, it is written in blocks of its first dimension: each
+block is a partition of the Keras-layout tensor, generated into a temporary of at
+most 16 MiB and copied in (``Tensor.copy_``), so memory stays the output plus a
+small constant. Meta tensors are left alone
 (the call is validated but takes no call index). Tensors on other devices (CUDA,
 ...) are filled on the device by :func:`fill_with_torch_ops`, bit for bit the same
 values. Non-random initializers (zeros, ones, constant, identity, orthogonal) are
