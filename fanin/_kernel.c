@@ -301,7 +301,7 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
 /* Threads                                                                         */
 /* ---------------------------------------------------------------------------- */
 
-#define FK_CHUNK ((size_t)1 << 15)        /* elements a thread takes at a time */
+#define FK_CHUNK_BYTES ((size_t)2 << 20)  /* bytes a thread takes at a time, at most */
 #define FK_MIN_PARALLEL ((size_t)1 << 16) /* below this: one thread */
 #define FK_SLAB ((size_t)1 << 20)         /* single thread: check signals this often */
 #define FK_MAX_THREADS 1024
@@ -327,6 +327,7 @@ typedef struct {
     fk_atomic next;  /* next chunk index */
     fk_atomic stop;  /* set on interrupt */
     size_t nchunks, chunk;
+    size_t shift; /* chunk c is [c * chunk - shift, (c + 1) * chunk - shift) clipped */
 } fk_shared;
 
 /* Take chunks until none are left (or stop is set). Returns 0 when done. */
@@ -337,7 +338,8 @@ fk_work(fk_shared *S, size_t max_chunks)
         if (FK_LOAD(&S->stop)) return 0;
         size_t c = FK_FETCH_ADD(&S->next, 1);
         if (c >= S->nchunks) return 0;
-        size_t a = c * S->chunk, b = a + S->chunk;
+        size_t a = c * S->chunk, b = a + S->chunk - S->shift;
+        a = a > S->shift ? a - S->shift : 0;
         if (b > S->job->n) b = S->job->n;
         fk_fill_range(S->job, a, b);
     }
@@ -386,13 +388,21 @@ fk_run(const fk_job *J, int nthreads)
     S.job = J;
     S.next = 0;
     S.stop = 0;
-    /* about 8 chunks per thread for mid sizes (balance), FK_CHUNK at most; whole
+    /* about 8 chunks per thread for mid sizes (balance), FK_CHUNK_BYTES at most; whole
      * batches of FK_WORDS elements */
     size_t chunk = n / ((size_t)nthreads * 8u);
-    chunk = chunk < 4096u ? 4096u : chunk > FK_CHUNK ? FK_CHUNK : chunk;
+    size_t maxchunk = FK_CHUNK_BYTES / (size_t)J->p.itemsize;
+    chunk = chunk < 4096u ? 4096u : chunk > maxchunk ? maxchunk : chunk;
     chunk = (chunk + FK_WORDS - 1) / FK_WORDS * FK_WORDS;
     S.chunk = chunk;
-    S.nchunks = (n + chunk - 1) / chunk;
+    S.shift = 0;
+    if (chunk == maxchunk) {
+        /* whole chunks start on FK_CHUNK_BYTES boundaries of the address space: a
+         * (transparent huge) page is then faulted in by one thread only */
+        size_t mis = (size_t)((uintptr_t)J->out % FK_CHUNK_BYTES);
+        if (mis % (size_t)J->p.itemsize == 0) S.shift = mis / (size_t)J->p.itemsize;
+    }
+    S.nchunks = (n + S.shift + chunk - 1) / chunk;
     fk_thread threads[FK_MAX_THREADS];
     int spawned = 0, interrupted = 0;
     Py_BEGIN_ALLOW_THREADS
