@@ -54,7 +54,6 @@ from __future__ import annotations
 import dataclasses
 
 import hashlib
-import math
 
 import numpy as np
 import torch
