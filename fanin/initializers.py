@@ -290,13 +290,19 @@ class _RandomInitializer(Initializer):
         >>> [init.draw((3,)).call for _ in range(3)]
         [0, 1, 2]
         """
+        name, shape, part, offset, dist = self._prepare(shape, dtype, partition_shape,
+                                                        partition_offset)
+        call = self._take_call(shape, part, offset)
+        return Draw(self._key, call, dist, name, shape, part, offset)
+
+    def _prepare(self, shape, dtype, partition_shape, partition_offset):
+        """Validate a call (raising before any call index is taken)."""
         name = _dtypes.float_dtype(dtype)
         shape = _shapes.normalize_shape(shape)
         part, offset = _shapes.check_partition(shape, partition_shape, partition_offset)
         dist = self._distribution(shape)
         _check_fits(dist, name)
-        call = self._take_call(shape, part, offset)
-        return Draw(self._key, call, dist, name, shape, part, offset)
+        return name, shape, part, offset, dist
 
     def __call__(self, shape, dtype=None, **kwargs):
         key = None
@@ -305,20 +311,15 @@ class _RandomInitializer(Initializer):
             plan = self._plans.get(key)
             if plan is not None and plan[0].itemsize * math.prod(shape) < _shapes._MEMORY_CHECK_BYTES:
                 dt, name, dist = plan
-                with self._lock:
-                    self._group = None
-                    call, self._next_call = self._next_call, self._next_call + 1
                 out = np.empty(shape, dt)
-                stream.fill_whole(out, self._key, call, dist, name)
+                stream.fill_whole(out, self._key, self._take_call(shape, None, None), dist, name)
                 return out
         _validate_kwargs(type(self).__name__, kwargs)
-        name = _dtypes.float_dtype(dtype)
+        name, shape, part, offset, dist = self._prepare(
+            shape, dtype, kwargs.get("partition_shape"), kwargs.get("partition_offset"))
         dt = _dtypes.numpy_dtype(name)
-        shape = _shapes.normalize_shape(shape)
-        part, _ = _shapes.check_partition(shape, kwargs.get("partition_shape"),
-                                          kwargs.get("partition_offset"))
         _shapes.check_size(part if part is not None else shape, dt.itemsize)
-        d = self.draw(shape, name, **kwargs)
+        d = Draw(self._key, self._take_call(shape, part, offset), dist, name, shape, part, offset)
         if key is not None:
             try:
                 if len(self._plans) > 64:
