@@ -308,6 +308,21 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
 
 static int fk_num_threads = 1;
 
+/* A Python int >= 1 as a thread count, capped at FK_MAX_THREADS: 0 on success,
+   -1 with an exception set otherwise. */
+static int
+fk_thread_count(PyObject *obj, int *out)
+{
+    long t = PyLong_AsLong(obj);
+    if (t == -1 && PyErr_Occurred()) return -1;
+    if (t < 1) {
+        PyErr_SetString(PyExc_ValueError, "number of threads must be >= 1");
+        return -1;
+    }
+    *out = t > FK_MAX_THREADS ? FK_MAX_THREADS : (int)t;
+    return 0;
+}
+
 #ifdef _WIN32
 typedef volatile LONG64 fk_atomic;
 #define FK_FETCH_ADD(p, v) ((size_t)InterlockedExchangeAdd64((p), (LONG64)(v)))
@@ -591,15 +606,9 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         return NULL;
     }
     int nthreads = fk_num_threads;
-    if (threads_obj != NULL && threads_obj != Py_None) {
-        long t = PyLong_AsLong(threads_obj);
-        if (t == -1 && PyErr_Occurred()) return NULL;
-        if (t < 1) {
-            PyErr_SetString(PyExc_ValueError, "threads must be >= 1");
-            return NULL;
-        }
-        nthreads = t > FK_MAX_THREADS ? FK_MAX_THREADS : (int)t;
-    }
+    if (threads_obj != NULL && threads_obj != Py_None &&
+        fk_thread_count(threads_obj, &nthreads) < 0)
+        return NULL;
     npy_intp n = PyArray_SIZE(out);
     npy_intp nrows = PyArray_SIZE(starts);
     if (row_len != 0 && nrows > n / row_len) goto size_mismatch;
@@ -700,13 +709,7 @@ fk_set_num_threads(PyObject *self, PyObject *arg)
         fk_num_threads = fk_default_threads();
         Py_RETURN_NONE;
     }
-    long t = PyLong_AsLong(arg);
-    if (t == -1 && PyErr_Occurred()) return NULL;
-    if (t < 1) {
-        PyErr_SetString(PyExc_ValueError, "number of threads must be >= 1");
-        return NULL;
-    }
-    fk_num_threads = t > FK_MAX_THREADS ? FK_MAX_THREADS : (int)t;
+    if (fk_thread_count(arg, &fk_num_threads) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
