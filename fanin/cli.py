@@ -2,150 +2,541 @@
 
     fanin sample lecun_normal --shape 784 256 --seed 0 --out w.npy
     fanin sample '{"class_name": "VarianceScaling", "config": {"scale": 2.0}}' --shape 3 3 64 128
+    fanin list
+    fanin info he_uniform
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import difflib
 import json
 import math
+import os
+import secrets
 import sys
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 import fanin
-from fanin import _shapes
-from fanin.initializers import TRUNCATED_STDDEV, VarianceScaling, _RandomInitializer
+from fanin import _dtypes, _shapes, serialization, stream
 
 _EPILOG = """\
 IDENTIFIER is anything fanin.get accepts: a name ("lecun_normal", "LecunNormal",
 "he_uniform", "normal", ...) or a Keras 2 / Keras 3 config as JSON, e.g.
 '{"class_name": "RandomNormal", "config": {"stddev": 0.02, "seed": 1}}'.
+DTYPE takes NumPy's names: "float" is float64, as in NumPy; bfloat16 needs ml_dtypes.
 
 examples:
   fanin sample lecun_normal --shape 784 256 --seed 0
   fanin sample he_normal --shape 3 3 64 128 --dtype bfloat16 --out kernel.npy
   fanin sample truncated_normal --shape 100000 --hist
+  fanin sample lecun_normal --shape 784 256 --plot lecun.png
+  fanin list
+  fanin info lecun_normal
 """
+
+# Output formats by file suffix; any other suffix (or none) gets .npy content.
+_WRITERS = (".npy", ".safetensors", ".pt")
+# Warm timing: repeat the call only while that stays cheap in time and memory.
+_WARM_CALLS = 3
+_WARM_MAX_SECONDS = 0.5
+_WARM_MAX_BYTES = 256 << 20
+_MOMENT_CHUNK = 1 << 22  # elements per float64 chunk when summing (32 MiB temporaries)
+_SEED_BITS = 32  # drawn seeds are short enough to retype
+
+
+class CLIError(Exception):
+    """A problem with the command's input, reported as one ``fanin: error:`` line."""
+
+
+# --------------------------------------------------------------------------- #
+# Arguments
+# --------------------------------------------------------------------------- #
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fanin",
         description="Keras-compatible weight initializers on a reproducible stream: "
-                    "sample a tensor, summarize it, save it.",
+                    "sample a tensor, summarize it, save it, plot it.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version",
                         version=f"fanin {fanin.__version__} (stream v{fanin.STREAM_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sample(sub)
+    sub.add_parser("list", help="the initializers, their aliases and kinds",
+                   description="List every initializer with the names fanin.get accepts.")
+    info = sub.add_parser("info", help="config, fan rule and formula of one initializer",
+                          description="Describe one initializer: its default config, how it "
+                                      "reads fans from a shape and the distribution it draws.")
+    info.add_argument("identifier", metavar="IDENTIFIER", help="initializer name or JSON config")
+    info.add_argument("--shape", type=int, nargs="*", default=[784, 256], metavar="D",
+                      help="example shape for the fans and parameters (default 784 256)")
+    return parser
+
+
+def _add_sample(sub: Any) -> None:
     sample = sub.add_parser(
         "sample", help="draw one tensor from an initializer and summarize it",
         description="Draw one tensor (call 0 of the initializer) and print its "
                     "configuration, fans, expected and measured statistics.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sample.add_argument("identifier", metavar="IDENTIFIER",
-                        help="initializer name or JSON config")
-    sample.add_argument("--shape", type=int, nargs="+", required=True, metavar="D",
-                        help="tensor shape, e.g. --shape 3 3 64 128 (Keras layout)")
+    sample.add_argument("identifier", metavar="IDENTIFIER", help="initializer name or JSON config")
+    sample.add_argument("--shape", type=int, nargs="*", required=True, metavar="D",
+                        help="tensor shape, e.g. --shape 3 3 64 128 (Keras layout); "
+                             "no D for a scalar")
     sample.add_argument("--dtype", default=None,
-                        help="float16, bfloat16, float32 (default) or float64")
+                        help="float16, bfloat16, float32 (default) or float64 (NumPy names)")
     sample.add_argument("--seed", type=int, default=None,
-                        help="seed (replaces the identifier's seed)")
-    sample.add_argument("--out", metavar="FILE.npy", default=None,
-                        help="write the tensor to this .npy file")
+                        help="seed (replaces the identifier's; drawn and printed when absent)")
+    sample.add_argument("--out", metavar="FILE", default=None,
+                        help="write the tensor to exactly FILE: .safetensors or .pt by "
+                             "suffix, .npy content otherwise")
+    sample.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sample.add_argument("--hist", action="store_true",
-                        help="print a text histogram of the values")
-    return parser
+                        help="print a text histogram, measured and expected counts")
+    sample.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="save a histogram with the exact density (needs matplotlib)")
 
 
-def _initializer(identifier: str, seed):
-    init = fanin.get(identifier)
+def _dtype_name(text: str | None) -> str | None:
+    """The dtype as NumPy reads it ("float" is float64); bfloat16 passes through."""
+    if text is None or text == "bfloat16":
+        return text
+    try:
+        return np.dtype(text).name
+    except TypeError:
+        return text  # fanin names the problem (e.g. "floaty" is not a dtype)
+
+
+# --------------------------------------------------------------------------- #
+# Initializers: lookup, seeds, what they draw
+# --------------------------------------------------------------------------- #
+
+
+def _suggest(name: str) -> list[str]:
+    registry = getattr(fanin, "registry", None)
+    if registry is not None and hasattr(registry, "suggest"):
+        return list(registry.suggest(name))
+    return difflib.get_close_matches(name, list(serialization.NAMES), n=3, cutoff=0.6)
+
+
+def _lookup(identifier: str) -> fanin.Initializer:
+    text = identifier.strip()
+    if text.startswith('"'):  # a JSON string: '"lecun_normal"'
+        try:
+            text = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CLIError(f"{identifier!r} is not valid JSON ({err}).") from None
+    if not text.startswith("{") and text not in serialization.NAMES:
+        close = _suggest(text)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise CLIError(f"Unknown initializer {text!r}.{hint} (`fanin list` shows them all.)")
+    init = fanin.get(text)
     if not isinstance(init, fanin.Initializer):
-        raise ValueError(f"{identifier!r} is not a fanin initializer.")
-    if seed is not None:
-        config = init.get_config()
-        if "seed" not in config:
-            raise ValueError(f"{type(init).__name__} takes no seed.")
-        init = type(init).from_config({**config, "seed": seed})
+        raise CLIError(f"{identifier!r} is not a fanin initializer.")
     return init
 
 
-def _moments(values: np.ndarray):
+def _takes_seed(init: fanin.Initializer) -> bool:
+    return "seed" in init.get_config()
+
+
+def _with_seed(init: fanin.Initializer, seed: int | None) -> tuple[fanin.Initializer, str]:
+    """The initializer with an explicit seed, and a note on where the seed came from."""
+    if not _takes_seed(init):
+        note = f"ignored --seed: {type(init).__name__} takes no seed" if seed is not None else ""
+        return init, note
+    config = init.get_config()
+    if seed is None and config["seed"] is not None:
+        return init, ""
+    note = ""
+    if seed is None:  # draw one and pass it explicitly, so the printed seed reproduces
+        seed = secrets.randbits(_SEED_BITS)
+        note = f"seed drawn: {seed} (pass --seed {seed} to reproduce)"
+    return type(init).from_config({**config, "seed": seed}), note
+
+
+def _kind(init: fanin.Initializer) -> str:
+    """"random", "constant" or "matrix" (the core's Initializer.kind when it has one)."""
+    kind = getattr(type(init), "kind", None)
+    if isinstance(kind, str):
+        return kind
+    if not _takes_seed(init):
+        return "constant" if init.get_config().get("gain") is None else "matrix"
+    return "matrix" if isinstance(init, fanin.Orthogonal) else "random"
+
+
+def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
+                  dtype: str | None) -> stream.Distribution | None:
+    """What an elementwise stream initializer draws at this shape (None otherwise)."""
+    if _kind(init) != "random":
+        return None
+    probe: Any = copy.copy(init)  # a copy: the caller's calls stay at 0
+    draw = probe.draw(shape, dtype)
+    return getattr(draw, "distribution", None)
+
+
+def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
+    if hasattr(init, "fans"):  # VarianceScaling and its family: their input/output axes
+        fan_in, fan_out = init.fans(shape)
+        return int(fan_in), int(fan_out)
+    return _shapes.compute_fans(shape)
+
+
+# --------------------------------------------------------------------------- #
+# Exact moments, density and distribution function of a Distribution
+# --------------------------------------------------------------------------- #
+
+
+def _phi(z: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _Phi(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, np.float64) / math.sqrt(2.0)))
+
+
+def _standard_bounds(dist: stream.Distribution) -> tuple[float, float]:
+    return (dist.low - dist.loc) / dist.scale, (dist.high - dist.loc) / dist.scale
+
+
+def _moments_of(dist: stream.Distribution) -> tuple[float, float]:
+    """Exact (mean, std) of the values (after truncation for the truncated normal)."""
+    if dist.kind == "uniform":
+        return dist.loc + dist.scale / 2.0, dist.scale / math.sqrt(12.0)
+    if dist.kind == "normal":
+        return dist.loc, dist.scale
+    a, b = _standard_bounds(dist)  # truncated normal on [a, b] standard units
+    pa, pb = float(_phi(np.array(a))), float(_phi(np.array(b)))
+    z = float(_Phi(np.array(b)) - _Phi(np.array(a)))
+    m = (pa - pb) / z
+    var = 1.0 + (a * pa - b * pb) / z - m * m
+    return dist.loc + dist.scale * m, dist.scale * math.sqrt(var)
+
+
+def _pdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
+    inside = (x >= dist.low) & (x <= dist.high)
+    if dist.kind == "uniform":
+        return np.where(inside, 1.0 / dist.scale, 0.0)
+    z = (x - dist.loc) / dist.scale
+    dens = _phi(z) / dist.scale
+    if dist.kind == "normal":
+        return dens
+    a, b = _standard_bounds(dist)
+    return np.where(inside, dens / (_Phi(np.array(b)) - _Phi(np.array(a))), 0.0)
+
+
+def _cdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
+    if dist.kind == "uniform":
+        return np.clip((x - dist.low) / dist.scale, 0.0, 1.0)
+    z = (x - dist.loc) / dist.scale
+    if dist.kind == "normal":
+        return _Phi(z)
+    a, b = _standard_bounds(dist)
+    pa, pb = _Phi(np.array(a)), _Phi(np.array(b))
+    return np.clip((_Phi(z) - pa) / (pb - pa), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- #
+# sample
+# --------------------------------------------------------------------------- #
+
+
+def _measured(values: np.ndarray) -> tuple[float, float]:
     """Mean and std in float64, in chunks (no full-size float64 temporary)."""
     flat = values.reshape(-1)
     n = flat.size
     total = sq = 0.0
-    step = 1 << 22
-    for i in range(0, n, step):
-        c = flat[i:i + step].astype(np.float64)
-        total += c.sum()
+    for i in range(0, n, _MOMENT_CHUNK):
+        total += float(flat[i:i + _MOMENT_CHUNK].astype(np.float64).sum())
     mean = total / n
-    for i in range(0, n, step):
-        c = flat[i:i + step].astype(np.float64) - mean
-        sq += (c * c).sum()
+    for i in range(0, n, _MOMENT_CHUNK):
+        c = flat[i:i + _MOMENT_CHUNK].astype(np.float64) - mean
+        sq += float((c * c).sum())
     return mean, math.sqrt(sq / n)
 
 
-def _expected(init, shape):
-    """(expected std, low, high) of the values; None where not applicable."""
-    if not isinstance(init, _RandomInitializer) or isinstance(init, fanin.Orthogonal):
-        return None, None, None
-    dist = init._distribution(shape)
-    std = {"normal": dist.scale, "truncated_normal": dist.scale * TRUNCATED_STDDEV,
-           "uniform": dist.scale / math.sqrt(12.0)}[dist.kind]
-    return std, dist.low, dist.high
+def _backend(init: fanin.Initializer) -> str:
+    """Which code computed the values."""
+    if not _takes_seed(init):
+        return "NumPy, no stream"  # constants and Identity
+    using = getattr(stream, "using_kernel", stream.kernel_available)
+    name = "compiled kernel" if using() else "NumPy reference"
+    return name + (" + NumPy QR" if _kind(init) == "matrix" else "")
 
 
-def _histogram(values: np.ndarray, bins: int = 24, width: int = 50) -> str:
-    flat = values.reshape(-1).astype(np.float64)
-    counts, edges = np.histogram(flat, bins=bins)
-    top = counts.max() or 1
-    return "\n".join(f"{edges[i]:>+11.4g} | {'#' * round(width * c / top)} {c}"
-                     for i, c in enumerate(counts))
+def _warm_rate(init: fanin.Initializer, shape: tuple[int, ...], dtype: str | None,
+               first_s: float, nbytes: int) -> tuple[float, str]:
+    """Best time of a few calls after the first (the warm-up), or the first alone."""
+    if first_s > _WARM_MAX_SECONDS or nbytes > _WARM_MAX_BYTES:
+        return first_s, "one call"
+    timer = copy.copy(init)  # its own calls: the printed values stay call 0
+    timer(shape, dtype)      # warm-up of the copy (caches, thread pool)
+    best = math.inf
+    for _ in range(_WARM_CALLS):
+        t0 = time.perf_counter()
+        timer(shape, dtype)
+        best = min(best, time.perf_counter() - t0)
+    return best, f"best of {_WARM_CALLS} warm calls"
 
 
-def _sample(args) -> int:
-    init = _initializer(args.identifier, args.seed)
-    shape = _shapes.normalize_shape(args.shape)
-    t0 = time.perf_counter()
-    values = init(shape, args.dtype)
-    elapsed = time.perf_counter() - t0
-    fan_in, fan_out = (init.fans(shape) if isinstance(init, VarianceScaling)
-                       else _shapes.compute_fans(shape))
-    std, low, high = _expected(init, shape)
+def _summary(init: fanin.Initializer, shape: tuple[int, ...], values: np.ndarray,
+             dist: stream.Distribution | None) -> list[str]:
+    fan_in, fan_out = _fans(init, shape)
     lines = [
         f"initializer  {type(init).__name__}  {json.dumps(init.get_config())}",
         f"shape        {shape}  ({values.size} elements)",
-        f"dtype        {fanin._dtypes.dtype_name(values.dtype)}",
+        f"dtype        {_dtypes.dtype_name(values.dtype)}",
         f"fan_in       {fan_in}",
         f"fan_out      {fan_out}",
     ]
-    if std is not None:
-        lines.append(f"expected     std {std:.6g}" + (
-            f", bounds [{low:.6g}, {high:.6g}]" if math.isfinite(low) else ", unbounded"))
+    if dist is not None:
+        mean, std = _moments_of(dist)
+        bounds = (f", bounds [{dist.low:.6g}, {dist.high:.6g}]" if math.isfinite(dist.low)
+                  else ", unbounded")
+        label = "std after truncation" if dist.kind == "truncated_normal" else "std"
+        lines.append(f"expected     {dist.kind}: mean {mean:.6g}, {label} {std:.6g}{bounds}")
     if values.size:
-        mean, measured_std = _moments(values)
-        lines.append(f"measured     mean {mean:.6g}, std {measured_std:.6g}, "
+        mean, std = _measured(values)
+        lines.append(f"measured     mean {mean:.6g}, std {std:.6g}, "
                      f"min {float(values.min()):.6g}, max {float(values.max()):.6g}")
-    rate = values.size / elapsed if elapsed > 0 else float("inf")
-    lines.append(f"time         {elapsed * 1e3:.3f} ms  ({rate / 1e6:.1f} M elements/s, "
-                 f"{'compiled kernel' if fanin.stream.kernel_available() else 'NumPy reference'})")
-    if args.out:
-        if values.dtype.name == "bfloat16":  # .npy has no bfloat16: float32 holds it exactly
-            np.save(args.out, values.astype(np.float32))
-            lines.append(f"wrote        {args.out}  (bfloat16 values stored as float32, exactly)")
-        else:
-            np.save(args.out, values)
-            lines.append(f"wrote        {args.out}")
+    return lines
+
+
+def _histogram(values: np.ndarray, dist: stream.Distribution | None,
+               width: int = 40) -> str:
+    flat = values.reshape(-1).astype(np.float64)
+    bins = max(1, min(24, int(math.sqrt(flat.size))))
+    counts, edges = np.histogram(flat, bins=bins)
+    expected = None if dist is None else flat.size * np.diff(_cdf(dist, edges))
+    top = counts.max() or 1
+    rows = []
+    for i, c in enumerate(counts):
+        bar = f"{edges[i]:>+11.4g} | {'#' * round(width * c / top):<{width}} {c}"
+        rows.append(bar + (f"  (expected {expected[i]:.1f})" if expected is not None else ""))
+    return "\n".join(rows)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    init, note = _with_seed(_lookup(args.identifier), args.seed)
+    shape = _shapes.normalize_shape(args.shape)
+    dtype = _dtype_name(args.dtype)
+    out = _check_out(args.out, args.force) if args.out is not None else None
+    dist = _distribution(init, shape, dtype)
+    t0 = time.perf_counter()
+    values = init(shape, dtype)
+    seconds, how = _warm_rate(init, shape, dtype, time.perf_counter() - t0, values.nbytes)
+    lines = _summary(init, shape, values, dist)
+    if note:
+        lines.insert(1, f"note         {note}")
+    rate = values.size / seconds / 1e6 if seconds > 0 else math.inf
+    lines.append(f"time         {seconds * 1e3:.3f} ms, {how}  ({rate:.1f} M elements/s, "
+                 f"{_backend(init)})")
+    if out is not None:
+        lines.append(f"wrote        {out}  {_write(out, values, args.force)}".rstrip())
+    if args.plot:
+        _plot(args.plot, values, dist, init, args.force)
+        lines.append(f"plotted      {args.plot}")
     print("\n".join(lines))
     if args.hist and values.size:
-        print(_histogram(values))
+        print(_histogram(values, dist))
     return 0
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``fanin`` command.
+# --------------------------------------------------------------------------- #
+# Files
+# --------------------------------------------------------------------------- #
+
+
+def _check_out(path: str, force: bool) -> str:
+    """Refuse what cannot be written before drawing (a directory, an existing file)."""
+    if not path:
+        raise CLIError("--out needs a file name.")
+    if os.path.isdir(path):
+        raise CLIError(f"--out {path!r} is a directory; give a file name inside it.")
+    if os.path.exists(path) and not force:
+        raise CLIError(f"{path!r} exists; pass --force to overwrite it.")
+    return path
+
+
+def _write(path: str, values: np.ndarray, force: bool) -> str:
+    """Write ``values`` to exactly ``path``; returns a note on the format."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".safetensors":
+        data, note = _safetensors_bytes(values), "(safetensors, tensor 'weight')"
+    elif suffix == ".pt":
+        data, note = _torch_bytes(values), "(torch.save of a tensor)"
+    else:
+        data, note = _npy_bytes(values)
+    with open(path, "wb" if force else "xb") as f:
+        f.write(data)
+    return note
+
+
+def _npy_bytes(values: np.ndarray) -> tuple[bytes, str]:
+    import io
+
+    buf = io.BytesIO()
+    if values.dtype.name == "bfloat16":  # .npy has no bfloat16: float32 holds it exactly
+        np.save(buf, values.astype(np.float32))
+        return buf.getvalue(), "(.npy; bfloat16 values stored as float32, exactly)"
+    np.save(buf, values)
+    return buf.getvalue(), "(.npy)"
+
+
+def _safetensors_bytes(values: np.ndarray) -> bytes:
+    try:
+        from safetensors.numpy import save
+    except ImportError:
+        raise CLIError("writing .safetensors needs the safetensors package "
+                       "(pip install safetensors).") from None
+    return save({"weight": np.ascontiguousarray(values)})
+
+
+def _torch_bytes(values: np.ndarray) -> bytes:
+    import io
+
+    try:
+        import torch
+    except ImportError:
+        raise CLIError("writing .pt needs PyTorch (pip install torch).") from None
+    if values.dtype.name == "bfloat16":  # torch.from_numpy has no bfloat16: share the bits
+        tensor = torch.from_numpy(values.view(np.int16)).view(torch.bfloat16)
+    else:
+        tensor = torch.from_numpy(np.ascontiguousarray(values))
+    buf = io.BytesIO()
+    torch.save(tensor, buf)
+    return buf.getvalue()
+
+
+def _plot(path: str, values: np.ndarray, dist: stream.Distribution | None,
+          init: fanin.Initializer, force: bool) -> None:
+    """A histogram of the values, the exact density and the support's bounds."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CLIError("--plot needs matplotlib (pip install 'fanin[plot]').") from None
+    _check_out(path, force)
+    flat = values.reshape(-1).astype(np.float64)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ax.hist(flat, bins=max(1, min(100, int(math.sqrt(flat.size)))), density=True,
+            color="#8fb3d9", edgecolor="#5d86b3", linewidth=0.3, label="values")
+    mean, std = _measured(values) if flat.size else (math.nan, math.nan)
+    title = (f"{type(init).__name__} {json.dumps(init.get_config())}, shape {values.shape}, "
+             f"{_dtypes.dtype_name(values.dtype)}\n")
+    title += f"measured mean {mean:.4g}, std {std:.4g}"
+    if dist is not None:
+        _draw_density(ax, dist)
+        e_mean, e_std = _moments_of(dist)
+        title += f"; expected mean {e_mean:.4g}, std {e_std:.4g}"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("value")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _draw_density(ax: Any, dist: stream.Distribution) -> None:
+    lo, hi = (dist.low, dist.high) if math.isfinite(dist.low) else (
+        dist.loc - 4.5 * dist.scale, dist.loc + 4.5 * dist.scale)
+    pad = 0.08 * (hi - lo)
+    x = np.linspace(lo - pad, hi + pad, 801)
+    ax.plot(x, _pdf(dist, x), color="#c0392b", linewidth=1.4, label=f"exact {dist.kind} density")
+    if math.isfinite(dist.low):
+        for bound in (dist.low, dist.high):
+            ax.axvline(bound, color="#333333", linestyle="--", linewidth=1.0)
+        ax.plot([], [], color="#333333", linestyle="--",
+                label=f"bounds [{dist.low:.4g}, {dist.high:.4g}]")
+
+
+# --------------------------------------------------------------------------- #
+# list, info
+# --------------------------------------------------------------------------- #
+
+
+def _classes() -> dict[str, type]:
+    registry = getattr(fanin, "registry", None)
+    if registry is not None and hasattr(registry, "CLASSES"):
+        return dict(registry.CLASSES)
+    return {name: cls for name, cls in serialization.NAMES.items()
+            if cls.__name__ == name and name != "Initializer"}
+
+
+def _aliases(cls: type) -> list[str]:
+    names = getattr(getattr(fanin, "registry", None), "NAMES", serialization.NAMES)
+    return [name for name, c in names.items() if c is cls and name != cls.__name__]
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = [(name, _kind(cls()), ", ".join(_aliases(cls))) for name, cls in _classes().items()]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'class':<{width}}  {'kind':<8}  names fanin.get also accepts")
+    for name, kind, aliases in rows:
+        print(f"{name:<{width}}  {kind:<8}  {aliases}")
+    return 0
+
+
+_FAN_RULE = ("fans of a shape (Keras): rank 0: (1, 1); rank 1: (n, n); rank 2 (in, out): "
+             "(in, out); rank >= 3 (*kernel, in, out): (in * prod(kernel), out * prod(kernel))")
+_FORMULA = {
+    "truncated_normal": "loc + scale * z, z standard normal cut to its bounds (redrawn "
+                        "by inverse CDF, never rejected)",
+    "normal": "loc + scale * z, z standard normal",
+    "uniform": "loc + scale * u, u uniform on [0, 1)",
+}
+
+
+def _info(args: argparse.Namespace) -> int:
+    init = _lookup(args.identifier)
+    shape = _shapes.normalize_shape(args.shape)
+    kind = _kind(init)
+    doc = (type(init).__doc__ or "").strip().splitlines()
+    lines = [f"{type(init).__name__}  ({kind})  {doc[0] if doc else ''}",
+             f"config       {json.dumps(init.get_config())}",
+             f"names        {', '.join(_aliases(type(init))) or '-'}"]
+    if kind == "random":
+        fan_in, fan_out = _fans(init, shape)
+        lines.append(f"fan rule     {_FAN_RULE}")
+        if hasattr(init, "mode"):
+            lines.append(f"scaling      std from scale / {init.mode} (mode), "
+                         f"distribution {getattr(init, 'distribution')}")
+        dist = _distribution(init, shape, None)
+        if dist is not None:
+            mean, std = _moments_of(dist)
+            lines += [f"formula      {_FORMULA[dist.kind]}",
+                      f"at shape     {shape}: fan_in {fan_in}, fan_out {fan_out}; "
+                      f"{dist.kind}(loc={dist.loc:.6g}, scale={dist.scale:.6g}, "
+                      f"bounds [{dist.low:.6g}, {dist.high:.6g}]); "
+                      f"mean {mean:.6g}, std {std:.6g}"]
+    else:
+        prose = [line for line in doc[1:] if line.strip()]
+        prose = prose[:next((i for i, t in enumerate(prose) if t.strip().startswith(">>>")),
+                            len(prose))]
+        if prose:
+            lines.append("formula      " + " ".join(" ".join(prose).split()))
+    print("\n".join(lines))
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# Entry point
+# --------------------------------------------------------------------------- #
+
+_COMMANDS = {"sample": _sample, "list": _list, "info": _info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fanin`` command; returns the exit status.
 
     >>> main(["sample", "lecun_normal", "--shape", "4", "2", "--seed", "0"])  # doctest: +ELLIPSIS
     initializer  LecunNormal  {"seed": 0}
@@ -154,10 +545,22 @@ def main(argv=None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        return _sample(args)
-    except (ValueError, TypeError, MemoryError, OSError) as err:
+        return _COMMANDS[args.command](args)
+    except BrokenPipeError:  # e.g. `fanin sample ... | head -1`: stop quietly
+        _silence_stdout()
+        return 141  # what a shell reports for a command ended by SIGPIPE
+    except (CLIError, ValueError, TypeError, MemoryError, OSError) as err:
         print(f"fanin: error: {err}", file=sys.stderr)
         return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (tests, notebooks)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,14 @@
-"""The fanin command line, run as a user runs it."""
+"""The fanin command line, called in-process through ``cli.main(argv)``.
 
+One test (marked slow) runs the installed console script in a subprocess, for what
+only a real process shows: the entry point and a pipe closed by the reader.
+"""
+
+import io
 import json
+import math
+import re
+import shutil
 import subprocess
 import sys
 
@@ -8,73 +16,248 @@ import numpy as np
 import pytest
 
 import fanin
-from fanin import cli
+from fanin import cli, stream
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "fanin.cli", *args],
-                          capture_output=True, text=True)
+def run(capsys, *args):
+    """(exit status, stdout, stderr) of ``fanin ARGS``."""
+    status = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
-def test_help_explains_the_command():
-    out = run("--help").stdout
-    assert "sample" in out and "IDENTIFIER" in out
-    out = run("sample", "--help").stdout
-    for flag in ("--shape", "--dtype", "--seed", "--out", "--hist"):
+def test_help_explains_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("sample", "list", "info", "IDENTIFIER"):
+        assert word in out
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--shape", "--dtype", "--seed", "--out", "--force", "--hist", "--plot"):
         assert flag in out
 
 
-def test_sample_summary_and_file(tmp_path):
+def test_sample_summary_and_file(capsys, tmp_path):
     path = tmp_path / "w.npy"
-    res = run("sample", "lecun_normal", "--shape", "256", "64", "--seed", "3",
-              "--out", str(path))
-    assert res.returncode == 0, res.stderr
-    text = res.stdout
-    assert 'LecunNormal  {"seed": 3}' in text
-    assert "fan_in       256" in text and "fan_out      64" in text
-    assert "expected     std 0.0625" in text and "bounds" in text
-    assert "measured     mean" in text and "time" in text
-    saved = np.load(path)
-    assert np.array_equal(saved, fanin.LecunNormal(seed=3)((256, 64)))
+    status, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "256", "64",
+                         "--seed", "3", "--out", str(path))
+    assert status == 0
+    assert 'LecunNormal  {"seed": 3}' in out
+    assert "fan_in       256" in out and "fan_out      64" in out
+    # LeCun normal: std after truncation sqrt(1 / fan_in) = 1/16, bounds at
+    # +-2 pre-truncation std = +-2 * (1/16) / 0.8796...
+    assert "std after truncation 0.0625" in out
+    assert f"bounds [{-2 / 16 / fanin.initializers.TRUNCATED_STDDEV:.6g}," in out
+    assert f"wrote        {path}  (.npy)" in out
+    assert np.array_equal(np.load(path), fanin.LecunNormal(seed=3)((256, 64)))
 
 
-def test_json_config_identifier_and_dtype(tmp_path):
-    config = json.dumps({"class_name": "VarianceScaling",
-                         "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform",
-                                    "seed": 1}})
-    res = run("sample", config, "--shape", "3", "3", "8", "16", "--dtype", "float64")
-    assert res.returncode == 0, res.stderr
-    assert "fan_out      144" in res.stdout and "dtype        float64" in res.stdout
+def test_out_is_exactly_the_path_given(capsys, tmp_path):
+    path = tmp_path / "weights.bin"
+    assert run(capsys, "sample", "ones", "--shape", "2", "--out", str(path))[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.bin"]
+    assert np.load(path).tolist() == [1.0, 1.0]
 
 
-def test_bfloat16_file_is_exact_float32(tmp_path):
+def test_out_refuses_to_overwrite_without_force(capsys, tmp_path):
+    path = tmp_path / "w.npy"
+    path.write_bytes(b"keep me")
+    status, _, err = run(capsys, "sample", "zeros", "--shape", "2", "--out", str(path))
+    assert status == 2 and "--force" in err
+    assert path.read_bytes() == b"keep me"
+    assert run(capsys, "sample", "zeros", "--shape", "2", "--out", str(path), "--force")[0] == 0
+    assert np.load(path).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("name,msg", [("", "needs a file name"), (".", "is a directory")])
+def test_out_that_is_no_file_name_is_an_error(capsys, tmp_path, monkeypatch, name, msg):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "sample", "zeros", "--shape", "2", "--out", name)
+    assert status == 2 and msg in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_safetensors_by_suffix(capsys, tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    path = tmp_path / "w.safetensors"
+    assert run(capsys, "sample", "he_normal", "--shape", "8", "4", "--seed", "1",
+               "--out", str(path))[0] == 0
+    assert np.array_equal(st.load_file(str(path))["weight"], fanin.HeNormal(seed=1)((8, 4)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_torch_file_by_suffix(capsys, tmp_path, dtype):
+    torch = pytest.importorskip("torch")
+    if dtype == "bfloat16":
+        pytest.importorskip("ml_dtypes")
+    path = tmp_path / "w.pt"
+    assert run(capsys, "sample", "he_normal", "--shape", "8", "4", "--seed", "1",
+               "--dtype", dtype, "--out", str(path))[0] == 0
+    tensor = torch.load(path)
+    want = fanin.HeNormal(seed=1)((8, 4), dtype).astype(np.float32)
+    assert str(tensor.dtype) == f"torch.{dtype}"
+    assert np.array_equal(tensor.float().numpy(), want)
+
+
+def test_bfloat16_npy_is_exact_float32(capsys, tmp_path):
     ml = pytest.importorskip("ml_dtypes")
     path = tmp_path / "b.npy"
-    assert cli.main(["sample", "he_normal", "--shape", "8", "8", "--dtype", "bfloat16",
-                     "--seed", "0", "--out", str(path)]) == 0
+    status, out, _ = run(capsys, "sample", "he_normal", "--shape", "8", "8",
+                         "--dtype", "bfloat16", "--seed", "0", "--out", str(path))
+    assert status == 0 and "stored as float32" in out
     want = fanin.HeNormal(seed=0)((8, 8), ml.bfloat16).astype(np.float32)
     assert np.array_equal(np.load(path), want)
 
 
-def test_histogram(capsys):
-    assert cli.main(["sample", "uniform", "--shape", "1000", "--seed", "0", "--hist"]) == 0
-    assert capsys.readouterr().out.count("|") == 24
+def test_drawn_seed_is_printed_and_reproduces(capsys, tmp_path):
+    first, again = tmp_path / "a.npy", tmp_path / "b.npy"
+    _, out, _ = run(capsys, "sample", "glorot_uniform", "--shape", "16", "8", "--out", str(first))
+    seed = int(re.search(r"seed drawn: (\d+) \(pass --seed \1 to reproduce\)", out).group(1))
+    assert f'{{"seed": {seed}}}' in out
+    run(capsys, "sample", "glorot_uniform", "--shape", "16", "8", "--seed", str(seed),
+        "--out", str(again))
+    assert np.array_equal(np.load(first), np.load(again))
+
+
+def test_seed_of_an_initializer_without_one_is_ignored_with_a_note(capsys):
+    status, out, _ = run(capsys, "sample", "zeros", "--shape", "3", "--seed", "1")
+    assert status == 0 and "ignored --seed: Zeros takes no seed" in out
+
+
+def test_json_config_and_json_string_identifiers(capsys):
+    config = json.dumps({"class_name": "VarianceScaling",
+                         "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform",
+                                    "seed": 1}})
+    status, out, _ = run(capsys, "sample", config, "--shape", "3", "3", "8", "16")
+    assert status == 0 and "fan_out      144" in out and "seed drawn" not in out
+    status, out, _ = run(capsys, "sample", '"lecun_normal"', "--shape", "2", "--seed", "0")
+    assert status == 0 and "LecunNormal" in out
+
+
+@pytest.mark.parametrize("text,name", [("float", "float64"), ("double", "float64"),
+                                       ("f4", "float32"), ("half", "float16")])
+def test_dtype_means_what_numpy_means(capsys, text, name):
+    status, out, _ = run(capsys, "sample", "normal", "--shape", "2", "--seed", "0",
+                         "--dtype", text)
+    assert status == 0 and f"dtype        {name}\n" in out
+
+
+def test_scalar_shape(capsys):
+    status, out, _ = run(capsys, "sample", "normal", "--shape", "--seed", "0")
+    assert status == 0 and "shape        ()  (1 elements)" in out
+
+
+def test_rate_line_is_warm_and_names_the_backend(capsys, backend):
+    _, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "64", "64", "--seed", "0")
+    line = next(t for t in out.splitlines() if t.startswith("time"))
+    assert "best of 3 warm calls" in line
+    assert ("compiled kernel" if backend == "kernel" else "NumPy reference") in line
+    _, out, _ = run(capsys, "sample", "zeros", "--shape", "4")
+    assert "NumPy, no stream" in out
+
+
+def test_histogram_counts_every_value_beside_the_expected_counts(capsys):
+    status, out, _ = run(capsys, "sample", "uniform", "--shape", "10000", "--seed", "0", "--hist")
+    rows = [t for t in out.splitlines() if " | " in t]
+    assert status == 0 and len(rows) == 24
+    counts = [int(re.search(r" (\d+)  \(expected", t).group(1)) for t in rows]
+    expected = [float(re.search(r"expected ([\d.]+)\)", t).group(1)) for t in rows]
+    assert sum(counts) == 10000
+    # uniform on [-0.05, 0.05): a bin of width w expects n * w / 0.1 values; the bins
+    # split [min, max] of the values (call 0, as the command draws) in 24
+    values = fanin.RandomUniform(seed=0)((10000,)).astype(np.float64)
+    want = 10000 * (values.max() - values.min()) / 24 / 0.1
+    assert all(abs(e - want) <= 0.05 + 1e-9 for e in expected)  # printed to 0.1
+
+
+def test_histogram_of_few_values_has_few_bins(capsys):
+    _, out, _ = run(capsys, "sample", "normal", "--shape", "5", "--seed", "0", "--hist")
+    assert len([t for t in out.splitlines() if " | " in t]) == 2  # floor(sqrt(5))
+
+
+def test_exact_moments_and_density_match_scipy():
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm
+    dist = stream.truncated_normal(0.5, 2.0)
+    mean, std = cli._moments_of(dist)
+    assert math.isclose(mean, 0.5, abs_tol=1e-12)
+    assert math.isclose(std, truncnorm.std(-2, 2, loc=0.5, scale=2.0), rel_tol=1e-12)
+    x = np.linspace(-4.0, 5.0, 37)
+    assert np.allclose(cli._pdf(dist, x), truncnorm.pdf(x, -2, 2, loc=0.5, scale=2.0))
+    assert np.allclose(cli._cdf(dist, x), truncnorm.cdf(x, -2, 2, loc=0.5, scale=2.0))
+    u = stream.uniform(-1.0, 3.0)
+    assert cli._moments_of(u) == (1.0, 4.0 / math.sqrt(12.0))
+
+
+def test_plot_renders_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "h.png"
+    status, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "784", "256",
+                         "--seed", "0", "--plot", str(path))
+    assert status == 0 and f"plotted      {path}" in out
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert (width, height) == (770, 462)  # figsize (7, 4.2) inches at 110 dpi
+
+
+def test_broken_pipe_exits_quietly(capsys, monkeypatch):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["sample", "normal", "--shape", "3", "--seed", "0"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_list_shows_every_class_alias_and_kind(capsys):
+    status, out, _ = run(capsys, "list")
+    assert status == 0
+    rows = {t.split()[0]: t.split()[1:] for t in out.splitlines()[1:]}
+    for name in ("LecunNormal", "Zeros", "Orthogonal", "Identity", "VarianceScaling"):
+        assert name in rows
+    assert rows["LecunNormal"][0] == "random" and "lecun_normal," in rows["LecunNormal"]
+    assert rows["Zeros"][0] == "constant" and "zero," in rows["Zeros"]
+
+
+def test_info_gives_config_fans_and_formula(capsys):
+    status, out, _ = run(capsys, "info", "lecun_normal", "--shape", "784", "256")
+    assert status == 0
+    assert 'config       {"seed": null}' in out and "fan rule" in out
+    assert "fan_in 784, fan_out 256" in out
+    assert f"std {1 / 28:.6g}" in out  # sqrt(1 / 784)
+    status, out, _ = run(capsys, "info", "orthogonal")
+    assert status == 0 and "QR decomposition" in out
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["sample", "nonsense", "--shape", "3"], "Unknown initializer"),
-    (["sample", "zeros", "--shape", "3", "--seed", "1"], "takes no seed"),
+    (["sample", "nonsense", "--shape", "3"], "Unknown initializer 'nonsense'"),
+    (["sample", "lecun_normall", "--shape", "3"], "Did you mean 'lecun_normal'"),
     (["sample", "lecun_normal", "--shape", "3", "--dtype", "int32"], "floating point"),
     (["sample", "lecun_normal", "--shape", "-3"], "negative"),
-    (["sample", "lecun_normal", "--shape", "100000", "100000", "100000"], "GiB")])
-def test_errors_are_messages_not_tracebacks(args, msg):
-    res = run(*args)
-    assert res.returncode == 2
-    assert msg in res.stderr and "Traceback" not in res.stderr
+    (["sample", "lecun_normal", "--shape", "100000", "100000", "100000"], "GiB"),
+    (["sample", '{"class_name": ', "--shape", "3"], "Could not interpret"),
+    (["info", "he_normall"], "Did you mean 'he_normal'")])
+def test_errors_are_messages_not_tracebacks(capsys, args, msg):
+    status, _, err = run(capsys, *args)
+    assert status == 2
+    assert err.startswith("fanin: error: ") and msg in err
 
 
-def test_console_script_entry_point_declared():
-    import tomllib
-    from pathlib import Path
-    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert meta["project"]["scripts"]["fanin"] == "fanin.cli:main"
+@pytest.mark.slow
+def test_console_script_runs_and_stops_quietly_on_a_closed_pipe():
+    script = shutil.which("fanin")
+    command = [script] if script else [sys.executable, "-m", "fanin.cli"]
+    args = [*command, "sample", "lecun_normal", "--shape", "20", "5", "--seed", "0"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith('initializer  LecunNormal  {"seed": 0}')
+    # The reader goes away before the command writes (as `| head -1` can):
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
