@@ -14,8 +14,28 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
+_NO_KERNEL_BANNER = """
+************************************************************************
+WARNING: fanin's compiled kernel (fanin._kernel) was NOT built:
+  {error}
+fanin will install and work, using the NumPy reference stream: the same
+values, 10-100x slower. Install a C compiler (gcc, clang or MSVC) and
+reinstall to get the kernel. `import fanin` will warn about this too.
+************************************************************************
+"""
+
+
 class BuildExt(build_ext):
-    """Choose compiler flags by compiler family (gcc/clang vs MSVC)."""
+    """Choose compiler flags by compiler family (gcc/clang vs MSVC); say loudly
+    when the optional kernel cannot be built."""
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as error:  # the compiler is missing or failed
+            banner = _NO_KERNEL_BANNER.format(error=f"{type(error).__name__}: {error}")
+            print(banner, file=sys.stderr, flush=True)
+            raise  # optional=True: setuptools goes on without the extension
 
     def build_extensions(self):
         ctype = self.compiler.compiler_type
