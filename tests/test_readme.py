@@ -1,0 +1,95 @@
+"""Every ```python block of README.md and docs/ runs, as a reader would run it.
+
+The blocks of one file run in order in one namespace (a later block may use what an
+earlier one defined). A block of ``>>>`` lines runs as a doctest (its outputs are
+checked, with ELLIPSIS); any other block is executed as a script. A block that
+imports a framework that is not installed skips the rest of its file. Keras runs on
+the JAX backend (the root conftest sets KERAS_BACKEND=jax before anything imports
+Keras, as the Keras guide tells readers to). Files whose blocks import a framework
+are marked slow (the imports alone take seconds).
+"""
+
+import doctest
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+# Optional packages a block may import (module name as imported).
+OPTIONAL = ("torch", "keras", "jax", "flax", "tensorflow", "safetensors", "matplotlib",
+            "ml_dtypes", "scipy")
+FRAMEWORKS = ("torch", "keras", "jax", "flax", "tensorflow")
+
+
+def blocks(path: Path):
+    """(line number, code) of every python block of ``path``."""
+    text = path.read_text()
+    return [(text.count("\n", 0, m.start(1)) + 1, m.group(1)) for m in FENCE.finditer(text)]
+
+
+def imported(code: str, names=OPTIONAL):
+    """The optional packages ``code`` imports (``import a, b.c`` / ``from a import``)."""
+    found = set()
+    for line in code.splitlines():
+        line = line.strip().removeprefix(">>> ").removeprefix("... ")
+        if line.startswith("from "):
+            found.add(line.split()[1].split(".")[0])
+        elif line.startswith("import "):
+            for item in line[len("import "):].split(","):
+                found.add(item.split()[0].split(".")[0])
+    return [n for n in names if n in found]
+
+
+def _param(path: Path):
+    codes = [code for _, code in blocks(path)]
+    slow = any(imported(code, FRAMEWORKS) for code in codes)
+    return pytest.param(path, id=str(path.relative_to(ROOT)),
+                        marks=[pytest.mark.slow] if slow else [])
+
+
+DOCUMENTED = [_param(p) for p in FILES if blocks(p)]
+
+
+def run_block(code: str, where: str, namespace: dict) -> None:
+    if code.lstrip().startswith(">>>"):
+        test = doctest.DocTestParser().get_doctest(code, namespace, where, where, 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        report = []
+        runner.run(test, out=report.append, clear_globs=False)
+        namespace.update(test.globs)  # DocTest ran on a copy: keep its names for later blocks
+        assert runner.failures == 0, f"{where}:\n" + "".join(report)
+    else:
+        exec(compile(code, where, "exec"), namespace)  # noqa: S102 -- the docs' own code
+
+
+def test_documentation_is_found():
+    names = {p.name for p in FILES}
+    assert {"README.md", "index.md", "keras.md", "pytorch.md", "jax.md", "scale.md"} <= names
+    assert len(DOCUMENTED) >= 7  # README, index, cli and the four guides hold python blocks
+
+
+@pytest.mark.parametrize("path", DOCUMENTED)
+def test_code_blocks_run(path, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    namespace = {"__name__": "__doc_block__"}
+    for line, code in blocks(path):
+        missing = [n for n in imported(code) if importlib.util.find_spec(n) is None]
+        if missing:
+            pytest.skip(f"{path.name}:{line} needs {', '.join(missing)} (not installed)")
+        run_block(code, f"{path.relative_to(ROOT)}:{line}", namespace)
+
+
+def test_extraction_sees_doctests_scripts_and_imports(tmp_path):
+    sample = ("text\n```python\n>>> import fanin\n>>> 1 + 1\n2\n```\n"
+              "```bash\npip install torch\n```\n```python\nimport numpy as np, torch\n```\n")
+    path = tmp_path / "sample.md"
+    path.write_text(sample)
+    found = blocks(path)
+    assert [line for line, _ in found] == [3, 11]
+    assert imported(found[1][1]) == ["torch"] and imported(found[0][1]) == []
+    with pytest.raises(AssertionError, match="Expected"):
+        run_block(">>> 1 + 1\n3\n", "sample", {})
