@@ -48,6 +48,7 @@ _WARM_MAX_SECONDS = 0.5
 _WARM_MAX_BYTES = 256 << 20
 _MOMENT_CHUNK = 1 << 22  # elements per float64 chunk when summing (32 MiB temporaries)
 _SEED_BITS = 32  # drawn seeds are short enough to retype
+_PROGRESS_STEPS = 100  # row blocks of a --progress draw
 
 
 class CLIError(Exception):
@@ -102,6 +103,9 @@ def _add_sample(sub: Any) -> None:
                         help="print a text histogram, measured and expected counts")
     sample.add_argument("--plot", metavar="FILE.png", default=None,
                         help="save a histogram with the exact density (needs matplotlib)")
+    sample.add_argument("--progress", action="store_true",
+                        help="draw in row blocks with a progress line on stderr (the same "
+                             "values: for tensors that take seconds)")
 
 
 def _dtype_name(text: str | None) -> str | None:
@@ -323,6 +327,28 @@ def _histogram(values: np.ndarray, dist: stream.Distribution | None,
     return "\n".join(rows)
 
 
+def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
+                        dtype: str | None) -> np.ndarray:
+    """``init(shape, dtype)`` computed as row partitions (one call index, the same
+    values), printing the share done to stderr."""
+    if _kind(init) != "random" or not shape or shape[0] < 2:
+        return init(shape, dtype)
+    rows = -(-shape[0] // _PROGRESS_STEPS)
+    values = None
+    for r in range(0, shape[0], rows):
+        part = (min(rows, shape[0] - r),) + shape[1:]
+        block = init(shape, dtype, partition_shape=part,
+                     partition_offset=(r,) + (0,) * (len(shape) - 1))
+        if values is None:
+            values = np.empty(shape, block.dtype)
+        values[r:r + part[0]] = block
+        print(f"\rdrawing {100 * (r + part[0]) // shape[0]:3d}%", end="", file=sys.stderr,
+              flush=True)
+    print(file=sys.stderr)
+    assert values is not None  # shape[0] >= 2: the loop ran
+    return values
+
+
 def _sample(args: argparse.Namespace) -> int:
     init, note = _with_seed(_lookup(args.identifier), args.seed)
     shape = _shapes.normalize_shape(args.shape)
@@ -330,7 +356,7 @@ def _sample(args: argparse.Namespace) -> int:
     out = _check_out(args.out, args.force) if args.out is not None else None
     dist = _distribution(init, shape, dtype)
     t0 = time.perf_counter()
-    values = init(shape, dtype)
+    values = _draw_with_progress(init, shape, dtype) if args.progress else init(shape, dtype)
     seconds, how = _warm_rate(init, shape, dtype, time.perf_counter() - t0, values.nbytes)
     lines = _summary(init, shape, values, dist)
     if note:
@@ -496,6 +522,20 @@ _FORMULA = {
 }
 
 
+_SCALING = {  # VarianceScaling's distribution -> what sqrt(scale / n) sets
+    "truncated_normal": "std after truncation = sqrt({scale} / {n}) (pre-truncation std "
+                        "that / 0.87962566, cut at +-2 pre-truncation std)",
+    "untruncated_normal": "std = sqrt({scale} / {n})",
+    "uniform": "uniform on [-limit, limit), limit = sqrt(3 * {scale} / {n})",
+}
+
+
+def _scaling_rule(init: Any) -> str:
+    """VarianceScaling's rule with its (scale, mode, distribution) filled in."""
+    n = {"fan_avg": "((fan_in + fan_out) / 2)"}.get(init.mode, init.mode)
+    return _SCALING[init.distribution].format(scale=init.scale, n=n)
+
+
 def _info(args: argparse.Namespace) -> int:
     init = _lookup(args.identifier)
     shape = _shapes.normalize_shape(args.shape)
@@ -508,8 +548,7 @@ def _info(args: argparse.Namespace) -> int:
         fan_in, fan_out = _fans(init, shape)
         lines.append(f"fan rule     {_FAN_RULE}")
         if hasattr(init, "mode"):
-            lines.append(f"scaling      std from scale / {init.mode} (mode), "
-                         f"distribution {getattr(init, 'distribution')}")
+            lines.append(f"scaling      {_scaling_rule(init)}")
         dist = _distribution(init, shape, None)
         if dist is not None:
             mean, std = _moments_of(dist)

@@ -203,6 +203,18 @@ def test_plot_renders_a_png(capsys, tmp_path):
     assert (width, height) == (770, 462)  # figsize (7, 4.2) inches at 110 dpi
 
 
+@pytest.mark.parametrize("name,shape", [("lecun_normal", ["1000", "3", "4"]),
+                                        ("uniform", ["7"]), ("zeros", ["5", "2"])])
+def test_progress_draws_the_same_values(capsys, tmp_path, name, shape):
+    plain, blocks = tmp_path / "a.npy", tmp_path / "b.npy"
+    run(capsys, "sample", name, "--shape", *shape, "--seed", "4", "--out", str(plain))
+    status, _, err = run(capsys, "sample", name, "--shape", *shape, "--seed", "4",
+                         "--out", str(blocks), "--progress")
+    assert status == 0 and np.array_equal(np.load(plain), np.load(blocks))
+    if name != "zeros":
+        assert "drawing 100%" in err
+
+
 def test_broken_pipe_exits_quietly(capsys, monkeypatch):
     class ClosedPipe(io.StringIO):
         def write(self, text):
@@ -229,6 +241,9 @@ def test_info_gives_config_fans_and_formula(capsys):
     assert 'config       {"seed": null}' in out and "fan rule" in out
     assert "fan_in 784, fan_out 256" in out
     assert f"std {1 / 28:.6g}" in out  # sqrt(1 / 784)
+    assert "std after truncation = sqrt(1.0 / fan_in)" in out
+    _, out, _ = run(capsys, "info", "he_uniform")
+    assert "limit = sqrt(3 * 2.0 / fan_in)" in out
     status, out, _ = run(capsys, "info", "orthogonal")
     assert status == 0 and "QR decomposition" in out
 
