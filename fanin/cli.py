@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import difflib
 import json
 import math
 import os
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import fanin
-from fanin import _dtypes, _shapes, serialization, stream
+from fanin import _dtypes, _shapes, registry, stream
 
 _EPILOG = """\
 IDENTIFIER is anything fanin.get accepts: a name ("lecun_normal", "LecunNormal",
@@ -123,13 +122,6 @@ def _dtype_name(text: str | None) -> str | None:
 # --------------------------------------------------------------------------- #
 
 
-def _suggest(name: str) -> list[str]:
-    registry = getattr(fanin, "registry", None)
-    if registry is not None and hasattr(registry, "suggest"):
-        return list(registry.suggest(name))
-    return difflib.get_close_matches(name, list(serialization.NAMES), n=3, cutoff=0.6)
-
-
 def _lookup(identifier: str) -> fanin.Initializer:
     text = identifier.strip()
     if text.startswith('"'):  # a JSON string: '"lecun_normal"'
@@ -137,8 +129,8 @@ def _lookup(identifier: str) -> fanin.Initializer:
             text = json.loads(text)
         except json.JSONDecodeError as err:
             raise CLIError(f"{identifier!r} is not valid JSON ({err}).") from None
-    if not text.startswith("{") and text not in serialization.NAMES:
-        close = _suggest(text)
+    if not text.startswith("{") and text not in registry.NAMES:
+        close = registry.suggest(text)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise CLIError(f"Unknown initializer {text!r}.{hint} (`fanin list` shows them all.)")
     init = fanin.get(text)
@@ -167,13 +159,8 @@ def _with_seed(init: fanin.Initializer, seed: int | None) -> tuple[fanin.Initial
 
 
 def _kind(init: fanin.Initializer) -> str:
-    """"random", "constant" or "matrix" (the core's Initializer.kind when it has one)."""
-    kind = getattr(type(init), "kind", None)
-    if isinstance(kind, str):
-        return kind
-    if not _takes_seed(init):
-        return "constant" if init.get_config().get("gain") is None else "matrix"
-    return "matrix" if isinstance(init, fanin.Orthogonal) else "random"
+    """"random" (elementwise stream values), "constant" or "matrix"."""
+    return type(init).kind
 
 
 def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
@@ -181,9 +168,8 @@ def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
     """What an elementwise stream initializer draws at this shape (None otherwise)."""
     if _kind(init) != "random":
         return None
-    probe: Any = copy.copy(init)  # a copy: the caller's calls stay at 0
-    draw = probe.draw(shape, dtype)
-    return getattr(draw, "distribution", None)
+    draw = copy.copy(init).draw(shape, dtype)  # a copy: the caller's calls stay at 0
+    return draw.distribution if isinstance(draw, fanin.StreamDraw) else None
 
 
 def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -270,8 +256,7 @@ def _backend(init: fanin.Initializer) -> str:
     """Which code computed the values."""
     if not _takes_seed(init):
         return "NumPy, no stream"  # constants and Identity
-    using = getattr(stream, "using_kernel", stream.kernel_available)
-    name = "compiled kernel" if using() else "NumPy reference"
+    name = "compiled kernel" if stream.using_kernel() else "NumPy reference"
     return name + (" + NumPy QR" if _kind(init) == "matrix" else "")
 
 
@@ -329,23 +314,18 @@ def _histogram(values: np.ndarray, dist: stream.Distribution | None,
 
 def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
                         dtype: str | None) -> np.ndarray:
-    """``init(shape, dtype)`` computed as row partitions (one call index, the same
-    values), printing the share done to stderr."""
-    if _kind(init) != "random" or not shape or shape[0] < 2:
-        return init(shape, dtype)
+    """``init(shape, dtype)`` (the same draw, the same values) filled in row blocks,
+    printing the share done to stderr."""
+    draw = init.draw(shape, dtype)
+    if not isinstance(draw, fanin.StreamDraw) or not shape or shape[0] < 2:
+        return draw.array()  # a matrix is computed whole anyway
+    values = np.empty(shape, _dtypes.numpy_dtype(draw.dtype))
     rows = -(-shape[0] // _PROGRESS_STEPS)
-    values = None
     for r in range(0, shape[0], rows):
-        part = (min(rows, shape[0] - r),) + shape[1:]
-        block = init(shape, dtype, partition_shape=part,
-                     partition_offset=(r,) + (0,) * (len(shape) - 1))
-        if values is None:
-            values = np.empty(shape, block.dtype)
-        values[r:r + part[0]] = block
-        print(f"\rdrawing {100 * (r + part[0]) // shape[0]:3d}%", end="", file=sys.stderr,
-              flush=True)
+        draw.fill(values[r:r + rows], offset=(r,) + (0,) * (len(shape) - 1))
+        done = min(r + rows, shape[0])
+        print(f"\rdrawing {100 * done // shape[0]:3d}%", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    assert values is not None  # shape[0] >= 2: the loop ran
     return values
 
 
@@ -490,21 +470,13 @@ def _draw_density(ax: Any, dist: stream.Distribution) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def _classes() -> dict[str, type]:
-    registry = getattr(fanin, "registry", None)
-    if registry is not None and hasattr(registry, "CLASSES"):
-        return dict(registry.CLASSES)
-    return {name: cls for name, cls in serialization.NAMES.items()
-            if cls.__name__ == name and name != "Initializer"}
-
-
 def _aliases(cls: type) -> list[str]:
-    names = getattr(getattr(fanin, "registry", None), "NAMES", serialization.NAMES)
-    return [name for name, c in names.items() if c is cls and name != cls.__name__]
+    return [name for name, c in registry.NAMES.items() if c is cls and name != cls.__name__]
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [(name, _kind(cls()), ", ".join(_aliases(cls))) for name, cls in _classes().items()]
+    rows = [(name, getattr(cls, "kind"), ", ".join(_aliases(cls)))
+            for name, cls in registry.CLASSES.items()]
     width = max(len(r[0]) for r in rows)
     print(f"{'class':<{width}}  {'kind':<8}  names fanin.get also accepts")
     for name, kind, aliases in rows:

@@ -228,11 +228,12 @@ def test_broken_pipe_exits_quietly(capsys, monkeypatch):
 def test_list_shows_every_class_alias_and_kind(capsys):
     status, out, _ = run(capsys, "list")
     assert status == 0
-    rows = {t.split()[0]: t.split()[1:] for t in out.splitlines()[1:]}
-    for name in ("LecunNormal", "Zeros", "Orthogonal", "Identity", "VarianceScaling"):
-        assert name in rows
-    assert rows["LecunNormal"][0] == "random" and "lecun_normal," in rows["LecunNormal"]
-    assert rows["Zeros"][0] == "constant" and "zero," in rows["Zeros"]
+    rows = {t.split()[0]: (t.split()[1], {a.strip(",") for a in t.split()[2:]})
+            for t in out.splitlines()[1:]}
+    assert set(rows) == set(fanin.registry.CLASSES)
+    assert rows["LecunNormal"] == ("random", {"lecun_normal", "LecunNormalV2"})
+    assert rows["Zeros"][0] == "constant" and {"zeros", "zero"} <= rows["Zeros"][1]
+    assert rows["Orthogonal"][0] == "matrix"
 
 
 def test_info_gives_config_fans_and_formula(capsys):
