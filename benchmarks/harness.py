@@ -118,6 +118,13 @@ def per_call_us(f, target=0.25, repeats=5):
     return min(best) * 1e6, statistics.median(best) * 1e6, loops
 
 
+def warm_up(impl, dtype: str) -> None:
+    """One untimed call on a tiny tensor: lazy imports (ml_dtypes for bfloat16) and
+    thread pools, which would otherwise land in a case's first call."""
+    impl.make((8, 8), dtype)()
+    gc.collect()
+
+
 def _short_of_memory(rec: dict, need: int) -> bool:
     avail = mem_available()
     if avail >= need:
@@ -143,6 +150,7 @@ def worker_throughput(task):
         if _short_of_memory(rec, int(task["mem_factor"] * n * peers.ITEMSIZE[dtype]) + HEADROOM):
             continue
         try:
+            warm_up(impl, dtype)
             warm, times = time_calls(impl.make(shape, dtype), task["budget"], task["kmin"],
                                      task["kmax"])
             best = min(times)
@@ -198,8 +206,7 @@ def worker_memory(task):
         return
     try:
         impl = peers.create(task["impl"])
-        impl.make((8, 8), dtype)()  # warm the library up (lazy imports, thread pools)
-        gc.collect()
+        warm_up(impl, dtype)
         f = impl.make(shape, dtype)
         rec.update(_peaks(task, f, out_bytes))
         if task.get("tracemalloc"):
@@ -231,8 +238,8 @@ def worker_threads(task):
     import fanin
     from fanin import stream
 
-    if not stream.kernel_available():
-        emit({"status": "skipped: fanin._kernel not built"})
+    if not stream.using_kernel():
+        emit({"status": "skipped: fanin._kernel not built or not in use"})
         return
     if not hasattr(fanin, "set_num_threads"):
         emit({"status": "skipped: fanin.set_num_threads does not exist"})

@@ -120,15 +120,15 @@ class Fanin(Impl):
         import fanin
         from fanin import stream
 
+        using = stream.using_kernel()  # built, and not switched off by FANIN_REFERENCE
         self.info.update(fanin_file=os.path.dirname(fanin.__file__),
-                         kernel_built=stream._kernel is not None,
-                         kernel_available=stream.kernel_available())
+                         kernel_built=stream.kernel_available(), kernel_used=using)
         if self.reference:
-            if stream.kernel_available():
+            if using:
                 raise RuntimeError("FANIN_REFERENCE=1 did not disable the kernel")
             self.info["threads"] = 1
         else:
-            if not stream.kernel_available():
+            if not using:
                 raise Unavailable("fanin._kernel not built (fanin would use the reference)")
             self.info["kernel_file"] = stream._kernel.__file__
             if hasattr(fanin, "get_num_threads"):
