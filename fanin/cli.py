@@ -169,7 +169,9 @@ def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
     if _kind(init) != "random":
         return None
     draw = copy.copy(init).draw(shape, dtype)  # a copy: the caller's calls stay at 0
-    return draw.distribution if isinstance(draw, fanin.StreamDraw) else None
+    if not isinstance(draw, fanin.StreamDraw) or draw.distribution.kind not in _FORMULA:
+        return None  # no closed form here (e.g. a kind newer than this command)
+    return draw.distribution
 
 
 def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
