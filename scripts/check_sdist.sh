@@ -26,7 +26,7 @@ fresh_venv "$work/venv"
 mkdir "$work/run"
 # (pyproject.toml for the pytest markers and options; its testpaths are not used)
 cp -r "$unpacked"/tests "$unpacked"/conftest.py "$unpacked"/pyproject.toml \
-    "$unpacked"/README.md "$unpacked"/docs "$work/run/"
+    "$unpacked"/README.md "$unpacked"/LICENSE "$unpacked"/docs "$work/run/"
 cd "$work/run"
 "$work/venv/bin/python" - <<'PY'
 import fanin, fanin._kernel  # the installed package, with its kernel
