@@ -59,8 +59,9 @@ import numpy as np
 import torch
 
 import fanin
-from fanin import _dtypes, _seeds, stream
+from fanin import _dtypes, _seeds, _torch_dtensor, stream
 from fanin import initializers as _inits
+from fanin._torch_dtensor import local_block
 from fanin._torch_stream import fill_stream
 
 __all__ = [
@@ -68,7 +69,7 @@ __all__ = [
     "he_normal_", "he_uniform_", "variance_scaling_", "truncated_normal_",
     "random_normal_", "random_uniform_", "orthogonal_", "identity_", "zeros_",
     "ones_", "constant_", "init_", "init_module_", "parameter_seed",
-    "keras_shape", "fill_with_torch_ops",
+    "keras_shape", "fill_with_torch_ops", "local_block",
 ]
 
 _LAYOUTS = ("torch", "keras")
@@ -195,6 +196,8 @@ def _write_draw(tensor, draw, axes):
     into a temporary of at most ``_TEMP_BYTES`` and copied in, so memory stays
     the output plus a small constant.
     """
+    if _torch_dtensor.is_dtensor(tensor):
+        return _torch_dtensor.write(tensor, draw, axes)
     with torch.no_grad():
         if axes is None and tensor.is_contiguous():
             _fill_contiguous(tensor, draw)
