@@ -295,15 +295,24 @@ def _case_fsdp2_tp(rank, world):
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("world", [2, 4])
-def test_stream_functions_on_1d_mesh(tmp_path, world):
-    _spawn(tmp_path, world, _case_stream_1d)
+# (case, number of processes, extra arguments): one spawn each.
+_RUNS = {
+    "stream-functions-2": (_case_stream_1d, 2, ()),
+    "stream-functions-4": (_case_stream_1d, 4, ()),
+    "zeros-ones-4": (_case_values_1d, 4, (_FILL_FUNCTIONS,)),
+    "mesh-2d-and-strided": (_case_mesh_2d, 4, ()),
+    "fill-is-local": (_case_local_only, 2, ()),
+    "fsdp2-meta-flow-2": (_case_fsdp2, 2, ()),
+    "fsdp2-meta-flow-4": (_case_fsdp2, 4, ()),
+    "fsdp2-over-tensor-parallel": (_case_fsdp2_tp, 4, ()),
+}
 
 
 @pytest.mark.slow
-def test_zeros_and_ones_on_1d_mesh(tmp_path):
-    _spawn(tmp_path, 4, _case_values_1d, _FILL_FUNCTIONS)
+@pytest.mark.parametrize("run", list(_RUNS))
+def test_processes(tmp_path, run):
+    case, world, args = _RUNS[run]
+    _spawn(tmp_path, world, case, *args)
 
 
 @pytest.mark.slow
@@ -312,24 +321,3 @@ def test_zeros_and_ones_on_1d_mesh(tmp_path):
                    "(mixed torch.Tensor and DTensor)")
 def test_value_functions_on_1d_mesh(tmp_path):
     _spawn(tmp_path, 2, _case_values_1d, _VALUE_FUNCTIONS)
-
-
-@pytest.mark.slow
-def test_2d_mesh_and_strided_shards(tmp_path):
-    _spawn(tmp_path, 4, _case_mesh_2d)
-
-
-@pytest.mark.slow
-def test_fill_is_local(tmp_path):
-    _spawn(tmp_path, 2, _case_local_only)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("world", [2, 4])
-def test_fsdp2_meta_flow(tmp_path, world):
-    _spawn(tmp_path, world, _case_fsdp2)
-
-
-@pytest.mark.slow
-def test_fsdp2_over_tensor_parallel(tmp_path):
-    _spawn(tmp_path, 4, _case_fsdp2_tp)
