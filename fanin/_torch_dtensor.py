@@ -25,8 +25,11 @@ import itertools
 import numpy as np
 import torch
 
-#: Largest temporary (bytes) used to permute or copy a block into a shard.
-TEMP_BYTES = 16 << 20
+from fanin.draws import TILE_BYTES, tiles
+
+#: CPU shards are filled in place through NumPy; tests set this False to run the
+#: path of other devices (blocks computed on the host, copied in) on the CPU.
+CPU_IN_PLACE = True
 
 
 def is_dtensor(tensor) -> bool:
@@ -48,15 +51,15 @@ def _chunk(indices, parts: int, rank: int):
     return indices[rank * size:(rank + 1) * size]
 
 
-def _held_indices(dt):
-    """Per tensor dim, the global indices (in local order) this rank holds."""
-    mesh = dt.device_mesh
-    coord = mesh.get_coordinate()
-    if coord is None:
-        raise ValueError("this rank is not part of the DTensor's device mesh; it holds no shard.")
-    held = [np.arange(n, dtype=np.int64) for n in dt.shape]
-    for mesh_dim, placement in enumerate(dt.placements):
-        parts, rank = mesh.shape[mesh_dim], coord[mesh_dim]
+def held_indices(shape, mesh_shape, coordinate, placements):
+    """Per tensor dim, the global indices (in local order) held at ``coordinate``.
+
+    ``shape``: the global shape; ``mesh_shape`` / ``coordinate``: the device mesh's
+    shape and this rank's coordinate in it; ``placements``: one per mesh dim.
+    """
+    held = [np.arange(n, dtype=np.int64) for n in shape]
+    for mesh_dim, placement in enumerate(placements):
+        parts, rank = mesh_shape[mesh_dim], coordinate[mesh_dim]
         if placement.is_replicate():
             continue
         if placement.is_partial():
@@ -74,6 +77,14 @@ def _held_indices(dt):
                              f"dim {mesh_dim}: fanin knows Shard, Replicate and FSDP2's "
                              "strided shards.")
     return held
+
+
+def _dtensor_indices(dt):
+    mesh = dt.device_mesh
+    coordinate = mesh.get_coordinate()
+    if coordinate is None:
+        raise ValueError("this rank is not part of the DTensor's device mesh; it holds no shard.")
+    return held_indices(tuple(dt.shape), tuple(mesh.shape), coordinate, dt.placements)
 
 
 def _runs(indices):
@@ -94,7 +105,7 @@ def local_blocks(dt):
     ``global_offset``. One block for ``Shard`` / ``Replicate`` placements, several
     for strided shards, none for an empty shard.
     """
-    per_dim = [_runs(ix) for ix in _held_indices(dt)]
+    per_dim = [_runs(ix) for ix in _dtensor_indices(dt)]
     blocks = []
     for combo in itertools.product(*per_dim):
         blocks.append((tuple(r[0] for r in combo), tuple(r[1] for r in combo),
@@ -113,7 +124,7 @@ def local_block(dt):
     """
     if not is_dtensor(dt):
         raise TypeError(f"local_block() expects a DTensor, got {type(dt).__name__}.")
-    held = _held_indices(dt)
+    held = _dtensor_indices(dt)
     offset, shape = [], []
     for dim, ix in enumerate(held):
         if len(_runs(ix)) > 1:
@@ -140,11 +151,11 @@ def _to_keras(offset, shape, axes):
     return tuple(koffset), tuple(kshape)
 
 
-def _numpy_dtype(draw):
-    if draw.dtype == "bfloat16":
-        import ml_dtypes
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(draw.dtype)
+def _numpy_view(t):
+    """A NumPy array sharing a CPU tensor's memory, any strides (bfloat16 as uint16 bits)."""
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(np.uint16)
+    return t.numpy()
 
 
 def _from_numpy(values):
@@ -154,49 +165,29 @@ def _from_numpy(values):
     return torch.from_numpy(values)
 
 
-def _fill(draw, out, offset):
-    """``draw.fill(out, offset)``; until core v2 lands, through a partition of the draw."""
-    if hasattr(draw, "block"):
-        return draw.fill(out, offset)
-    import dataclasses
-    return dataclasses.replace(draw, partition_shape=out.shape,
-                               partition_offset=tuple(offset)).fill(out)
-
-
-def _numpy_view(t):
-    """A NumPy array sharing a contiguous CPU tensor's memory."""
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
-
-
 def _write_block(target, draw, offset, axes):
     """Fill ``target`` (torch layout) with the draw's block at torch offset ``offset``.
 
-    A contiguous CPU target in Keras layout is filled in place. Otherwise the
-    target is written in row chunks of its first dim, each computed in Keras
-    layout into a temporary of at most ``TEMP_BYTES`` and copied in (permuted),
-    so memory stays bounded whatever the shard's size and device.
+    On the CPU the target's memory, seen in Keras layout (a transposed NumPy
+    view), is filled by ``draw.fill``: in place when contiguous, else through
+    temporaries of at most ``TILE_BYTES``. On other devices the block is
+    computed on the host in tiles of at most ``TILE_BYTES`` and copied in.
     """
     if target.numel() == 0:
         return
-    if axes is None and target.device.type == "cpu" and target.is_contiguous():
-        _fill(draw, _numpy_view(target), offset)
+    koffset, kshape = _to_keras(offset, target.shape, axes)
+    if target.device.type == "cpu" and CPU_IN_PLACE:
+        view = _numpy_view(target)
+        draw.fill(view if axes is None else view.transpose(np.argsort(axes)), koffset)
         torch.autograd.graph.increment_version(target)  # NumPy writes bypass autograd
         return
-    dtype = _numpy_dtype(draw)
-    if target.dim() == 0:
-        target.copy_(_from_numpy(_fill(draw, np.empty((), dtype), ())))
-        return
-    shape = tuple(target.shape)
-    step = max(1, TEMP_BYTES // (target[0].numel() * dtype.itemsize))
-    for start in range(0, shape[0], step):
-        n = min(step, shape[0] - start)
-        koffset, kshape = _to_keras((offset[0] + start,) + tuple(offset[1:]),
-                                    (n,) + shape[1:], axes)
-        src = _from_numpy(_fill(draw, np.empty(kshape, dtype), koffset))
-        target[start:start + n].copy_(src if axes is None else src.permute(axes))
+    dims = range(target.dim())
+    keras_dim = dims if axes is None else axes  # torch dim d is Keras dim keras_dim[d]
+    for o, s in tiles(kshape, TILE_BYTES // draw.numpy_dtype.itemsize, koffset):
+        src = _from_numpy(draw.block(o, s))
+        region = tuple(slice(o[k] - koffset[k], o[k] - koffset[k] + s[k]) for k in
+                       (keras_dim[d] for d in dims))
+        target[region].copy_(src if axes is None else src.permute(axes))
 
 
 def write(tensor, draw, axes):

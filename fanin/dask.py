@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import inspect
 import pickle
-import re
 
 import dask.array as da
 import numpy as np
@@ -37,12 +36,6 @@ from dask.base import tokenize
 import fanin
 
 __all__ = ["from_initializer", "from_draw"]
-
-
-def _numpy_dtype(name):
-    if name == "bfloat16":
-        import ml_dtypes  # noqa: F401  (registers the bfloat16 dtype name with NumPy)
-    return np.dtype(name)
 
 
 def _block(draw, block_info=None):
@@ -60,9 +53,9 @@ def from_draw(draw, chunks="auto"):
     per dim, explicit block sizes). Task keys are ``"fanin-" + `` a hash of the
     draw and the chunks: the same draw and chunks give the same keys.
     """
-    if not isinstance(draw, (fanin.Draw, _PreCoreDraw)):
+    if not isinstance(draw, fanin.Draw):
         raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
-    dtype = _numpy_dtype(draw.dtype)
+    dtype = draw.numpy_dtype
     chunks = da.core.normalize_chunks(chunks, draw.shape, dtype=dtype)
     # pickle: a plain, deterministic description of the draw for the hash
     name = "fanin-" + tokenize(type(draw).__qualname__, pickle.dumps(draw, protocol=4), chunks)
@@ -85,17 +78,12 @@ def from_initializer(init, shape, chunks="auto", dtype=None):
     init = fanin.get(init)
     if not isinstance(init, fanin.Initializer):
         raise TypeError(f"init must be a fanin initializer or identifier, got {init!r}.")
-    return from_draw(_take_draw(init, shape, dtype), chunks)
+    return from_draw(init.draw(shape, dtype), chunks)
 
 
 # --------------------------------------------------------------------------- #
 # The family by name, generated from the registry
 # --------------------------------------------------------------------------- #
-
-
-def _snake(class_name):
-    """``"LecunNormal"`` -> ``"lecun_normal"``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
 def _family_function(cls):
@@ -107,55 +95,13 @@ def _family_function(cls):
         init = cls(seed=seed, **params) if takes_seed else cls(**params)
         return from_initializer(init, shape, chunks, dtype)
 
-    make.__name__ = make.__qualname__ = _snake(cls.__name__)
+    make.__name__ = make.__qualname__ = fanin.registry.snake_name(cls.__name__)
     make.__doc__ = (f"A dask array of ``fanin.{cls.__name__}(seed=seed, **params)(shape, "
                     f"dtype)``, chunk by chunk (see :func:`from_initializer`).")
     return make
 
 
-def _registered_classes():
-    if hasattr(fanin, "registry"):
-        return fanin.registry.CLASSES.values()
-    return [getattr(fanin, n) for n in fanin.__all__  # TEMPORARY until core v2 (no registry)
-            if isinstance(getattr(fanin, n), type) and issubclass(getattr(fanin, n), fanin.Initializer)
-            and n[0].isupper() and n not in ("Initializer", "Draw")]
-
-
-# --------------------------------------------------------------------------- #
-# TEMPORARY, until core v2 lands (draw.block for every initializer): a draw made
-# of a fresh instance per block, through partition calls.
-# --------------------------------------------------------------------------- #
-
-
-class _PreCoreDraw:
-    def __init__(self, init, shape, dtype):
-        self.shape = tuple(int(d) for d in shape)
-        self.config, self.cls = init.get_config(), type(init)
-        probe = self.cls.from_config(self.config)((0,) * len(self.shape) or (), dtype)
-        self.dtype = probe.dtype.name
-        try:
-            self.draw = init.draw(self.shape, dtype)
-        except (AttributeError, TypeError):  # constants, Identity, Orthogonal
-            self.draw = None
-        self.random = self.draw is not None
-
-    def block(self, offset, shape):
-        import dataclasses
-        out = np.empty(shape, _numpy_dtype(self.dtype))
-        if self.random:
-            return dataclasses.replace(self.draw, partition_shape=tuple(shape),
-                                       partition_offset=tuple(offset)).fill(out)
-        full = self.cls.from_config(self.config)(self.shape, self.dtype)
-        return full[tuple(slice(o, o + n) for o, n in zip(offset, shape))]
-
-
-def _take_draw(init, shape, dtype):
-    if hasattr(fanin.Draw, "block"):
-        return init.draw(shape, dtype)
-    return _PreCoreDraw(init, shape, dtype)
-
-
-for _cls in _registered_classes():
+for _cls in fanin.registry.CLASSES.values():
     _fn = _family_function(_cls)
     globals()[_fn.__name__] = _fn
     __all__.append(_fn.__name__)

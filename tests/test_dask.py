@@ -114,10 +114,7 @@ def test_slicing_computes_only_the_needed_chunks():
 
 
 def test_the_family_is_the_registry():
-    registry = getattr(fanin, "registry", None)
-    if registry is None:
-        pytest.skip("fanin.registry arrives with core v2")
-    names = {fd._snake(name) for name in registry.CLASSES}
+    names = {fanin.registry.snake_name(name) for name in fanin.registry.CLASSES}
     assert names <= set(fd.__all__) and all(callable(getattr(fd, n)) for n in names)
     assert set(fd.__all__) - names == {"from_initializer", "from_draw"}
 

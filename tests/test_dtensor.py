@@ -130,15 +130,15 @@ _STREAM_FUNCTIONS = [
     (ft.truncated_normal_, {"mean": 1.0, "std": 0.5}), (ft.random_normal_, {"std": 2.0}),
     (ft.random_uniform_, {"minval": -1.0, "maxval": 3.0}),
 ]
-_FILL_FUNCTIONS = [(ft.zeros_, {}), (ft.ones_, {})]
-_VALUE_FUNCTIONS = [(ft.constant_, {"value": 0.25}), (ft.orthogonal_, {"seed": 3}),
-                    (ft.identity_, {"gain": 2.0})]
+_VALUE_FUNCTIONS = [(ft.zeros_, {}), (ft.ones_, {}), (ft.constant_, {"value": 0.25}),
+                    (ft.orthogonal_, {"seed": 3}), (ft.identity_, {"gain": 2.0})]
 
 
 def _fill_both(fn, kwargs, shape, dtype, mesh, placements):
     """(single-device result, DTensor filled the same way)."""
     ref = fn(torch.empty(shape, dtype=dtype), **kwargs)
-    dt = distribute_tensor(torch.full(shape, float("nan"), dtype=dtype), mesh, placements)
+    garbage = float("nan") if dtype.is_floating_point else -7  # what a fill must overwrite
+    dt = distribute_tensor(torch.full(shape, garbage, dtype=dtype), mesh, placements)
     out = fn(dt, **kwargs)
     assert out is dt
     return ref, dt
@@ -165,13 +165,14 @@ def _placements_1d(shape):
     return out
 
 
-def _case_stream_1d(rank, world):
+def _case_stream_1d(rank, world, cpu_in_place):
+    _torch_dtensor.CPU_IN_PLACE = cpu_in_place  # False: the path of other devices
     mesh = init_device_mesh("cpu", (world,))
-    cases = []
-    for shape in _SHAPES:
-        for placements in _placements_1d(shape):
-            for fn, kwargs in _STREAM_FUNCTIONS:
-                cases.append((fn, {**kwargs, "seed": 11}, shape, torch.float32, placements))
+    # every function on a weight sharded both ways; every shape and placement on one
+    cases = [(fn, {**kwargs, "seed": 11}, (7, 5), torch.float32, placements)
+             for fn, kwargs in _STREAM_FUNCTIONS for placements in ([Shard(0)], [Shard(1)])]
+    cases += [(ft.lecun_normal_, {"seed": 12}, shape, torch.float32, placements)
+              for shape in _SHAPES for placements in _placements_1d(shape)]
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
         cases.append((ft.lecun_normal_, {"seed": 1}, (7, 5), dtype, [Shard(1)]))
     # Keras layout: no permutation, filled in place through the compiled kernel.
@@ -185,11 +186,13 @@ def _case_stream_1d(rank, world):
         ft.lecun_normal_(partial, seed=0)
 
 
-def _case_values_1d(rank, world, functions):
+def _case_values_1d(rank, world):
     mesh = init_device_mesh("cpu", (world,))
-    cases = [(fn, kw, shape, torch.float32, placements) for fn, kw in functions
+    cases = [(fn, kw, shape, torch.float32, placements) for fn, kw in _VALUE_FUNCTIONS
              for shape in ([(6, 4)] if fn in (ft.orthogonal_, ft.identity_) else [(6, 4), (5,)])
              for placements in _placements_1d(shape)]
+    cases.append((ft.constant_, {"value": 3}, (5, 3), torch.int32, [Shard(0)]))
+    cases.append((ft.ones_, {}, (5, 3), torch.bfloat16, [Shard(1)]))
     _assert_equal_everywhere(cases, mesh)
 
 
@@ -297,9 +300,9 @@ def _case_fsdp2_tp(rank, world):
 
 # (case, number of processes, extra arguments): one spawn each.
 _RUNS = {
-    "stream-functions-2": (_case_stream_1d, 2, ()),
-    "stream-functions-4": (_case_stream_1d, 4, ()),
-    "zeros-ones-4": (_case_values_1d, 4, (_FILL_FUNCTIONS,)),
+    "stream-functions-2-host-copy": (_case_stream_1d, 2, (False,)),
+    "stream-functions-4": (_case_stream_1d, 4, (True,)),
+    "value-functions-2": (_case_values_1d, 2, ()),
     "mesh-2d-and-strided": (_case_mesh_2d, 4, ()),
     "fill-is-local": (_case_local_only, 2, ()),
     "fsdp2-meta-flow-2": (_case_fsdp2, 2, ()),
@@ -313,11 +316,3 @@ _RUNS = {
 def test_processes(tmp_path, run):
     case, world, args = _RUNS[run]
     _spawn(tmp_path, world, case, *args)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="fanin.torch writes constant, orthogonal and identity "
-                   "values with Tensor.copy_ outside _write_draw, which DTensor refuses "
-                   "(mixed torch.Tensor and DTensor)")
-def test_value_functions_on_1d_mesh(tmp_path):
-    _spawn(tmp_path, 2, _case_values_1d, _VALUE_FUNCTIONS)
