@@ -58,7 +58,8 @@ import numpy as np
 import torch
 
 import fanin
-from fanin import _dtypes, _seeds, stream
+from fanin import _dtypes, _seeds, _torch_dtensor, stream
+from fanin._torch_dtensor import local_block
 from fanin._torch_stream import fill_plan
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 
@@ -67,7 +68,7 @@ __all__ = [
     "he_normal_", "he_uniform_", "variance_scaling_", "truncated_normal_",
     "random_normal_", "random_uniform_", "orthogonal_", "identity_", "zeros_",
     "ones_", "constant_", "init_", "init_module_", "parameter_seed",
-    "keras_shape", "fill_with_torch_ops",
+    "keras_shape", "fill_with_torch_ops", "local_block",
 ]
 
 _LAYOUTS = ("torch", "keras")
@@ -189,6 +190,8 @@ def _write_draw(tensor, draw, axes):
     temporary and copied into its place, so memory stays the output plus a
     small constant.
     """
+    if _torch_dtensor.is_dtensor(tensor):
+        return _torch_dtensor.write(tensor, draw, axes)
     with torch.no_grad():
         if isinstance(draw, ConstantDraw):  # exact in every dtype
             tensor.fill_(draw.value)
