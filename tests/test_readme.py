@@ -19,16 +19,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+# A block right after this comment is only compiled, not run: it needs what a test
+# process cannot have (torch.distributed ranks, a 20 GB output). The reason is required.
+NO_RUN = re.compile(r"<!-- no-run: [^>]+ -->\s*$")
 # Optional packages a block may import (module name as imported).
 OPTIONAL = ("torch", "keras", "jax", "flax", "tensorflow", "safetensors", "matplotlib",
             "ml_dtypes", "scipy")
 FRAMEWORKS = ("torch", "keras", "jax", "flax", "tensorflow")
 
 
-def blocks(path: Path):
-    """(line number, code) of every python block of ``path``."""
+def blocks(path: Path, runnable=True):
+    """(line number, code) of the python blocks of ``path`` to run (``runnable``), or
+    of those marked no-run."""
     text = path.read_text()
-    return [(text.count("\n", 0, m.start(1)) + 1, m.group(1)) for m in FENCE.finditer(text)]
+    return [(text.count("\n", 0, m.start(1)) + 1, m.group(1)) for m in FENCE.finditer(text)
+            if bool(NO_RUN.search(text, 0, m.start())) != runnable]
 
 
 def imported(code: str, names=OPTIONAL):
@@ -52,6 +57,13 @@ def _param(path: Path):
 
 
 DOCUMENTED = [_param(p) for p in FILES if blocks(p)]
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if blocks(p, runnable=False)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_run_blocks_compile(path):
+    for line, code in blocks(path, runnable=False):
+        compile(code, f"{path.relative_to(ROOT)}:{line}", "exec")
 
 
 def run_block(code: str, where: str, namespace: dict) -> None:
@@ -85,11 +97,13 @@ def test_code_blocks_run(path, monkeypatch, tmp_path):
 
 def test_extraction_sees_doctests_scripts_and_imports(tmp_path):
     sample = ("text\n```python\n>>> import fanin\n>>> 1 + 1\n2\n```\n"
-              "```bash\npip install torch\n```\n```python\nimport numpy as np, torch\n```\n")
+              "```bash\npip install torch\n```\n```python\nimport numpy as np, torch\n```\n"
+              "<!-- no-run: needs ranks -->\n```python\nrun_on_ranks()\n```\n")
     path = tmp_path / "sample.md"
     path.write_text(sample)
     found = blocks(path)
     assert [line for line, _ in found] == [3, 11]
+    assert blocks(path, runnable=False) == [(15, "run_on_ranks()\n")]
     assert imported(found[1][1]) == ["torch"] and imported(found[0][1]) == []
     with pytest.raises(AssertionError, match="Expected"):
         run_block(">>> 1 + 1\n3\n", "sample", {})
