@@ -30,7 +30,7 @@ initializers reproducible, and does not make fanin's.
 >>> initializer = fanin.LecunNormal()
 >>> isinstance(initializer, tf_keras.initializers.Initializer)
 True
->>> tf_keras.initializers.serialize(fanin.LecunNormal(seed=1))["class_name"]
+>>> tf_keras.initializers.serialize(fanin.LecunNormal(seed=1))["registered_name"]
 'fanin>LecunNormal'
 """
 
@@ -126,10 +126,11 @@ _frameworks.register(tf_keras.saving.register_keras_serializable, PACKAGE, CLASS
 def custom_objects():
     """``custom_objects`` for loading ``.h5`` files that use fanin's initializers.
 
-    Maps every name such a file can record (``"fanin>LecunNormal"`` and the
-    bare ``"LecunNormal"``) to the tf_keras-side class. Bare names also match
-    tf_keras's own initializers of the same name, which then load as fanin's
-    (the same config; re-initialization uses fanin's stream).
+    Maps every name such a file can record to the tf_keras-side class:
+    ``.h5`` model configs name initializers by bare class name
+    (``"LecunNormal"``), so tf_keras's own initializers in the file (a layer's
+    default ``"zeros"`` bias) load as fanin's too: the same config and weights,
+    only re-initialization uses fanin's stream.
 
     >>> custom_objects()["fanin>LecunNormal"] is LecunNormal
     True
