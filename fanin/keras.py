@@ -56,10 +56,11 @@ except ImportError as err:  # pragma: no cover - exercised only without keras
 
 from fanin import _frameworks
 from fanin import initializers as _init
+from fanin import registry as _registry
 from fanin import serialization as _ser
 
-# fanin's classes by name (core v2: fanin.registry.CLASSES).
-_CORE_CLASSES = {name: cls for name, cls in _ser._CLASSES.items() if name != "Initializer"}
+# fanin's classes by name.
+_CORE_CLASSES = _registry.CLASSES
 
 #: The Keras serialization package fanin's classes are registered under.
 PACKAGE = "fanin"

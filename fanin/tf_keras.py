@@ -46,13 +46,13 @@ import tensorflow as tf
 
 from fanin import _frameworks
 from fanin import initializers as _init
-from fanin import serialization as _ser
+from fanin import registry as _registry
 
 #: The tf_keras serialization package fanin's classes are registered under.
 PACKAGE = "fanin"
 
-# fanin's classes by name (core v2: fanin.registry.CLASSES).
-_CORE_CLASSES = {name: cls for name, cls in _ser._CLASSES.items() if name != "Initializer"}
+# fanin's classes by name.
+_CORE_CLASSES = _registry.CLASSES
 
 
 class Initializer(_init.Initializer, tf_keras.initializers.Initializer):

@@ -669,11 +669,9 @@ def _child(mode, tmp):
         return
     import fanin
     # fanin initializers created before Keras was imported: plain fanin classes
-    classes = [getattr(fanin, name) for name in fanin.__all__ if name[0].isupper()]
     ctx = {"backend": backend, "tmp": tmp,
-           "early": {cls.__name__: cls(seed=7) if _takes_seed(cls) else cls()
-                     for cls in classes if isinstance(cls, type) and
-                     issubclass(cls, fanin.Initializer) and cls is not fanin.Initializer},
+           "early": {name: cls(seed=7) if _takes_seed(cls) else cls()
+                     for name, cls in fanin.registry.CLASSES.items()},
            "early_unseeded": fanin.LecunNormal()}
     run_checks(dict(CHECKS, save_model=save_model), ctx,
                Path(tmp, f"results_{mode}_{backend}.json"))

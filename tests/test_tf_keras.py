@@ -46,9 +46,7 @@ def _takes_seed(cls):
 
 def _class_names():
     import fanin
-    return [name for name in fanin.__all__ if name[0].isupper() and isinstance(
-        getattr(fanin, name), type) and issubclass(getattr(fanin, name), fanin.Initializer)
-        and name != "Initializer"]
+    return list(fanin.registry.CLASSES)
 
 
 def _make(cls, seed=7):
