@@ -42,6 +42,13 @@ def needs_core_v2(what):
         raise XFail(f"needs the core v2 (issue 7): {what}")
 
 
+def needs_uniform_int(what):
+    """Raise XFail while stream v2's uniform integers (issue 8) have not landed."""
+    from fanin import stream
+    if not hasattr(stream, "uniform_int"):
+        raise XFail(f"needs stream v2's uniform_int (issue 8): {what}")
+
+
 def registry():
     """A decorator collecting checks by name, and the dict it fills."""
     checks = {}

@@ -26,8 +26,8 @@ if __name__ != "__main__":
     if importlib.util.find_spec("keras") is None:
         pytest.skip("keras is not installed", allow_module_level=True)
 
-from _checks import (ROOT, Skip, collect, needs_core_v2, outcome, registry, run_checks,  # noqa: E402
-                     same_bits, spawn, std_tolerance, truncated_kurtosis)
+from _checks import (ROOT, Skip, collect, needs_core_v2, needs_uniform_int, outcome,  # noqa: E402
+                     registry, run_checks, same_bits, spawn, std_tolerance, truncated_kurtosis)
 
 BACKENDS = [b for b, mod in (("jax", "jax"), ("torch", "torch"), ("tensorflow", "tensorflow"),
                              ("numpy", "numpy"))
@@ -235,7 +235,7 @@ def jax_model_parallel(ctx):
         try:
             # Keras-side classes take `layout`; a plain (early) instance is sharded by Keras
             for init in (fanin.LecunNormal(seed=3), fanin.keras.LecunNormal(seed=3),
-                         ctx["early"]["LecunNormal"]):
+                         ctx["early_lecun"].pop()):
                 seed = init.get_config()["seed"]
                 try:
                     layer = _built(keras.layers.Dense(8, kernel_initializer=init), (None, 4))
@@ -401,10 +401,11 @@ def early_instances_in_layers(ctx):
     import keras
 
     import fanin.keras  # noqa: F401  (the documented way for this import order)
-    early = ctx["early"]
-    layer = _built(keras.layers.Dense(3, kernel_initializer=early["LecunNormal"]), (None, 4))
+    early = ctx["early_lecun"].pop()
+    assert type(early) is fanin.LecunNormal
+    layer = _built(keras.layers.Dense(3, kernel_initializer=early), (None, 4))
     same_bits(_np(layer.kernel), fanin.LecunNormal(seed=7)((4, 3)))
-    config = keras.initializers.serialize(early["HeUniform"])
+    config = keras.initializers.serialize(ctx["early"]["HeUniform"])
     assert config["registered_name"] == "fanin>HeUniform", config
     assert type(keras.initializers.deserialize(config)) is fanin.keras.HeUniform
 
@@ -534,7 +535,7 @@ def integer_random_uniform(ctx):
     try:
         ref = fanin.RandomUniform(0, 10, seed=1)((2000,), "int32")
     except ValueError as err:
-        needs_core_v2(f"integer RandomUniform ({err})")
+        needs_uniform_int(f"integer RandomUniform ({err})")
         raise
     variable = keras.Variable(initializer=init, shape=(2000,), dtype="int32")
     values = _np(variable)
@@ -672,6 +673,7 @@ def _child(mode, tmp):
     ctx = {"backend": backend, "tmp": tmp,
            "early": {name: cls(seed=7) if _takes_seed(cls) else cls()
                      for name, cls in fanin.registry.CLASSES.items()},
+           "early_lecun": [fanin.LecunNormal(seed=7) for _ in range(4)],  # one per use
            "early_unseeded": fanin.LecunNormal()}
     run_checks(dict(CHECKS, save_model=save_model), ctx,
                Path(tmp, f"results_{mode}_{backend}.json"))

@@ -21,8 +21,8 @@ if __name__ != "__main__":
             "tensorflow") is None:
         pytest.skip("tensorflow and tf_keras are not installed", allow_module_level=True)
 
-from _checks import (ROOT, collect, needs_core_v2, outcome, registry, run_checks,  # noqa: E402
-                     same_bits, spawn)
+from _checks import (ROOT, collect, needs_core_v2, needs_uniform_int, outcome,  # noqa: E402
+                     registry, run_checks, same_bits, spawn)
 
 pytestmark = pytest.mark.slow
 
@@ -279,7 +279,7 @@ def integer_random_uniform(ctx):
     try:
         ref = fanin.RandomUniform(-3, 4, seed=1)((500,), "int32")
     except ValueError as err:
-        needs_core_v2(f"integer RandomUniform ({err})")
+        needs_uniform_int(f"integer RandomUniform ({err})")
         raise
     weight = layer.add_weight("w", shape=(500,), dtype="int32", trainable=False,
                               initializer=fanin.RandomUniform(-3, 4, seed=1))
