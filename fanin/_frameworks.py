@@ -85,10 +85,23 @@ def make_classes(module_name, core_classes, mixin, base, variance_base):
     for name, core in core_classes.items():
         keras_base = variance_base if issubclass(core, variance) else base
         classes[name] = type(name, (mixin, core, keras_base), {
-            "__module__": module_name, "__qualname__": name,
+            "__module__": module_name, "__qualname__": name, "_fanin_class": core,
             "__doc__": f"``fanin.{name}`` as a Keras initializer: the same values and "
                        f"config, and an instance of the framework's initializer class."})
     return classes
+
+
+def core_class(cls):
+    """The fanin class that a Keras-side class stands for; any other class itself.
+
+    For code that compares classes: ``fanin.serialize`` can treat
+    ``fanin.keras.LecunNormal`` as the built-in ``LecunNormal``.
+
+    >>> import fanin
+    >>> core_class(fanin.LecunNormal) is fanin.LecunNormal
+    True
+    """
+    return cls.__dict__.get("_fanin_class", cls)
 
 
 def keras_side(classes, core_classes):

@@ -106,14 +106,16 @@ def _layout_values(draw, layout):
     """The values of one draw, sharded by ``layout`` (JAX backend)."""
     if keras.backend.backend() != "jax":
         return draw.array()
+    import jax
+    # Keras calls initializers inside jax.set_mesh(mesh) with a layout on the
+    # abstract mesh, which cannot place arrays: the same spec on the real mesh.
+    mesh = jax.sharding.get_mesh()
+    sharding = jax.sharding.NamedSharding(mesh, layout.spec)
     if importlib.util.find_spec("fanin.jax") is not None:
         import fanin.jax
         if hasattr(fanin.jax, "keras_values"):
-            return fanin.jax.keras_values(draw, layout)
-    import jax
-    # Keras calls initializers inside jax.set_mesh(mesh); its layout carries only
-    # the abstract mesh, which cannot place arrays.
-    sharding = jax.sharding.NamedSharding(jax.sharding.get_mesh(), layout.spec)
+            with jax.set_mesh(mesh):  # the real mesh's axis types, not Keras's explicit ones
+                return fanin.jax.keras_values(draw, sharding)
     return jax.make_array_from_callback(draw.shape, sharding,
                                         lambda index: _block(draw, index))
 

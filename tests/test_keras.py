@@ -360,6 +360,7 @@ def to_keras_conversions(ctx):
 
     import fanin
     import fanin.keras
+    from fanin import _frameworks
     from fanin.keras import to_keras
     for name, early in ctx["early"].items():
         cls = getattr(fanin, name)
@@ -371,6 +372,7 @@ def to_keras_conversions(ctx):
         assert keras.initializers.get(k) is k
         fresh = cls(seed=7) if _takes_seed(cls) else cls()
         assert type(fresh) is type(k) and to_keras(fresh) is fresh  # already Keras-side
+        assert _frameworks.core_class(type(k)) is cls
         same_bits(k((3, 3)), fresh((3, 3)))
     # an unseeded instance keeps the seed it drew; the copy starts at call 0
     early = ctx["early_unseeded"]
@@ -387,6 +389,10 @@ def to_keras_conversions(ctx):
         pass
     mine = Mine(seed=1)
     assert type(mine) is Mine and to_keras(mine) is mine  # users' subclasses are theirs
+
+    class MineK(fanin.keras.LecunNormal):
+        pass
+    assert _frameworks.core_class(MineK) is MineK
     try:
         to_keras(3)
     except TypeError:
