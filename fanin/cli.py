@@ -158,6 +158,13 @@ def _with_seed(init: fanin.Initializer, seed: int | None) -> tuple[fanin.Initial
     return type(init).from_config({**config, "seed": seed}), note
 
 
+def _core_class(init: fanin.Initializer) -> type:
+    """The registered fanin class behind ``init`` (adapters such as fanin.keras
+    return subclasses of it, with their own docstrings)."""
+    core = set(registry.CLASSES.values())
+    return next((c for c in type(init).__mro__ if c in core), type(init))
+
+
 def _kind(init: fanin.Initializer) -> str:
     """"random" (elementwise stream values), "constant" or "matrix"."""
     return type(init).kind
@@ -514,10 +521,11 @@ def _info(args: argparse.Namespace) -> int:
     init = _lookup(args.identifier)
     shape = _shapes.normalize_shape(args.shape)
     kind = _kind(init)
-    doc = (type(init).__doc__ or "").strip().splitlines()
-    lines = [f"{type(init).__name__}  ({kind})  {doc[0] if doc else ''}",
+    core = _core_class(init)
+    doc = (core.__doc__ or "").strip().splitlines()
+    lines = [f"{core.__name__}  ({kind})  {doc[0] if doc else ''}",
              f"config       {json.dumps(init.get_config())}",
-             f"names        {', '.join(_aliases(type(init))) or '-'}"]
+             f"names        {', '.join(_aliases(core)) or '-'}"]
     if kind == "random":
         fan_in, fan_out = _fans(init, shape)
         lines.append(f"fan rule     {_FAN_RULE}")

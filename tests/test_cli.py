@@ -236,6 +236,14 @@ def test_list_shows_every_class_alias_and_kind(capsys):
     assert rows["Orthogonal"][0] == "matrix"
 
 
+@pytest.mark.slow  # imports Keras
+def test_info_describes_the_core_class_when_an_adapter_is_loaded(capsys):
+    pytest.importorskip("keras")
+    import fanin.keras  # noqa: F401 -- fanin.get may now return Keras-side subclasses
+    status, out, _ = run(capsys, "info", "orthogonal")
+    assert status == 0 and "QR decomposition" in out and "OrthogonalV2" in out
+
+
 def test_info_gives_config_fans_and_formula(capsys):
     status, out, _ = run(capsys, "info", "lecun_normal", "--shape", "784", "256")
     assert status == 0
