@@ -200,7 +200,9 @@ FUNCS = {  # name -> (function, kwargs, fanin initializer factory)
                        lambda s: fanin.RandomNormal(-1.0, 3.0, s)),
     "random_uniform_": (ft.random_uniform_, {"minval": -2.0, "maxval": 0.5},
                         lambda s: fanin.RandomUniform(-2.0, 0.5, s)),
-    "orthogonal_": (ft.orthogonal_, {"gain": 1.5}, lambda s: fanin.Orthogonal(1.5, s)),
+    # orthogonal_ is torch-named too: layout= selects the Keras semantics
+    "orthogonal_": (ft.orthogonal_, {"gain": 1.5, "layout": "torch"},
+                    lambda s: fanin.Orthogonal(1.5, s)),
 }
 
 
@@ -499,6 +501,7 @@ def test_init_module_independent_of_construction_order():
 
 
 def test_init_module_values():
+    """Keras rules: glorot uniform kernels (permuted), uniform(-0.05, 0.05) embeddings."""
     torch.manual_seed(0)
     net = Net()
     with torch.no_grad():
@@ -507,10 +510,11 @@ def test_init_module_values():
         net.act.weight.fill_(0.7)
     ft.init_module_(net, seed=7)
     ps = ft.parameter_seed
-    assert same(net.conv.weight, keras_twin(fanin.LecunNormal(seed=ps(7, "conv.weight")), (8, 3, 3, 3)))
-    assert same(net.up.weight, keras_twin(fanin.LecunNormal(seed=ps(7, "up.weight")), (8, 2, 2, 2)))
-    assert same(net.fc.weight, fanin.LecunNormal(seed=ps(7, "fc.weight"))((16, 5)).T)
-    assert same(net.emb.weight, fanin.LecunNormal(seed=ps(7, "emb.weight"))((10, 16)))  # no permute
+    assert same(net.conv.weight, keras_twin(fanin.GlorotUniform(seed=ps(7, "conv.weight")), (8, 3, 3, 3)))
+    assert same(net.up.weight, keras_twin(fanin.GlorotUniform(seed=ps(7, "up.weight")), (8, 2, 2, 2)))
+    assert same(net.fc.weight, fanin.GlorotUniform(seed=ps(7, "fc.weight"))((16, 5)).T)
+    assert same(net.emb.weight,  # Keras's Embedding layout: no permutation
+                fanin.RandomUniform(-0.05, 0.05, seed=ps(7, "emb.weight"))((10, 16)))
     for bias in (net.conv.bias, net.up.bias, net.fc.bias, net.bn.bias, net.ln.bias):
         assert (bias == 0).all()
     assert (net.bn.weight == 1).all() and (net.ln.weight == 1).all()
@@ -520,7 +524,7 @@ def test_init_module_values():
         assert p.is_leaf and p.requires_grad and p.grad is None
 
 
-def test_init_module_options():
+def test_init_module_legacy_kernel_bias_keywords():
     net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
     ft.init_module_(net, kernel=fanin.VarianceScaling(2.0, "fan_out", "uniform", seed=99),
                     bias=fanin.RandomNormal(0.0, 1.0), seed=1)
@@ -530,11 +534,20 @@ def test_init_module_options():
     before = net[0].bias.detach().clone()
     ft.init_module_(net, bias=None, seed=2)
     assert same(net[0].bias, before)
+    rnn = ft.init_module_(nn.LSTM(5, 7), kernel="lecun_normal", seed=0)
+    assert same(rnn.weight_hh_l0,  # kernel= reaches every rank >= 2 parameter
+                fanin.LecunNormal(seed=ft.parameter_seed(0, "weight_hh_l0"))((7, 28)).T)
+
+
+def test_init_module_seed_none_follows_seed_rules():
     fanin.set_random_seed(5)
     a = state(ft.init_module_(nn.Linear(3, 3), seed=None))
     fanin.set_random_seed(5)
     b = state(ft.init_module_(nn.Linear(3, 3), seed=None))
     assert same(a["weight"], b["weight"])
+    g = state(ft.init_module_(nn.Linear(3, 3), seed=None, generator=torch.Generator().manual_seed(1)))
+    want = ft.resolve_seed(generator=torch.Generator().manual_seed(1))
+    assert same(g["weight"], state(ft.init_module_(nn.Linear(3, 3), seed=want))["weight"])
 
 
 def test_init_module_tied_and_rnn_and_attention():
@@ -547,11 +560,17 @@ def test_init_module_tied_and_rnn_and_attention():
 
     m = ft.init_module_(Tied(), seed=3)
     assert m.dec.weight is m.enc.weight
-    assert same(m.enc.weight, fanin.LecunNormal(seed=ft.parameter_seed(3, "dec.weight"))((4, 6)).T)
+    # initialized once, under "dec.weight" (the smallest name), by dec's (Linear) rule
+    assert same(m.enc.weight, fanin.GlorotUniform(seed=ft.parameter_seed(3, "dec.weight"))((4, 6)).T)
     rnn = ft.init_module_(nn.LSTM(5, 7), seed=0)
     assert same(rnn.weight_ih_l0,
-                fanin.LecunNormal(seed=ft.parameter_seed(0, "weight_ih_l0"))((5, 28)).T)
+                fanin.GlorotUniform(seed=ft.parameter_seed(0, "weight_ih_l0"))((5, 28)).T)
+    assert same(rnn.weight_hh_l0,
+                fanin.Orthogonal(seed=ft.parameter_seed(0, "weight_hh_l0"))((7, 28)).T)
     assert (rnn.bias_hh_l0 == 0).all()
+    forget = torch.zeros(28)
+    forget[7:14] = 1
+    assert torch.equal(rnn.bias_ih_l0.detach(), forget)
     mha = ft.init_module_(nn.MultiheadAttention(8, 2), seed=0)
     assert (mha.in_proj_bias == 0).all() and (mha.out_proj.bias == 0).all()
 
