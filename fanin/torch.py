@@ -754,7 +754,8 @@ def xavier_uniform_(tensor, gain=1.0, generator=None, *, seed=None):
     """
     def make():
         fan_in, fan_out = _torch_fans(tensor)
-        bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+        std = gain * math.sqrt(2.0 / float(fan_in + fan_out))  # torch's formula and rounding
+        bound = math.sqrt(3.0) * std
         return _uniform(-bound, bound)
     _check_tensor(tensor, "xavier_uniform_")
     return _fill_own(tensor, make, seed, generator, "xavier_uniform_")
@@ -778,7 +779,8 @@ def xavier_normal_(tensor, gain=1.0, generator=None, *, seed=None):
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity):
-    return calculate_gain(nonlinearity, a) / math.sqrt(_torch_fan(tensor, mode))
+    fan = _torch_fan(tensor, mode)  # before the gain, as torch (which error comes first)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None,
@@ -1064,10 +1066,10 @@ def _keras_rule(module, local, p):
             return _lstm_bias_ih(module.hidden_size)
     if isinstance(module, nn.MultiheadAttention) and local == "in_proj_weight":
         return _mha_in_proj(module.embed_dim)
+    if _is_bias_name(local):  # any rank: MultiheadAttention's bias_k is (1, 1, E)
+        return _keras_writer(fanin.Zeros())
     if p.ndim >= 2:
         return _keras_writer(fanin.GlorotUniform())
-    if _is_bias_name(local):
-        return _keras_writer(fanin.Zeros())
     return None
 
 
@@ -1196,8 +1198,8 @@ def init_module_(module, rules="keras", seed=0, *, base="keras", generator=None,
       each as its own (E, E) glorot uniform kernel (per-projection fans), calls
       0, 1, 2 of the parameter's seed; biases (``in_proj_bias``, ``bias_k``,
       ``bias_v``, ``out_proj.bias``) zeros; ``out_proj`` is a ``Linear``.
-    - Any other rank < 2 parameter named ``bias``, ``bias_*`` or ``*_bias`` gets
-      zeros; the rest (e.g. ``PReLU.weight``) is left alone.
+    - Any other parameter named ``bias``, ``bias_*`` or ``*_bias`` gets zeros; the
+      rest of rank < 2 (e.g. ``PReLU.weight``) is left alone.
 
     ``rules="torch"`` gives PyTorch's own ``reset_parameters`` distributions, made
     reproducible (torch-named functions, torch layout): ``Linear`` / conv weights
