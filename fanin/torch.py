@@ -875,7 +875,8 @@ def eye_(tensor):
         raise ValueError("Only tensors with 2 dimensions are supported")
     if not _is_meta(tensor):
         with torch.no_grad():
-            tensor.copy_(torch.eye(*tensor.shape, dtype=tensor.dtype, device=tensor.device))
+            tensor.zero_()
+            tensor.diagonal().fill_(1)
     return tensor
 
 
@@ -916,7 +917,12 @@ def zeros_(tensor):
     >>> zeros_(torch.empty(2, dtype=torch.int32)).tolist()
     [0, 0]
     """
-    return _apply(tensor, fanin.Zeros(), "torch", "zeros_")
+    _check_tensor(tensor, "zeros_")
+    _dtypes.numeric_dtype(tensor.dtype)
+    if not _is_meta(tensor):
+        with torch.no_grad():
+            tensor.zero_()
+    return tensor
 
 
 def ones_(tensor):

@@ -1211,7 +1211,24 @@ def test_cuda_bitwise_equal_to_cpu(fmt):
         want = reference(d, fmt, (3000,), 99, 7)
         got = ts.fill_stream(torch.empty(3000, dtype=dt, device="cuda"), 99, 7, d)
         assert same(got, want), kind
+    for name, (fill, _) in TORCH_FAMILY.items():
+        for shape in TORCH_SHAPES:
+            g = fill(torch.empty(shape, dtype=dt, device="cuda"), 5)
+            assert same(g, fill(torch.empty(shape, dtype=dt), 5)), (name, shape)
     m = ft.init_module_(Net().cuda(), seed=4)
     c = ft.init_module_(Net(), seed=4)
     for k, v in state(c).items():
         assert same(state(m)[k], v), k
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_cuda_generator_and_rules():
+    g = torch.Generator(device="cuda").manual_seed(3)
+    seed = ft.resolve_seed(generator=torch.Generator(device="cuda").manual_seed(3))
+    a = ft.kaiming_normal_(torch.empty(40, 30, device="cuda"), generator=g)
+    assert same(a, ft.kaiming_normal_(torch.empty(40, 30), seed=seed))
+    for rules in ("keras", "torch"):
+        m = ft.init_module_(Zoo().cuda(), rules=rules, seed=4)
+        c = ft.init_module_(Zoo(), rules=rules, seed=4)
+        for k, v in state(c).items():  # (orthogonal matrices: QR on the host for both)
+            assert same(state(m)[k], v), k
