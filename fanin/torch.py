@@ -436,7 +436,7 @@ def init_(tensor, initializer, *, layout="torch", generator=None):
         raise ValueError(f"Could not interpret initializer identifier: {initializer!r}.")
     if init is not initializer and init.get_config().get("seed", 0) is None:
         _check_tensor(tensor, "init_")
-        if not _is_meta(tensor):
+        if not _is_meta(tensor) and tensor.numel() > 0:
             init = _reseeded(init, resolve_seed(None, generator))
     return _apply(tensor, init, layout, "init_")
 
