@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -653,6 +655,23 @@ def test_torch_family_values_are_the_stream_in_own_layout(name, fmt, backend):
         t = torch.empty(shape, dtype=TORCH_DTYPES[fmt])
         fill(t, 21)
         assert same(t, reference(dist(shape), fmt, shape, 21, 0)), shape
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(TORCH_FAMILY)), fmt=st.sampled_from(sorted(TORCH_DTYPES)),
+       shape=st.lists(st.integers(1, 6), min_size=2, max_size=4).map(tuple),
+       seed=st.integers(-2**63, 2**64 - 1))
+def test_torch_family_is_the_stream_for_any_shape_and_seed(name, fmt, shape, seed):
+    fill, dist = TORCH_FAMILY[name]
+    t = fill(torch.empty(shape, dtype=TORCH_DTYPES[fmt]), seed)
+    assert same(t, reference(dist(shape), fmt, shape, seed, 0))
+
+
+@given(shape=st.lists(st.integers(0, 5), max_size=5).map(tuple))
+def test_keras_shape_permutes_back(shape):
+    kshape, axes = ft.keras_shape(shape)
+    back = np.empty(kshape) if axes is None else np.empty(kshape).transpose(axes)
+    assert back.shape == shape and sorted(kshape) == sorted(shape)
 
 
 @pytest.mark.parametrize("name", list(TORCH_FAMILY))
