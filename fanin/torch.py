@@ -1124,11 +1124,19 @@ def _ignore_seed(fn):
 
 
 def _torch_overrides(module):
-    """Parameters torch's rules set from a parent: ``MultiheadAttention.out_proj.bias`` = 0."""
+    """Parameters whose torch default a parent module sets (id -> writer).
+
+    ``MultiheadAttention`` zeros ``out_proj.bias``; ``nn.Transformer`` gives every
+    parameter of rank > 1 ``xavier_uniform_`` (its ``_reset_parameters``).
+    """
     found = {}
     for mod in module.modules():
         if isinstance(mod, torch.nn.MultiheadAttention) and mod.out_proj.bias is not None:
             found[id(mod.out_proj.bias)] = _torch_writer(_ignore_seed(zeros_))
+    for mod in module.modules():
+        if isinstance(mod, torch.nn.Transformer):
+            found.update({id(p): _torch_writer(xavier_uniform_)
+                          for p in mod.parameters() if p.dim() > 1})
     return found
 
 
@@ -1213,8 +1221,9 @@ def init_module_(module, rules="keras", seed=0, *, base="keras", generator=None,
     ``Bilinear`` uniform(+-1/sqrt(in1)); ``Embedding`` N(0, 1) (padding row 0);
     RNNs uniform(+-1/sqrt(hidden_size)); norms ones/zeros;
     ``MultiheadAttention`` ``xavier_uniform_`` projections, ``xavier_normal_``
-    ``bias_k``/``bias_v``, zero in/out biases; ``PReLU`` its ``init``. Other
-    parameters are left alone.
+    ``bias_k``/``bias_v``, zero in/out biases; ``PReLU`` its ``init``; inside an
+    ``nn.Transformer`` every parameter of rank > 1 ``xavier_uniform_`` (as its own
+    reset). Other parameters are left alone.
 
     ``rules`` may also be a mapping of overrides on top of ``base`` (``"keras"`` or
     ``"torch"``). Keys are parameter-name globs (``"encoder.*.weight"``, matched

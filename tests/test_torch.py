@@ -1085,6 +1085,18 @@ def test_torch_rules_match_torchs_own_reset_parameters():
     assert (ours.emb.weight[3] == 0).all()
 
 
+def test_torch_rules_match_nn_transformer_reset():
+    """nn.Transformer re-initializes every matrix with xavier_uniform_: so do the torch rules."""
+    make = lambda: nn.Transformer(64, 4, 1, 1, 128, batch_first=True)  # noqa: E731
+    ours = ft.init_module_(make(), rules="torch", seed=0)
+    torch.manual_seed(0)
+    theirs = make()
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        if p.dim() > 1:
+            bound = math.sqrt(6 / sum(torch_fans(tuple(p.shape))))
+            assert uniform_ok(p, bound) and uniform_ok(q, bound), name
+
+
 def test_rules_are_reproducible_and_order_free():
     for rules in ("keras", "torch"):
         a = state(ft.init_module_(Zoo(), rules=rules, seed=5))
