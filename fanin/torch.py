@@ -1242,7 +1242,8 @@ def init_module_(module, rules="keras", seed=0, *, base="keras", generator=None,
     same values. ``seed=None`` resolves one seed by :func:`resolve_seed`
     (``generator``, else ``fanin.set_random_seed``, else ``torch.manual_seed``).
     A parameter shared by several modules is initialized once, under its
-    lexicographically smallest name. Meta parameters are skipped.
+    lexicographically smallest name. Meta parameters, and the uninitialized
+    parameters of lazy modules, are skipped.
 
     ``kernel=`` / ``bias=`` (the earlier interface) override every rank >= 2
     parameter / every bias outside norms with one initializer (None: leave
@@ -1266,6 +1267,8 @@ def init_module_(module, rules="keras", seed=0, *, base="keras", generator=None,
             qual = f"{mod_name}.{local}" if mod_name else local
             found.setdefault(id(p), [p, []])[1].append((qual, mod, local))
     for p, names in found.values():
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            continue  # a lazy module before its first forward: nothing to fill yet
         qual, mod, local = min(names, key=lambda t: t[0])
         write = rule(qual, mod, local, p)
         if write is not None and not _is_meta(p):

@@ -926,6 +926,12 @@ def test_inference_tensors_refuse_writes_as_torch(name):
         WRITERS[name](t)
 
 
+def test_init_module_skips_lazy_parameters():
+    m = ft.init_module_(nn.Sequential(nn.LazyLinear(3), nn.Linear(3, 2)), seed=0)
+    assert isinstance(m[0].weight, nn.parameter.UninitializedParameter)
+    assert same(m[1].weight, fanin.GlorotUniform(seed=ft.parameter_seed(0, "1.weight"))((3, 2)).T)
+
+
 def test_init_module_refuses_inference_parameters():
     with torch.inference_mode():
         m = nn.Linear(4, 3)
