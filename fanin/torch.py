@@ -386,7 +386,6 @@ _TORCH_TWIN = {
     "lecun_uniform_": "kaiming_uniform_", "lecun_normal_": "kaiming_normal_",
     "truncated_normal_": "trunc_normal_", "random_normal_": "normal_",
     "random_uniform_": "uniform_", "variance_scaling_": "kaiming_normal_",
-    "identity_": "eye_",
 }
 
 
@@ -404,9 +403,9 @@ def _keras_random(tensor, make, seed, generator, layout, fn):
     keras_shape(tensor.shape, layout)
     if _warn_empty(tensor, depth=2):
         return tensor
+    make(0)  # validates the parameters before a seed is taken
+    _dtypes.float_dtype(tensor.dtype)
     if _is_meta(tensor):
-        make(0)  # validates the parameters, takes no seed
-        _dtypes.float_dtype(tensor.dtype)
         return tensor
     return _apply(tensor, make(resolve_seed(seed, generator)), layout, fn)
 

@@ -871,8 +871,12 @@ def test_errors_take_no_seed():
                 lambda: ft.kaiming_normal_(torch.empty(3)),
                 lambda: ft.trunc_normal_(torch.empty(3), a=1.0, b=0.0),
                 lambda: ft.trunc_normal_(torch.empty(3), std=0.0),
-                lambda: ft.normal_(torch.empty(3, dtype=torch.int32))):
-        with pytest.raises((RuntimeError, ValueError)):
+                lambda: ft.normal_(torch.empty(3, dtype=torch.int32)),
+                lambda: ft.variance_scaling_(torch.empty(3, 2), mode="fan_sideways"),
+                lambda: ft.random_uniform_(torch.empty(3), 1.0, 0.0),
+                lambda: ft.lecun_normal_(torch.empty(3, dtype=torch.int32)),
+                lambda: ft.orthogonal_(torch.empty(3, 2), gain="x")):
+        with pytest.raises((RuntimeError, ValueError, TypeError)):
             bad()
     assert torch.equal(torch.get_rng_state(), state_before)
 
