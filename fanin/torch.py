@@ -54,8 +54,8 @@ dtype=torch.int64, generator=g, device=g.device)`` and ``seed = w[0] + (w[1] <<
 Devices. A contiguous CPU tensor (float16, bfloat16, float32, float64) is filled
 in place through a NumPy view of its memory, by fanin's compiled kernel when built
 (else the NumPy reference), with no copy. When a permutation is needed, or the
-tensor is not contiguous, it is written in blocks of its first dimension through a
-temporary of at most 16 MiB. Tensors on other devices (CUDA, ...) are filled on the
+tensor is not contiguous, it is written in tiles (along any axis) through a
+temporary of at most 16 MiB each. Tensors on other devices (CUDA, ...) are filled on the
 device by :func:`fill_with_torch_ops`, bit for bit the same values. Meta tensors are
 validated and left alone (no call index and no generator step taken). Inference
 tensors outside ``torch.inference_mode()`` refuse writes with torch's own
@@ -77,7 +77,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import hashlib
 import inspect
@@ -89,8 +88,8 @@ import torch
 
 import fanin
 from fanin import _dtypes, _seeds, _shapes, stream
-from fanin import initializers as _inits
-from fanin._torch_stream import fill_stream
+from fanin._torch_stream import fill_plan
+from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 
 __all__ = [
     # torch-named family
@@ -188,8 +187,8 @@ def _check_generator(generator):
 
 
 def _fanin_seed_is_set() -> bool:
-    """Whether ``fanin.set_random_seed`` has been called in this process."""
-    return getattr(_seeds, "_global_key", None) is not None
+    """Whether ``fanin.set_random_seed`` is in effect."""
+    return _seeds.get_state()[0] is not None
 
 
 def resolve_seed(seed=None, generator=None) -> int:
@@ -219,9 +218,10 @@ def resolve_seed(seed=None, generator=None) -> int:
     return words[0] | (words[1] << 32)
 
 
-def _stream_draw(key: int, shape, name: str, dist) -> _inits.Draw:
-    """Call 0 of ``key``: the whole tensor ``shape`` of ``dist`` values in ``name``."""
-    return _inits.Draw(stream.seed_to_key(key), 0, dist, name, tuple(shape))
+def _stream_draw(seed: int, shape, name: str, dist) -> StreamDraw:
+    """Call 0 of ``seed``: the whole tensor ``shape`` of ``dist`` values in ``name``."""
+    return StreamDraw(tuple(shape), name, key=stream.seed_to_key(seed), call=0,
+                      distribution=dist)
 
 
 # --------------------------------------------------------------------------- #
@@ -245,13 +245,12 @@ def _bump_version(tensor):
 
 
 def fill_with_torch_ops(tensor, draw):
-    """Fill ``tensor`` with ``draw``'s values computed by torch ops on its device.
+    """Fill ``tensor`` with a stream draw's values computed by torch ops on its device.
 
-    ``draw`` is a :class:`fanin.Draw` (from ``initializer.draw(shape, dtype)``);
-    ``tensor`` must be contiguous with shape ``draw.out_shape`` and the draw's
-    dtype. Bit for bit the values of ``draw.fill(numpy_array)``, on any device.
-    Works in chunks (:data:`fanin._torch_stream.CHUNK` elements), so temporary
-    memory stays bounded. Returns ``tensor``.
+    ``draw`` is a :class:`fanin.StreamDraw` (from ``initializer.draw(shape, dtype)``);
+    ``tensor`` must be contiguous with the draw's shape and dtype. Bit for bit the
+    values of ``draw.array()``, on any device; temporary memory stays bounded.
+    Returns ``tensor``.
 
     >>> import torch, fanin
     >>> d = fanin.LecunNormal(seed=0).draw((3, 4))
@@ -260,20 +259,18 @@ def fill_with_torch_ops(tensor, draw):
     True
     """
     _check_tensor(tensor, "fill_with_torch_ops")
-    if not isinstance(draw, _inits.Draw):
-        raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
-    if tuple(tensor.shape) != tuple(draw.out_shape):
+    if not isinstance(draw, StreamDraw):
+        raise TypeError(f"draw must be a fanin.StreamDraw, got {type(draw).__name__}.")
+    if tuple(tensor.shape) != tuple(draw.shape):
         raise ValueError(f"tensor shape {tuple(tensor.shape)} does not match the draw's "
-                         f"shape {tuple(draw.out_shape)}.")
+                         f"shape {tuple(draw.shape)}.")
     if _FLOAT_TORCH.get(tensor.dtype) != draw.dtype:
         raise ValueError(f"tensor dtype {tensor.dtype} does not match the draw's dtype "
                          f"{draw.dtype}.")
     if tensor.device.type == "meta":
         return tensor
-    starts, row_len = draw.rows()
     with torch.no_grad():
-        fill_stream(tensor, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len)
+        fill_plan(tensor, draw.plan())
     return tensor
 
 
@@ -283,94 +280,66 @@ def fill_with_torch_ops(tensor, draw):
 _CPU_PATH = "numpy"
 
 
-def _fill_contiguous(t, draw):
-    """Fill a contiguous tensor with the draw, the fastest way for its device."""
+def _fill_block(t, draw: Draw, offset):
+    """Fill the contiguous tensor ``t`` with the block of ``draw`` at ``offset``."""
     if t.device.type == "cpu" and _CPU_PATH == "numpy":
-        arr, fmt = _numpy_view(t)
-        starts, row_len = draw.rows()
-        stream.fill(arr, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len, fmt=fmt)
+        draw.fill(_numpy_view(t)[0], offset)
         if not t.is_inference():  # inference tensors have no version counter
             _bump_version(t)
-    else:
-        starts, row_len = draw.rows()
-        fill_stream(t, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len)
+    elif isinstance(draw, StreamDraw):
+        fill_plan(t, draw.plan(offset, tuple(t.shape)))
+    else:  # identity, orthogonal, custom draws: computed on the host
+        t.copy_(_to_torch(draw.block(offset, tuple(t.shape))))
 
 
 #: Largest temporary (bytes) used to permute values into a tensor.
-_TEMP_BYTES = 16 << 20
+_TEMP_BYTES = TILE_BYTES
 
 
 def _write_draw(tensor, draw, axes):
-    """Write a draw (Keras layout) into ``tensor`` (permuted by ``axes``).
+    """Write a draw (Keras layout) into ``tensor`` (the draw permuted by ``axes``).
 
-    A permuted (or non-contiguous) tensor is written in blocks of its first
-    dimension: each block is a partition of the Keras-layout tensor, computed
-    into a temporary of at most ``_TEMP_BYTES`` and copied in, so memory stays
-    the output plus a small constant.
+    A contiguous tensor in the draw's layout is filled in place. Otherwise the
+    draw is cut into tiles of at most ``_TEMP_BYTES`` (along any axis, so a wide
+    ``nn.Linear(2**26, 2)`` weight is no exception), each computed into a
+    temporary and copied into its place, so memory stays the output plus a
+    small constant.
     """
     with torch.no_grad():
+        if isinstance(draw, ConstantDraw):  # exact in every dtype
+            tensor.fill_(draw.value)
+            return
         if axes is None and tensor.is_contiguous():
-            _fill_contiguous(tensor, draw)
+            _fill_block(tensor, draw, None)
             return
         axes = tuple(range(tensor.dim())) if axes is None else tuple(axes)
-        kaxis = axes[0]  # the Keras axis that is the tensor's first dimension
-        full = draw.out_shape
-        if tensor.numel() == 0:
-            return
-        per_row = tensor.numel() // full[kaxis]
-        step = max(1, _TEMP_BYTES // (per_row * tensor.element_size()))
-        for start in range(0, full[kaxis], step):
-            rows = min(step, full[kaxis] - start)
-            part = full[:kaxis] + (rows,) + full[kaxis + 1:]
-            offset = (0,) * kaxis + (start,) + (0,) * (len(full) - kaxis - 1)
-            block = dataclasses.replace(draw, partition_shape=part, partition_offset=offset)
-            tmp = torch.empty(part, dtype=tensor.dtype, device=tensor.device)
-            _fill_contiguous(tmp, block)
-            tensor[start:start + rows].copy_(tmp.permute(axes))
+        for offset, shape in tiles(draw.shape, _TEMP_BYTES // tensor.element_size()):
+            tmp = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+            _fill_block(tmp, draw, offset)
+            region = tuple(slice(offset[a], offset[a] + shape[a]) for a in axes)
+            tensor[region].copy_(tmp.permute(axes))
 
 
-def _write_values(tensor, values, axes):
-    """Copy a NumPy array (Keras layout) into ``tensor``."""
-    if isinstance(values, torch.Tensor):
-        src = values
-    elif (values := np.ascontiguousarray(values)).dtype.name == "bfloat16":
-        src = torch.from_numpy(values.view(np.uint16).view(np.int16)).view(torch.bfloat16)
-    else:
-        src = torch.from_numpy(values)
-    with torch.no_grad():
-        tensor.copy_(src if axes is None else src.permute(axes))
-
-
-def _is_stream(init):
-    return isinstance(init, _inits._RandomInitializer) and not isinstance(init, _inits.Orthogonal)
+def _to_torch(values):
+    """A torch tensor sharing a numpy array's memory (bfloat16 included)."""
+    if values.dtype.name == "bfloat16":
+        return torch.from_numpy(values.view(np.uint16).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(values)
 
 
 def _apply(tensor, init, layout, fn):
-    """Write fanin initializer ``init`` into ``tensor`` (Keras semantics, ``layout``)."""
     _check_tensor(tensor, fn)
     kshape, axes = keras_shape(tensor.shape, layout)
-    meta = _is_meta(tensor)
-    if _is_stream(init):
-        name = _dtypes.float_dtype(tensor.dtype)
-        if meta:
-            return tensor
-        _write_draw(tensor, init.draw(kshape, name), axes)
+    if not isinstance(init, fanin.Initializer):  # a plain callable (shape, dtype) -> array
+        if tensor.device.type != "meta":
+            values = _to_torch(np.ascontiguousarray(init(kshape, _dtypes.dtype_name(tensor.dtype))))
+            with torch.no_grad():
+                tensor.copy_(values if axes is None else values.permute(axes))
         return tensor
-    if isinstance(init, (_inits.Identity, _inits.Orthogonal)):
-        name = _dtypes.float_dtype(tensor.dtype)
-    elif isinstance(init, (_inits.Zeros, _inits.Ones, _inits.Constant)):
-        name = _dtypes.numeric_dtype(tensor.dtype)
-    else:
-        name = _dtypes.dtype_name(tensor.dtype)
-    if meta:
+    if tensor.device.type == "meta":  # nothing to fill: validate the dtype only
+        _dtypes.checked_dtype(tensor.dtype, init.dtype_kind)
         return tensor
-    if isinstance(init, (_inits.Zeros, _inits.Ones)):  # exact in every dtype
-        with torch.no_grad():
-            tensor.fill_(init._value())
-        return tensor
-    _write_values(tensor, init(kshape, name), axes)
+    _write_draw(tensor, init.draw(kshape, tensor.dtype), axes)
     return tensor
 
 
@@ -856,9 +825,10 @@ def orthogonal_(tensor, gain=1, generator=None, *, seed=None, layout=None):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    init = fanin.Orthogonal(gain, resolve_seed(seed, generator))
-    values = init((cols, rows), name).T.reshape(tuple(tensor.shape))
-    _write_values(tensor, values, None)
+    draw = fanin.Orthogonal(gain, resolve_seed(seed, generator)).draw((cols, rows), name)
+    values = np.ascontiguousarray(draw.array().T).reshape(tuple(tensor.shape))
+    with torch.no_grad():
+        tensor.copy_(_to_torch(values))
     return tensor
 
 
@@ -983,7 +953,7 @@ def parameter_seed(seed, name: str) -> int:
 
 def _reseeded(init, seed):
     """A fresh copy of ``init`` (call 0) with ``seed``, if it takes one."""
-    if not isinstance(init, _inits.Initializer):
+    if not isinstance(init, fanin.Initializer):
         return init
     config = init.get_config()
     if "seed" not in config:
@@ -1146,7 +1116,7 @@ def _user_value(value, module):
     """A mapping value as a writer: a fanin identifier/instance, a function, or None."""
     if value is None:
         return lambda p, seed: None  # leave alone
-    if isinstance(value, (str, dict, _inits.Initializer)):
+    if isinstance(value, (str, dict, fanin.Initializer)):
         init = fanin.get(value)
         layout = "keras" if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)) else "torch"
         return _keras_writer(init, layout)
