@@ -372,8 +372,8 @@ def _keras_random(tensor, make, seed, generator, layout, fn):
     keras_shape(tensor.shape, layout)
     if _warn_empty(tensor, depth=2):
         return tensor
-    make(0)  # validates the parameters before a seed is taken
-    _dtypes.float_dtype(tensor.dtype)
+    # validate the parameters and the dtype before a seed is taken
+    _dtypes.checked_dtype(tensor.dtype, make(0).dtype_kind)
     if _is_meta(tensor):
         return tensor
     return _apply(tensor, make(resolve_seed(seed, generator)), layout, fn)
