@@ -6,8 +6,8 @@ tensor first and returned, writes done under ``torch.no_grad()`` so they work on
 
 - **torch-named** (``import fanin.torch as init`` in place of ``torch.nn.init``):
   ``uniform_  normal_  trunc_normal_  xavier_uniform_  xavier_normal_
-  kaiming_uniform_  kaiming_normal_  orthogonal_  eye_  dirac_  constant_  zeros_
-  ones_`` and :func:`calculate_gain`, with ``torch.nn.init``'s signatures,
+  kaiming_uniform_  kaiming_normal_  orthogonal_  sparse_  eye_  dirac_  constant_
+  zeros_  ones_`` and :func:`calculate_gain`, with ``torch.nn.init``'s signatures,
   distributions, fan rule (``fan_in = size(1) * receptive field``) and errors, in
   the tensor's own layout. ``trunc_normal_`` takes absolute bounds ``[a, b]``
   and is an inverse CDF (no rejection loop). ``xavier_normal_`` and
@@ -94,7 +94,7 @@ from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 __all__ = [
     # torch-named family
     "uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
-    "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "eye_", "dirac_",
+    "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_", "eye_", "dirac_",
     "constant_", "zeros_", "ones_", "calculate_gain",
     # Keras-named family
     "lecun_normal_", "lecun_uniform_", "glorot_normal_", "glorot_uniform_",
@@ -829,6 +829,39 @@ def orthogonal_(tensor, gain=1, generator=None, *, seed=None, layout=None):
     values = np.ascontiguousarray(draw.array().T).reshape(tuple(tensor.shape))
     with torch.no_grad():
         tensor.copy_(_to_torch(values))
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None, *, seed=None):
+    """``torch.nn.init.sparse_``: N(0, std**2) with ``ceil(sparsity * rows)`` zeros per column.
+
+    For a 2-D ``(rows, cols)`` tensor. The values are call 0 of the seed; which
+    rows of a column are zero is decided by call 1: float64 uniform keys of the same
+    shape, the ``ceil(sparsity * rows)`` smallest keys of each column (a uniformly
+    random subset, as torch's ``randperm``, but reproducible).
+
+    >>> import torch
+    >>> w = sparse_(torch.empty(10, 4), sparsity=0.3, seed=0)
+    >>> (w == 0).sum(dim=0).tolist()
+    [3, 3, 3, 3]
+    """
+    _check_tensor(tensor, "sparse_")
+    _check_generator(generator)
+    if tensor.ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    name = _dtypes.float_dtype(tensor.dtype)
+    dist = _normal(0.0, std)
+    if _is_meta(tensor) or tensor.numel() == 0:
+        return tensor
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    seed = resolve_seed(seed, generator)
+    _write_draw(tensor, _stream_draw(seed, tensor.shape, name, dist), None)
+    keys = StreamDraw((rows, cols), "float64", key=stream.seed_to_key(seed), call=1,
+                      distribution=stream.uniform(0.0, 1.0)).array()
+    zero_rows = torch.from_numpy(np.argsort(keys, axis=0, kind="stable")[:num_zeros])
+    with torch.no_grad():
+        tensor.scatter_(0, zero_rows.to(tensor.device), 0.0)
     return tensor
 
 

@@ -716,6 +716,22 @@ def test_orthogonal_two_d_agrees_with_keras_family_and_differs_for_conv():
         assert torch.allclose(flat @ flat.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
 
 
+def test_sparse_zeros_are_a_reproducible_random_subset():
+    a = ft.sparse_(torch.empty(200, 30), 0.25, std=0.5, seed=4)
+    assert torch.equal(a, ft.sparse_(torch.empty(200, 30), 0.25, std=0.5, seed=4))
+    zeros = a == 0
+    assert (zeros.sum(dim=0) == 50).all()
+    dense = ft.normal_(torch.empty(200, 30), 0.0, 0.5, seed=4)  # the same call 0 values
+    assert torch.equal(a[~zeros], dense[~zeros])
+    # every row is zeroed with probability 1/4 in each of the 30 columns: row counts
+    # are Binomial(30, 0.25) (mean 7.5, sd 2.37), so all 200 lie below 18 (4.4 sd;
+    # chance of a miss ~1e-3 for a random subset, 0 for these fixed seeds) and
+    # their spread is that of a binomial (sample variance within 30% of 5.625)
+    per_row = zeros.sum(dim=1).float()
+    assert int(per_row.max()) < 18 and abs(float(per_row.var()) / 5.625 - 1) < 0.3
+    assert not torch.equal(zeros, ft.sparse_(torch.empty(200, 30), 0.25, seed=5) == 0)
+
+
 def test_eye_dirac_constant_equal_torch():
     for shape in [(3, 5), (4, 4), (6, 2)]:
         assert torch.equal(ft.eye_(torch.empty(shape)), torch.nn.init.eye_(torch.empty(shape)))
@@ -737,6 +753,7 @@ UNSEEDED = {  # every random function, called without a seed
     **{n: (lambda t, f=f: f(t, None)) for n, (f, _) in TORCH_FAMILY.items()},
     "orthogonal_": lambda t: ft.orthogonal_(t),
     "orthogonal_keras": lambda t: ft.orthogonal_(t, layout="torch"),
+    "sparse_": lambda t: ft.sparse_(t, 0.5),
     "lecun_normal_": lambda t: ft.lecun_normal_(t),
     "he_uniform_": lambda t: ft.he_uniform_(t),
     "random_normal_": lambda t: ft.random_normal_(t),

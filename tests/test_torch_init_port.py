@@ -9,7 +9,7 @@ Each test states the torch test it ports. What differs from torch's file, and wh
   orders of magnitude below it at these sample sizes (thousands of elements).
 - ``test_trunc_normal_generator`` checks its 5 values against the distribution they
   are drawn from (truncated to [-2, 2]); torch's file checks them against [0, 1].
-- ``sparse_`` and the deprecated non-underscore names are not part of fanin.torch.
+- The deprecated non-underscore names (``init.normal``) are not part of fanin.torch.
 - Tests whose bounds are not ``mean +- 2 std`` need stream v2's general truncated
   normal: marked xfail (strict, NotImplementedError only) until it is merged.
 """
@@ -293,6 +293,34 @@ def test_kaiming(kind, rng):
 def test_kaiming_mode_error():
     with pytest.raises(ValueError, match="Mode fan_avg not supported"):
         init.kaiming_normal_(torch.empty(3, 4), mode="fan_avg")
+
+
+# --------------------------------------------------------------------------- #
+# sparse_ (TestNNInit.test_sparse_*)
+# --------------------------------------------------------------------------- #
+
+
+def test_sparse_only_works_on_2d_inputs(rng):
+    for dims in [1, 3]:
+        with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
+            init.sparse_(random_tensor(rng, dims, 1, 3), rng.uniform(0.1, 0.9))
+
+
+def test_sparse_default_std(rng):
+    for use_random_std in [True, False]:
+        t = random_tensor(rng, 2, 30, 35)
+        rows = t.size(0)
+        sparsity = rng.uniform(0.1, 0.2)
+        std = 0.01
+        if use_random_std:
+            std = rng.uniform(0.01, 0.2)
+            init.sparse_(t, sparsity=sparsity, std=std, seed=1)
+        else:
+            init.sparse_(t, sparsity=sparsity, seed=1)
+        for col in range(t.size(1)):
+            column = t[:, col]
+            assert column[column == 0].nelement() >= math.ceil(sparsity * rows)
+        assert is_normal(t[t != 0], 0, std)
 
 
 # --------------------------------------------------------------------------- #
