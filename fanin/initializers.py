@@ -627,7 +627,7 @@ class VarianceScaling(StreamInitializer):
 class _FixedScaling(VarianceScaling):
     """A VarianceScaling with fixed (scale, mode, distribution): config is the seed."""
 
-    _params: tuple = (1.0, "fan_in", "truncated_normal")
+    _params: tuple  # (scale, mode, distribution), set by each subclass
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
         self._set_params(*self._params, input_axes, output_axes)

@@ -313,8 +313,12 @@ def _write_draw(tensor, draw, axes):
             _fill_block(tensor, draw, None)
             return
         axes = tuple(range(tensor.dim())) if axes is None else tuple(axes)
-        for offset, shape in tiles(draw.shape, _TEMP_BYTES // tensor.element_size()):
-            tmp = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+        limit = _TEMP_BYTES // tensor.element_size()
+        # one buffer for every tile: fresh temporaries per tile fragment the heap
+        buffer = torch.empty(min(limit, tensor.numel()), dtype=tensor.dtype,
+                             device=tensor.device)
+        for offset, shape in tiles(draw.shape, limit):
+            tmp = buffer[:math.prod(shape)].view(shape)
             _fill_block(tmp, draw, offset)
             region = tuple(slice(offset[a], offset[a] + shape[a]) for a in axes)
             tensor[region].copy_(tmp.permute(axes))
