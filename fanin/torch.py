@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from dataclasses import dataclass, field
 import inspect
 import math
 import warnings
@@ -89,7 +90,7 @@ import torch
 import fanin
 from fanin import _dtypes, _seeds, _shapes, stream
 from fanin._torch_stream import fill_plan
-from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
+from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
 
 __all__ = [
     # torch-named family
@@ -230,11 +231,12 @@ def _stream_draw(seed: int, shape, name: str, dist) -> StreamDraw:
 
 
 def _numpy_view(t):
-    """A NumPy array sharing ``t``'s memory (CPU, contiguous) and its stream format."""
+    """A NumPy array sharing ``t``'s memory (CPU, contiguous; any dtype NumPy has), and
+    its stream format (None for non-float dtypes)."""
     t = t.detach()
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().view(np.uint16), "bfloat16"
-    return t.numpy(), _FLOAT_TORCH[t.dtype]
+    return t.numpy(), _FLOAT_TORCH.get(t.dtype)
 
 
 def _bump_version(tensor):
@@ -832,12 +834,11 @@ def orthogonal_(tensor, gain=1, generator=None, *, seed=None, layout=None):
     fanin.Orthogonal(gain, 0)
     if tensor.numel() == 0 or _is_meta(tensor):
         return tensor
-    rows = tensor.shape[0]
-    cols = tensor.numel() // rows
-    draw = fanin.Orthogonal(gain, resolve_seed(seed, generator)).draw((cols, rows), name)
-    values = np.ascontiguousarray(draw.array().T).reshape(tuple(tensor.shape))
-    with torch.no_grad():
-        tensor.copy_(_to_torch(values))
+    # Orthogonal of (*rest, rows) flattens to the (cols, rows) matrix: its transpose
+    # is the tensor, i.e. the tensor is that draw with its last axis moved first.
+    shape = tuple(tensor.shape)
+    draw = fanin.Orthogonal(gain, resolve_seed(seed, generator)).draw(shape[1:] + shape[:1], name)
+    _write_draw(tensor, draw, (len(shape) - 1,) + tuple(range(len(shape) - 1)))
     return tensor
 
 
@@ -862,16 +863,31 @@ def sparse_(tensor, sparsity, std=0.01, generator=None, *, seed=None):
     dist = _normal(0.0, std)
     if _is_meta(tensor) or tensor.numel() == 0:
         return tensor
-    rows, cols = tensor.shape
-    num_zeros = math.ceil(sparsity * rows)
-    seed = resolve_seed(seed, generator)
-    _write_draw(tensor, _stream_draw(seed, tensor.shape, name, dist), None)
-    keys = StreamDraw((rows, cols), "float64", key=stream.seed_to_key(seed), call=1,
-                      distribution=stream.uniform(0.0, 1.0)).array()
-    zero_rows = torch.from_numpy(np.argsort(keys, axis=0, kind="stable")[:num_zeros])
-    with torch.no_grad():
-        tensor.scatter_(0, zero_rows.to(tensor.device), 0.0)
+    values = _stream_draw(resolve_seed(seed, generator), tensor.shape, name, dist)
+    _write_draw(tensor, SparseDraw(values.shape, name, values=values,
+                                   zeros_per_column=math.ceil(sparsity * tensor.shape[0])),
+                None)
     return tensor
+
+
+@dataclass(frozen=True)
+class SparseDraw(Draw):
+    """``values`` with the rows of the ``zeros_per_column`` smallest keys of each column zero.
+
+    The keys are call 1 of the values' key: float64 uniforms of the same shape. A
+    block computes the keys of its whole columns.
+    """
+
+    values: StreamDraw = field(kw_only=True)
+    zeros_per_column: int = field(kw_only=True)
+
+    def _fill_block(self, out, offset):
+        self.values.fill(out, offset)
+        (r0, c0), (nr, nc) = offset, out.shape
+        keys = StreamDraw(self.shape, "float64", key=self.values.key, call=1,
+                          distribution=stream.uniform(0.0, 1.0)).block((0, c0), (self.shape[0], nc))
+        rank = np.argsort(np.argsort(keys, axis=0, kind="stable"), axis=0, kind="stable")
+        out[rank[r0:r0 + nr] < self.zeros_per_column] = 0
 
 
 def eye_(tensor):
@@ -884,10 +900,9 @@ def eye_(tensor):
     _check_tensor(tensor, "eye_")
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    name = _dtypes.dtype_name(tensor.dtype)
     if not _is_meta(tensor):
-        with torch.no_grad():
-            tensor.zero_()
-            tensor.diagonal().fill_(1)
+        _write_draw(tensor, IdentityDraw(tuple(tensor.shape), name, gain=1), None)
     return tensor
 
 
@@ -908,17 +923,29 @@ def dirac_(tensor, groups=1):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
-    if _is_meta(tensor):
-        return tensor
-    per_group = tensor.shape[0] // groups
-    count = min(per_group, tensor.shape[1])
-    channel = torch.arange(count).repeat(groups)
-    out_channel = torch.arange(groups).repeat_interleave(count) * per_group + channel
-    centre = tuple(size // 2 for size in tensor.shape[2:])
-    with torch.no_grad():
-        tensor.zero_()
-        tensor[(out_channel.to(tensor.device), channel.to(tensor.device)) + centre] = 1
+    name = _dtypes.dtype_name(tensor.dtype)
+    if not _is_meta(tensor):
+        _write_draw(tensor, DiracDraw(tuple(tensor.shape), name, groups=groups), None)
     return tensor
+
+
+@dataclass(frozen=True)
+class DiracDraw(Draw):
+    """``dirac_``'s ones (channel d of each group at input d, kernel centre), zeros elsewhere."""
+
+    groups: int = field(kw_only=True)
+
+    def _fill_block(self, out, offset):
+        out.fill(0)
+        per_group = self.shape[0] // self.groups
+        count = min(per_group, self.shape[1])
+        channel = np.tile(np.arange(count), self.groups)
+        out_channel = np.repeat(np.arange(self.groups), count) * per_group + channel
+        ones = [out_channel, channel] + [np.full_like(channel, n // 2) for n in self.shape[2:]]
+        inside = np.ones(channel.shape, bool)
+        for index, start, n in zip(ones, offset, out.shape):
+            inside &= (index >= start) & (index < start + n)
+        out[tuple(index[inside] - start for index, start in zip(ones, offset))] = 1
 
 
 def zeros_(tensor):
@@ -928,12 +955,7 @@ def zeros_(tensor):
     >>> zeros_(torch.empty(2, dtype=torch.int32)).tolist()
     [0, 0]
     """
-    _check_tensor(tensor, "zeros_")
-    _dtypes.numeric_dtype(tensor.dtype)
-    if not _is_meta(tensor):
-        with torch.no_grad():
-            tensor.zero_()
-    return tensor
+    return _constant(tensor, 0, "zeros_")
 
 
 def ones_(tensor):
@@ -943,7 +965,7 @@ def ones_(tensor):
     >>> ones_(torch.empty(2)).tolist()
     [1.0, 1.0]
     """
-    return _apply(tensor, fanin.Ones(), "torch", "ones_")
+    return _constant(tensor, 1, "ones_")
 
 
 def constant_(tensor, val=0, *, value=None):
@@ -956,12 +978,17 @@ def constant_(tensor, val=0, *, value=None):
     >>> constant_(torch.empty(2), 0.5).tolist()
     [0.5, 0.5]
     """
-    _check_tensor(tensor, "constant_")
     val = val if value is None else value
     fanin.Constant(val)  # a real scalar, or the TypeError Keras gives
+    return _constant(tensor, val, "constant_")
+
+
+def _constant(tensor, value, fn):
+    """Every element ``value``, rounded as ``Tensor.fill_`` rounds it."""
+    _check_tensor(tensor, fn)
+    name = _dtypes.numeric_dtype(tensor.dtype)
     if not _is_meta(tensor):
-        with torch.no_grad():
-            tensor.fill_(val)
+        _write_draw(tensor, ConstantDraw(tuple(tensor.shape), name, value=value), None)
     return tensor
 
 

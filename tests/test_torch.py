@@ -732,9 +732,24 @@ def test_sparse_zeros_are_a_reproducible_random_subset():
     assert not torch.equal(zeros, ft.sparse_(torch.empty(200, 30), 0.25, seed=5) == 0)
 
 
-def test_eye_dirac_constant_equal_torch():
+def test_eye_dirac_constant_equal_torch(monkeypatch):
     for shape in [(3, 5), (4, 4), (6, 2)]:
         assert torch.equal(ft.eye_(torch.empty(shape)), torch.nn.init.eye_(torch.empty(shape)))
+    for dt in (torch.bool, torch.uint8, torch.int32, torch.float16, torch.bfloat16, torch.float64):
+        assert torch.equal(ft.eye_(torch.empty(3, 5, dtype=dt)),
+                           torch.nn.init.eye_(torch.empty(3, 5, dtype=dt))), dt
+        assert torch.equal(ft.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2),
+                           torch.nn.init.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2)), dt
+    view = torch.zeros(8, 6)[:, ::2]  # written in tiles, through _write_draw
+    assert torch.equal(ft.eye_(view), torch.eye(8, 3))
+    perm = torch.zeros(6, 3, 3, 3).permute(0, 1, 3, 2)
+    assert torch.equal(ft.dirac_(perm, 3), torch.nn.init.dirac_(torch.zeros(6, 3, 3, 3), 3))
+    want = ft.sparse_(torch.empty(50, 7), 0.3, seed=1)
+    monkeypatch.setattr(ft, "_CPU_PATH", "torch")  # the device path of every draw kind
+    assert torch.equal(ft.dirac_(torch.empty(6, 3, 3, 3), 2),
+                       torch.nn.init.dirac_(torch.empty(6, 3, 3, 3), 2))
+    assert torch.equal(ft.sparse_(torch.empty(50, 7), 0.3, seed=1), want)
+    assert torch.equal(ft.eye_(torch.empty(3, 4)), torch.eye(3, 4))
     assert torch.equal(ft.eye_(torch.empty(2, 3, dtype=torch.int32)), torch.eye(2, 3).int())
     for dt in (torch.float16, torch.bfloat16, torch.float32, torch.int32):
         assert torch.equal(ft.constant_(torch.empty(5, dtype=dt), 0.3),
