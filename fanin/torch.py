@@ -88,7 +88,8 @@ import numpy as np
 import torch
 
 import fanin
-from fanin import _dtypes, _seeds, _shapes, stream
+from fanin import _dtypes, _seeds, _shapes, _torch_dtensor, stream
+from fanin._torch_dtensor import local_block
 from fanin._torch_stream import fill_plan
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
 
@@ -103,7 +104,7 @@ __all__ = [
     "random_normal_", "random_uniform_", "identity_", "init_",
     # modules, seeds, helpers
     "init_module_", "parameter_seed", "resolve_seed", "keras_shape",
-    "fill_with_torch_ops",
+    "fill_with_torch_ops", "local_block",
 ]
 
 _LAYOUTS = ("torch", "keras")
@@ -309,6 +310,8 @@ def _write_draw(tensor, draw, axes):
     of the tensor), so each copy writes contiguous memory: 2-3x faster than
     tiles of the draw's order for transposed ``nn.Linear`` weights.
     """
+    if _torch_dtensor.is_dtensor(tensor):
+        return _torch_dtensor.write(tensor, draw, axes)
     with torch.no_grad():
         if isinstance(draw, ConstantDraw):  # exact in every dtype
             tensor.fill_(draw.value)
