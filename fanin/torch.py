@@ -80,7 +80,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
-import inspect
 import math
 import warnings
 
@@ -643,22 +642,6 @@ def _normal(mean, std):
     return stream.normal(mean, std)
 
 
-def _general_truncated_normal(mean, std, lower, upper):
-    """The stream's truncated normal on ``[lower, upper]`` (units of ``std`` around ``mean``).
-
-    The +-2 case is stream v1's (the Keras one); other bounds need stream v2's
-    general truncated normal.
-    """
-    if (lower, upper) == (-2.0, 2.0):
-        return stream.truncated_normal(mean, std)
-    if "lower" not in inspect.signature(stream.truncated_normal).parameters:
-        raise NotImplementedError(
-            f"trunc_normal_ with bounds other than mean +- 2 std (here [{lower:g}, "
-            f"{upper:g}] std) needs fanin stream v2's general truncated normal, which "
-            f"this fanin does not have yet.")
-    return stream.truncated_normal(mean, std, lower, upper)
-
-
 def _fill_own(tensor, make_dist, seed, generator, fn):
     """Stream values in ``tensor``'s own layout: call 0 of the resolved seed.
 
@@ -707,7 +690,10 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None, *, s
     inverse CDF between the bounds (``lower = (a - mean) / std``, ``upper = (b -
     mean) / std`` in units of ``std``): no rejection loop, so the result does not
     depend on how many draws were rejected, and no value lies on or outside a
-    bound in any dtype.
+    bound in any dtype. Bounds at exactly ``mean +- 2 std`` give the Keras-named
+    :func:`truncated_normal_`'s values. The stream reaches 9 std: a support is
+    clipped to +-9 std, and one with less than 2**-32 of probability within them
+    raises ``ValueError`` (torch warns and samples it approximately).
 
     >>> import torch
     >>> w = trunc_normal_(torch.empty(1000), std=0.5, a=-1.0, b=1.0, seed=0)
@@ -720,7 +706,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None, *, s
             raise ValueError(f"trunc_normal_ needs std > 0, got std={s}.")
         if not lo < hi:
             raise ValueError(f"trunc_normal_ needs a < b, got a={lo}, b={hi}.")
-        return _general_truncated_normal(m, s, (lo - m) / s, (hi - m) / s)
+        return stream.truncated_normal(m, s, (lo - m) / s, (hi - m) / s)
     return _fill_own(tensor, make, seed, generator, "trunc_normal_")
 
 

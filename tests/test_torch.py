@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import inspect
 import json
 import math
 import os
@@ -969,7 +968,7 @@ def test_keras_named_functions_point_to_torch_named_ones():
 # trunc_normal_: KS against scipy.stats.truncnorm, no value on or outside a bound
 # --------------------------------------------------------------------------- #
 
-TRUNC_CASES = [  # (mean, std, a, b); the first two are mean +- 2 std (stream v1 has them)
+TRUNC_CASES = [  # (mean, std, a, b); the first two are mean +- 2 std (the Keras transform)
     (0.0, 1.0, -2.0, 2.0), (0.5, 0.25, 0.0, 1.0),
     (0.0, 1.0, -1.0, 3.0),      # asymmetric
     (0.0, 1.0, 2.0, 3.0),       # narrow, in the tail (torch's own narrow case)
@@ -1001,9 +1000,6 @@ def test_trunc_normal_ks_and_strict_bounds(case, fmt):
     dt = TORCH_DTYPES[fmt]
     if len(representable_inside(a, b, dt)) < 2:
         pytest.skip(f"{fmt} has fewer than 2 values inside ({a}, {b})")
-    if (a - mean) / std != -2.0 or (b - mean) / std != 2.0:
-        if "lower" not in inspect.signature(stream.truncated_normal).parameters:
-            pytest.xfail("needs stream v2")
     n = 20000
     t = ft.trunc_normal_(torch.empty(n, dtype=dt), mean, std, a, b, seed=3)
     v = t.double().numpy()
@@ -1026,6 +1022,14 @@ def test_trunc_normal_bad_bounds():
         ft.trunc_normal_(torch.empty(3), a=1.0, b=1.0)
     with pytest.raises(ValueError, match="std > 0"):
         ft.trunc_normal_(torch.empty(3), std=-1.0)
+    torch.manual_seed(0)
+    state_before = torch.get_rng_state()
+    with pytest.raises(ValueError, match="standard deviations"):  # the stream reaches 9 std
+        ft.trunc_normal_(torch.empty(3), a=10.0, b=12.0)
+    assert torch.equal(torch.get_rng_state(), state_before)
+    # a support reaching past 9 std is clipped there: P(Z > 9 | Z > 5) is ~4e-13
+    t = ft.trunc_normal_(torch.empty(1000, dtype=torch.float64), a=5.0, b=30.0, seed=0)
+    assert (t > 5).all() and (t <= 9).all()
 
 
 # --------------------------------------------------------------------------- #

@@ -10,8 +10,6 @@ Each test states the torch test it ports. What differs from torch's file, and wh
 - ``test_trunc_normal_generator`` checks its 5 values against the distribution they
   are drawn from (truncated to [-2, 2]); torch's file checks them against [0, 1].
 - The deprecated non-underscore names (``init.normal``) are not part of fanin.torch.
-- Tests whose bounds are not ``mean +- 2 std`` need stream v2's general truncated
-  normal: marked xfail (strict, NotImplementedError only) until it is merged.
 """
 
 from __future__ import annotations
@@ -27,12 +25,8 @@ torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
 import fanin.torch as init  # noqa: E402  (the drop-in for torch.nn.init)
-from fanin import stream  # noqa: E402
 
 F = torch.nn.functional
-HAS_STREAM_V2 = "lower" in __import__("inspect").signature(stream.truncated_normal).parameters
-needs_stream_v2 = pytest.mark.xfail(not HAS_STREAM_V2, reason="needs stream v2",
-                                    raises=NotImplementedError, strict=True)
 P_MIN = 1e-4  # torch's threshold
 
 
@@ -354,7 +348,6 @@ def test_orthogonal(rng):
 # --------------------------------------------------------------------------- #
 
 
-@needs_stream_v2
 @pytest.mark.parametrize("dims", [1, 2, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_trunc_normal_all_dtypes(dims, dtype, rng):
@@ -375,7 +368,6 @@ def test_trunc_normal_low_precision(dtype):
     assert is_trunc_normal(t.float(), 0.0, 1.0, -2.0, 2.0)
 
 
-@needs_stream_v2
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_trunc_normal_narrow_interval(dtype):
     t = init.trunc_normal_(torch.empty(10000, dtype=dtype), mean=0.0, std=1.0, a=2.0, b=3.0,
@@ -394,7 +386,6 @@ def test_trunc_normal_unique_values(dtype, min_unique):
     assert not t.isinf().any() and not t.isnan().any()
 
 
-@needs_stream_v2
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_trunc_normal_no_boundary_values_small_std(dtype):
     t = init.trunc_normal_(torch.empty(10000, dtype=dtype), mean=0.0, std=0.1, a=-2.0, b=2.0,
