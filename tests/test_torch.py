@@ -23,7 +23,7 @@ import fanin  # noqa: E402
 import fanin.torch as ft  # noqa: E402
 from fanin import _torch_stream as ts  # noqa: E402
 from fanin import stream  # noqa: E402
-from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
+from _fills import fill_reference as sfill_reference  # noqa: E402
 
 nn = torch.nn
 
