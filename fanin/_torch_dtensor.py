@@ -21,6 +21,7 @@ shard is not one block of the global tensor: it is written as several.
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import torch
@@ -33,11 +34,13 @@ CPU_IN_PLACE = True
 
 
 def is_dtensor(tensor) -> bool:
-    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (or a Parameter of one)."""
-    if not torch.distributed.is_available():
-        return False
-    from torch.distributed.tensor import DTensor
-    return isinstance(tensor, DTensor)
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (or a Parameter of one).
+
+    Costs a dict lookup: a DTensor can only exist once ``torch.distributed.tensor``
+    has been imported, so fanin never imports it for plain tensors.
+    """
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 # --------------------------------------------------------------------------- #

@@ -9,6 +9,8 @@ The index arithmetic is checked in-process against torch's own (private)
 
 import datetime
 import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -73,6 +75,15 @@ def test_held_indices_strided_example():
 def test_held_indices_partial_is_refused():
     with pytest.raises(ValueError, match="Partial"):
         _torch_dtensor.held_indices((4,), (2,), [0], [Partial()])
+
+
+@pytest.mark.slow
+def test_plain_tensors_never_import_dtensor():
+    # importing torch.distributed.tensor costs about a second: plain users must not pay it
+    code = ("import sys, torch, fanin.torch as ft; ft.lecun_normal_(torch.empty(3, 3), seed=0); "
+            "print('torch.distributed.tensor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_plain_tensor_is_not_a_dtensor():
