@@ -205,6 +205,11 @@ def _case_values_1d(rank, world):
     cases.append((ft.constant_, {"value": 3}, (5, 3), torch.int32, [Shard(0)]))
     cases.append((ft.ones_, {}, (5, 3), torch.bfloat16, [Shard(1)]))
     _assert_equal_everywhere(cases, mesh)
+    # Integer RandomUniform (stream v2), against the Keras-layout twin permuted
+    dt = distribute_tensor(torch.full((7, 5), -7, dtype=torch.int32), mesh, [Shard(0)])
+    ft.random_uniform_(dt, -3, 9, seed=5)
+    twin = fanin.RandomUniform(-3, 9, seed=5)((5, 7), "int32")
+    assert _same_bits(dt.full_tensor(), torch.from_numpy(twin.T.copy()))
 
 
 def _case_mesh_2d(rank, world):
