@@ -250,6 +250,12 @@ def _case_local_only(rank, world):
         ref = ft.lecun_normal_(torch.empty(shape), seed=9)
         assert _same_bits(dt.to_local(), ref[o0:o0 + s0, o1:o1 + s1])
     dist.barrier()
+    # a Parameter of a DTensor (requires grad), as FSDP2 and tensor parallelism hold them
+    param = torch.nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    version = param.to_local()._version
+    assert ft.glorot_normal_(param, seed=1) is param and param.requires_grad
+    assert param.to_local()._version > version  # autograd sees the in-place write
+    assert _same_bits(param.full_tensor().detach(), ft.glorot_normal_(torch.empty(6, 4), seed=1))
 
 
 class _Net(torch.nn.Module):
