@@ -99,6 +99,8 @@ def test_plain_tensor_is_not_a_dtensor():
 
 def _worker(rank, world, store, case, args):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    torch.set_num_threads(1)  # 2-4 ranks share the machine: no oversubscription
+    fanin.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=30))
     try:
