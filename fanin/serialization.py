@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 
+from fanin import _frameworks
 from fanin import initializers as _init
 from fanin.registry import CLASSES, NAMES, suggest
 
@@ -37,7 +38,7 @@ def serialize(initializer, keras_format: str = "keras2") -> dict:
     if keras_format == "keras2":
         return {"class_name": name, "config": config}
     if keras_format == "keras3":
-        builtin = CLASSES.get(name) is type(initializer)
+        builtin = CLASSES.get(name) is _frameworks.core_class(type(initializer))
         return {"module": "keras.initializers" if builtin else type(initializer).__module__,
                 "class_name": name, "config": config,
                 "registered_name": None if builtin else name}
