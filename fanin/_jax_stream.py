@@ -1,0 +1,336 @@
+"""fanin's stream in JAX operations: jit-able, shard-local, the reference's bits.
+
+A re-implementation of :mod:`fanin.stream` (the spec) with ``jax.numpy`` /
+``jax.lax`` operations, so values are computed on the device that holds them,
+inside ``jax.jit``, equal bit for bit to the NumPy reference.
+
+How it stays bit-identical:
+
+- Philox4x32-10 on ``uint32`` arrays. The 32 x 32 -> 64-bit products are built
+  from 16-bit halves (four ``uint32`` products that cannot overflow), so no
+  64-bit integer type is needed and float32 works without ``jax_enable_x64``.
+- Element indices come from ``lax.broadcasted_iota`` over the output shape,
+  one iota per dimension. Under a sharded ``jit`` the SPMD partitioner turns
+  them into shard-sized iotas plus the shard's offset: every device computes
+  its own shard and nothing else, with no communication.
+- XLA contracts ``a * b + c`` into a fused multiply-add and regroups
+  ``(a * c1) * c2`` into ``a * (c1 * c2)``; both change roundings the spec
+  fixes, and no flag stops them. Every product is therefore written
+  ``a * b + nz`` where ``nz`` is ``-0.0`` computed from the key at run time:
+  adding ``-0.0`` is exact for every value, and since the compiler cannot know
+  ``nz``, it cannot fuse the product into the next addition or regroup it.
+  ``tests/test_jax.py`` keeps a canary where the unguarded expression differs.
+- Integer -> float conversions are exact (values below 2**24 / 2**53);
+  ``log`` is built from bit manipulation, + - * / as in the reference;
+  float16 is XLA's round-to-nearest-even conversion, bfloat16 the reference's
+  integer rounding of the float32 bits.
+
+Work per element: one Philox block gives four words, so the stream is computed
+on groups of 4 (32-bit formats) or 2 (float64) consecutive elements along the
+last axis when its length allows, else on single elements (each then computes
+a whole block and keeps the word it needs).
+
+>>> import jax, jax.numpy as jnp, numpy as np
+>>> from fanin import stream
+>>> dist = stream.normal(0.0, 1.0)
+>>> v = jax.jit(lambda k: values(k, 0, dist, "float32", (2, 3)))(key_words(5))
+>>> ref = np.empty((2, 3), np.float32); stream.fill_reference(ref, 5, 0, dist)
+>>> bool((np.asarray(v) == ref).all())
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from fanin import stream
+
+__all__ = ["key_words", "philox4x32", "words", "values"]
+
+_M32 = 0xFFFFFFFF
+_U32 = jnp.uint32
+
+
+def key_words(seed: int):
+    """The Philox key words ``(k0, k1)`` of a fanin seed, as a ``uint32[2]`` array.
+
+    >>> [int(w) for w in key_words(2**32 + 7)]
+    [7, 1]
+    """
+    k = stream.seed_to_key(seed)
+    return jnp.array([k & _M32, k >> 32], dtype=_U32)
+
+
+# --------------------------------------------------------------------------- #
+# Philox4x32-10 on uint32 arrays
+# --------------------------------------------------------------------------- #
+
+
+def _mulhilo(a, m: int):
+    """(hi, lo) words of the 64-bit product of uint32 ``a`` and the constant ``m``.
+
+    With 16-bit halves ``a = ah 2**16 + al`` and ``m = mh 2**16 + ml``, each
+    partial sum below is < 2**32, so uint32 arithmetic is exact.
+    """
+    ml, mh = _U32(m & 0xFFFF), _U32(m >> 16)
+    al, ah = a & _U32(0xFFFF), a >> _U32(16)
+    ll = al * ml
+    t = ah * ml + (ll >> _U32(16))
+    u = al * mh + (t & _U32(0xFFFF))
+    hi = ah * mh + (t >> _U32(16)) + (u >> _U32(16))
+    return hi, a * _U32(m)  # the low word is the wrapped product
+
+
+def philox4x32(counter, key):
+    """Philox4x32-10 of four uint32 counter words (arrays or scalars) and two key words.
+
+    Same results as :func:`fanin.stream.philox4x32`.
+
+    >>> z = jnp.zeros(1, jnp.uint32)
+    >>> [hex(int(w[0])) for w in philox4x32((z, z, z, z), (z[0], z[0]))]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
+    """
+    c0, c1, c2, c3 = (jnp.asarray(c, _U32) for c in counter)
+    k0, k1 = (jnp.asarray(k, _U32) for k in key)
+    for r in range(stream.PHILOX_ROUNDS):
+        if r:
+            k0 = k0 + _U32(stream.PHILOX_W0)
+            k1 = k1 + _U32(stream.PHILOX_W1)
+        hi0, lo0 = _mulhilo(c0, stream.PHILOX_M0)
+        hi1, lo1 = _mulhilo(c2, stream.PHILOX_M1)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+# --------------------------------------------------------------------------- #
+# Element indices from iotas, in (lo, hi) uint32 pairs when they need 64 bits
+# --------------------------------------------------------------------------- #
+
+
+def _add64(a, b):
+    """(lo, hi) sum of two (lo, hi) pairs, modulo 2**64 (hi may be the int 0)."""
+    lo = a[0] + b[0]
+    carry = (lo < a[0]).astype(_U32)
+    return lo, a[1] + b[1] + carry
+
+
+def _mul64(x, c: int):
+    """(lo, hi) of uint32 array ``x`` times the 64-bit constant ``c``, mod 2**64."""
+    hi, lo = _mulhilo(x, c & _M32)
+    return lo, hi + x * _U32(c >> 32)
+
+
+def _group_starts(grid, strides, offsets, group: int, wide: bool):
+    """Flat index of the first element of each group: (lo, hi) uint32 arrays.
+
+    ``grid`` is the output shape with the last axis divided by ``group``;
+    ``strides`` / ``offsets`` are the full tensor's strides and the block's
+    offset. With ``wide=False`` the indices fit 32 bits and ``hi`` is 0.
+    """
+    lo, hi = jnp.zeros(grid, _U32), _U32(0)
+    for d in range(len(grid)):
+        step = strides[d] * (group if d == len(grid) - 1 else 1)
+        iota = lax.broadcasted_iota(_U32, grid, d)
+        if wide:
+            lo, hi = _add64((lo, hi), _mul64(iota, step))
+        else:
+            lo = lo + iota * _U32(step)
+    base = sum(o * s for o, s in zip(offsets, strides))
+    if wide:
+        return _add64((lo, hi), (_U32(base & _M32), _U32(base >> 32)))
+    return lo + _U32(base), hi
+
+
+def _shift_right64(pair, k: int):
+    lo, hi = pair
+    if k == 0:
+        return lo, hi
+    return (lo >> _U32(k)) | (hi << _U32(32 - k)), hi >> _U32(k)
+
+
+def _pick(lanes, index):
+    """``lanes[index]`` elementwise, for a uint32 array ``index`` of lane numbers."""
+    out = lanes[0]
+    for n in range(1, len(lanes)):
+        out = jnp.where(index == _U32(n), lanes[n], out)
+    return out
+
+
+def _group_size(per_block: int, lengths) -> int:
+    """Largest power of two <= per_block dividing every length in ``lengths``."""
+    g = per_block
+    while g > 1 and any(n % g for n in lengths):
+        g //= 2
+    return g
+
+
+def words(key, call: int, shape, fmt: str, *, full_shape=None, offset=None):
+    """The stream's words of a block of a tensor: uint32 arrays of ``shape``.
+
+    For 32-bit formats one array (element ``i`` uses word ``i``); for float64
+    two, ``(low, high)`` = words ``2i`` and ``2i + 1``. ``key`` is the
+    ``uint32[2]`` Philox key (traced or concrete), ``call`` a Python int.
+    The block is ``shape`` at ``offset`` of ``full_shape`` (default: whole).
+    """
+    full_shape = tuple(shape) if full_shape is None else tuple(full_shape)
+    offset = (0,) * len(full_shape) if offset is None else tuple(offset)
+    if not shape:  # a scalar: a 1-element vector, reshaped back
+        return tuple(w.reshape(()) for w in words(key, call, (1,), fmt))
+    per_block = 2 if fmt == "float64" else 4  # elements per Philox block
+    group = _group_size(per_block, (shape[-1], full_shape[-1], offset[-1]))
+    grid = tuple(shape[:-1]) + (shape[-1] // group,)
+    strides = [math.prod(full_shape[d + 1:]) for d in range(len(full_shape))]
+    wide = math.prod(full_shape) * (4 // per_block) >= 1 << 32  # word indices need 64 bits
+    start = _group_starts(grid, strides, offset, group, wide)
+    b_lo, b_hi = _shift_right64(start, per_block.bit_length() - 1)
+    call = int(call) & ((1 << 64) - 1)
+    lanes = philox4x32((b_lo, b_hi, call & _M32, call >> 32), (key[0], key[1]))
+    lanes = [jnp.broadcast_to(w, grid) for w in lanes]
+    first = start[0] & _U32(per_block - 1)  # element slot of the group's start in its block
+    per = 4 // per_block  # words per element
+    out = []
+    for part in range(per):  # float64: low words, then high words
+        elems = []
+        for r in range(group):
+            if group == per_block:  # every group starts a block: lanes are fixed
+                elems.append(lanes[r * per + part])
+            else:
+                slot = first + _U32(r)
+                elems.append(_pick(lanes, slot * _U32(per) + _U32(part)))
+        out.append(jnp.stack(elems, axis=-1).reshape(shape))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- #
+# Transforms, with every rounding guarded against contraction and regrouping
+# --------------------------------------------------------------------------- #
+
+
+class _Arith:
+    """Guarded arithmetic in one float type: products can't fuse or regroup."""
+
+    def __init__(self, ftype, key):
+        self.ftype = ftype
+        self.np = np.float32 if ftype == jnp.float32 else np.float64
+        # -0.0 from the key at run time: k (k + 1) is even for every k, a fact
+        # beyond the compilers' known-bits analysis (LLVM folds simpler ones,
+        # such as max(a, b) < min(a, b), and then contracts again).
+        k0 = key[0]
+        self.nz = -((k0 * k0 + k0) & _U32(1)).astype(ftype)
+
+    def c(self, value):
+        """The double constant rounded to the working type, as the reference rounds it."""
+        return jnp.asarray(self.np(value), self.ftype)
+
+    def mul(self, a, b):
+        return a * b + self.nz
+
+    def horner(self, coeffs, x):
+        acc = self.c(coeffs[0])
+        for coef in coeffs[1:]:
+            acc = self.mul(acc, x) + self.c(coef)
+        return acc
+
+
+def _log(y, ar):
+    """Natural log of positive normal floats, as the reference computes it."""
+    if ar.ftype == jnp.float32:
+        ut, it, mant, bias, sqrt2_bits, coeffs = (jnp.uint32, jnp.int32, 23, 127,
+                                                  0x3FB504F3, stream._LOG_COEFFS32)
+    else:
+        ut, it, mant, bias, sqrt2_bits, coeffs = (jnp.uint64, jnp.int64, 52, 1023,
+                                                  0x3FF6A09E667F3BCC, stream._LOG_COEFFS64)
+    bits = lax.bitcast_convert_type(y, ut)
+    one = ut(1 << mant)
+    exponent = (bits >> ut(mant)).astype(it) - it(bias)
+    mbits = (bits & (one - ut(1))) | ut(bias << mant)  # m in [1, 2)
+    big = mbits > ut(sqrt2_bits)  # m > sqrt(2): use m / 2, exponent + 1
+    mbits = jnp.where(big, mbits - one, mbits)
+    exponent = exponent + big.astype(it)
+    f = lax.bitcast_convert_type(mbits, ar.ftype) - ar.c(1.0)  # exact (Sterbenz)
+    s = f / (ar.c(2.0) + f)
+    poly = ar.horner(coeffs, ar.mul(s, s))
+    return ar.mul(exponent.astype(ar.ftype), ar.c(stream.LN2)) + ar.mul(s, poly)
+
+
+def _erfinv(x, ar, tails: bool):
+    """Giles' erfinv: branches computed everywhere, the right one selected."""
+    w = -_log(ar.mul(ar.c(1.0) - x, ar.c(1.0) + x), ar)
+    if ar.ftype == jnp.float32:
+        p = ar.horner(stream._GILES32_CENTRAL, w - ar.c(2.5))
+        if tails:
+            tail = ar.horner(stream._GILES32_TAIL, jnp.sqrt(w) - ar.c(3.0))
+            p = jnp.where(w >= ar.c(5.0), tail, p)
+    else:
+        p = ar.horner(stream._GILES64_CENTRAL, w - ar.c(3.125))
+        if tails:
+            ws = jnp.sqrt(w)
+            middle = ar.horner(stream._GILES64_MIDDLE, ws - ar.c(3.25))
+            far = ar.horner(stream._GILES64_TAIL, ws - ar.c(5.0))
+            p = jnp.where(w >= ar.c(6.25), jnp.where(ws >= ar.c(4.0), far, middle), p)
+    return ar.mul(p, x)
+
+
+def _transform(ws, dist, fmt: str, ar):
+    """Words to float32 (32-bit formats) or float64 values of ``dist``."""
+    if fmt == "float64":
+        lo, hi = (w.astype(jnp.uint64) for w in ws)
+        j = ((hi << jnp.uint64(21)) | (lo >> jnp.uint64(11))).astype(jnp.int64)  # 53 bits
+        nbits, it = 53, jnp.int64
+    else:
+        j = (ws[0] >> _U32(8)).astype(jnp.int32)  # 24 bits
+        nbits, it = 24, jnp.int32
+    ulp = ar.c(2.0 ** -nbits)
+    if dist.kind == "uniform":
+        u = ar.mul(j.astype(ar.ftype), ulp)  # [0, 1), exact
+        return ar.c(dist.loc) + ar.mul(u, ar.c(dist.scale))
+    # v = (2j + 1 - 2**nbits) / 2**nbits: odd multiples of 2**-nbits in (-1, 1), exact.
+    v = ar.mul((it(2) * j + it(1 - (1 << nbits))).astype(ar.ftype), ulp)
+    x = ar.mul(v, ar.c(stream.ERF_SQRT2)) if dist.kind == "truncated_normal" else v
+    z = ar.mul(_erfinv(x, ar, tails=dist.kind != "truncated_normal"), ar.c(stream.SQRT2))
+    return ar.c(dist.loc) + ar.mul(z, ar.c(dist.scale))
+
+
+def _bfloat16(x32):
+    """float32 -> bfloat16, round to nearest even on the bits (as the reference)."""
+    b = lax.bitcast_convert_type(x32, jnp.uint32)
+    r = (b + _U32(0x7FFF) + ((b >> _U32(16)) & _U32(1))) >> _U32(16)
+    return lax.bitcast_convert_type(r.astype(jnp.uint16), jnp.bfloat16)
+
+
+def _store(vals, dist, fmt: str):
+    """Round to the output format and clamp into the support, as the reference."""
+    out_type = jnp.dtype(fmt)
+    rounded = _bfloat16(vals) if fmt == "bfloat16" else vals.astype(out_type)
+    if dist.kind == "normal":
+        return rounded
+    lo, hi = stream.clamp_bounds(dist, fmt)
+    return jnp.clip(rounded, jnp.asarray(lo, out_type), jnp.asarray(hi, out_type))
+
+
+def values(key, call: int, dist, fmt: str, shape, *, full_shape=None, offset=None):
+    """Stream values of ``dist`` in ``fmt``: an array of ``shape``, traceable.
+
+    ``key`` is the ``uint32[2]`` Philox key (see :func:`key_words`), ``call``
+    the call index; the block is ``shape`` at ``offset`` of ``full_shape``
+    (default: the whole tensor). Equal, bit for bit, to
+    :func:`fanin.stream.fill_reference` of the same arguments. float64 needs
+    ``jax_enable_x64``.
+    """
+    if fmt not in stream.FORMATS:
+        raise ValueError(f"Unknown stream format {fmt!r}; expected one of {stream.FORMATS}.")
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) == 0:
+        return jnp.zeros(shape, fmt)
+    key = jnp.asarray(key, _U32)
+    ftype = jnp.float64 if fmt == "float64" else jnp.float32
+    if jnp.zeros((), ftype).dtype != ftype:
+        raise ValueError("float64 stream values need jax_enable_x64 "
+                         "(jax.config.update('jax_enable_x64', True)).")
+    ar = _Arith(ftype, key)
+    ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset)
+    return _store(_transform(ws, dist, fmt, ar), dist, fmt)
