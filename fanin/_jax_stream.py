@@ -124,17 +124,18 @@ def _mul64(x, c: int):
     return lo, hi + x * _U32(c >> 32)
 
 
-def _group_starts(grid, strides, offsets, group: int, wide: bool):
+def _group_starts(grid, strides, offsets, group: int, wide: bool, spec):
     """Flat index of the first element of each group: (lo, hi) uint32 arrays.
 
     ``grid`` is the output shape with the last axis divided by ``group``;
     ``strides`` / ``offsets`` are the full tensor's strides and the block's
     offset. With ``wide=False`` the indices fit 32 bits and ``hi`` is 0.
+    ``spec`` (a PartitionSpec, for meshes with Explicit axes) shards the iotas.
     """
-    lo, hi = jnp.zeros(grid, _U32), _U32(0)
+    lo, hi = jnp.zeros(grid, _U32, out_sharding=spec), _U32(0)
     for d in range(len(grid)):
         step = strides[d] * (group if d == len(grid) - 1 else 1)
-        iota = lax.broadcasted_iota(_U32, grid, d)
+        iota = lax.broadcasted_iota(_U32, grid, d, out_sharding=spec)
         if wide:
             lo, hi = _add64((lo, hi), _mul64(iota, step))
         else:
@@ -168,27 +169,39 @@ def _group_size(per_block: int, lengths) -> int:
     return g
 
 
-def words(key, call: int, shape, fmt: str, *, full_shape=None, offset=None):
+def _call_words(call):
+    """(lo, hi) of the call index: a Python int, or a uint32[2] array (traced)."""
+    if isinstance(call, (int, np.integer)):
+        call = int(call) & ((1 << 64) - 1)
+        return call & _M32, call >> 32
+    return call[0], call[1]
+
+
+def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None,
+          shard_len=None):
     """The stream's words of a block of a tensor: uint32 arrays of ``shape``.
 
     For 32-bit formats one array (element ``i`` uses word ``i``); for float64
     two, ``(low, high)`` = words ``2i`` and ``2i + 1``. ``key`` is the
-    ``uint32[2]`` Philox key (traced or concrete), ``call`` a Python int.
+    ``uint32[2]`` Philox key, ``call`` a Python int or a ``uint32[2]`` array
+    ``(lo, hi)``; either may be traced.
     The block is ``shape`` at ``offset`` of ``full_shape`` (default: whole).
+    ``shard_len``: the length of the last axis on one device, when known (the
+    groups of elements sharing a Philox block then stay on one device);
+    ``spec``: the PartitionSpec of the output on a mesh with Explicit axes.
     """
     full_shape = tuple(shape) if full_shape is None else tuple(full_shape)
     offset = (0,) * len(full_shape) if offset is None else tuple(offset)
     if not shape:  # a scalar: a 1-element vector, reshaped back
         return tuple(w.reshape(()) for w in words(key, call, (1,), fmt))
     per_block = 2 if fmt == "float64" else 4  # elements per Philox block
-    group = _group_size(per_block, (shape[-1], full_shape[-1], offset[-1]))
+    group = _group_size(per_block, (shape[-1], full_shape[-1], offset[-1], shard_len or 0))
     grid = tuple(shape[:-1]) + (shape[-1] // group,)
     strides = [math.prod(full_shape[d + 1:]) for d in range(len(full_shape))]
     wide = math.prod(full_shape) * (4 // per_block) >= 1 << 32  # word indices need 64 bits
-    start = _group_starts(grid, strides, offset, group, wide)
+    start = _group_starts(grid, strides, offset, group, wide, spec)
     b_lo, b_hi = _shift_right64(start, per_block.bit_length() - 1)
-    call = int(call) & ((1 << 64) - 1)
-    lanes = philox4x32((b_lo, b_hi, call & _M32, call >> 32), (key[0], key[1]))
+    lanes = philox4x32((b_lo, b_hi) + _call_words(call), (key[0], key[1]))
     lanes = [jnp.broadcast_to(w, grid) for w in lanes]
     first = start[0] & _U32(per_block - 1)  # element slot of the group's start in its block
     per = 4 // per_block  # words per element
@@ -201,7 +214,7 @@ def words(key, call: int, shape, fmt: str, *, full_shape=None, offset=None):
             else:
                 slot = first + _U32(r)
                 elems.append(_pick(lanes, slot * _U32(per) + _U32(part)))
-        out.append(jnp.stack(elems, axis=-1).reshape(shape))
+        out.append(jnp.reshape(jnp.stack(elems, axis=-1), shape, out_sharding=spec))
     return tuple(out)
 
 
@@ -312,12 +325,14 @@ def _store(vals, dist, fmt: str):
     return jnp.clip(rounded, jnp.asarray(lo, out_type), jnp.asarray(hi, out_type))
 
 
-def values(key, call: int, dist, fmt: str, shape, *, full_shape=None, offset=None):
+def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, spec=None,
+           shard_len=None):
     """Stream values of ``dist`` in ``fmt``: an array of ``shape``, traceable.
 
     ``key`` is the ``uint32[2]`` Philox key (see :func:`key_words`), ``call``
     the call index; the block is ``shape`` at ``offset`` of ``full_shape``
-    (default: the whole tensor). Equal, bit for bit, to
+    (default: the whole tensor); ``spec`` and ``shard_len`` as in :func:`words`.
+    Equal, bit for bit, to
     :func:`fanin.stream.fill_reference` of the same arguments. float64 needs
     ``jax_enable_x64``.
     """
@@ -332,5 +347,6 @@ def values(key, call: int, dist, fmt: str, shape, *, full_shape=None, offset=Non
         raise ValueError("float64 stream values need jax_enable_x64 "
                          "(jax.config.update('jax_enable_x64', True)).")
     ar = _Arith(ftype, key)
-    ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset)
+    ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset, spec=spec,
+               shard_len=shard_len)
     return _store(_transform(ws, dist, fmt, ar), dist, fmt)
