@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -232,7 +233,8 @@ class _Arith:
         # -0.0 from the key at run time: k (k + 1) is even for every k, a fact
         # beyond the compilers' known-bits analysis (LLVM folds simpler ones,
         # such as max(a, b) < min(a, b), and then contracts again).
-        k0 = key[0]
+        # (The barrier keeps a key known at compile time from being folded in.)
+        k0 = lax.optimization_barrier(key)[0]
         self.nz = -((k0 * k0 + k0) & _U32(1)).astype(ftype)
 
     def c(self, value):
@@ -343,7 +345,7 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
         return jnp.zeros(shape, fmt)
     key = jnp.asarray(key, _U32)
     ftype = jnp.float64 if fmt == "float64" else jnp.float32
-    if jnp.zeros((), ftype).dtype != ftype:
+    if jax.dtypes.canonicalize_dtype(ftype) != ftype:
         raise ValueError("float64 stream values need jax_enable_x64 "
                          "(jax.config.update('jax_enable_x64', True)).")
     ar = _Arith(ftype, key)
