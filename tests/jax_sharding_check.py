@@ -56,20 +56,19 @@ def check_init(init, dtype, mesh, spec, shape, label):
 
 
 def sharding_checks():
-    inits = [("lecun_normal", fj.lecun_normal()), ("glorot_uniform", fj.glorot_uniform()),
-             ("normal", fj.normal(1.0))]
+    # Each case once with float32 and the first init, the other inits and formats on some.
+    inits = [("normal", fj.normal(1.0)), ("lecun_normal", fj.lecun_normal()),
+             ("glorot_uniform", fj.glorot_uniform())]
     for axis_type in (AxisType.Auto, AxisType.Explicit):
-        for mesh_shape, spec, shape in CASES:
+        for n, (mesh_shape, spec, shape) in enumerate(CASES):
             mesh = jax.make_mesh(mesh_shape, ("a", "b"), axis_types=(axis_type,) * 2)
-            for dtype in ("float32", "bfloat16", "float16"):
-                for label, init in inits[:1] if dtype != "float32" else inits:
-                    if len(shape) == 1 and label != "normal":
-                        continue  # JAX's fan rules need 2-D shapes
-                    with jax.set_mesh(mesh):
-                        check_init(init, dtype, mesh, spec, shape, f"{axis_type.name} {label}")
+            label, init = inits[n % 3] if len(shape) > 1 else inits[0]  # fans need 2-D
+            dtype = ("float32", "bfloat16", "float16")[n % 3 if axis_type == AxisType.Auto else 0]
+            with jax.set_mesh(mesh):
+                check_init(init, dtype, mesh, spec, shape, f"{axis_type.name} {label}")
     jax.config.update("jax_enable_x64", True)
     mesh = jax.make_mesh((2, 4), ("a", "b"), axis_types=(AxisType.Auto,) * 2)
-    for mesh_shape, spec, shape in CASES[:3]:
+    for mesh_shape, spec, shape in CASES[:2]:
         check_init(fj.lecun_normal(), "float64", mesh, spec, shape, "x64 lecun_normal")
     print("ok")
 

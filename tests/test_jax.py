@@ -20,8 +20,8 @@ from fanin import _jax_stream as js  # noqa: E402
 from fanin import stream  # noqa: E402
 
 DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0)]
-# Last axes of every residue mod 4, a scalar, a 3-D shape.
-SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 5), (33, 17), (1000,)]
+# A scalar and last axes of every residue mod 4 (groups of 4, 2 and 1 elements per block).
+SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 17)]
 HALF_AND_32 = ["float32", "bfloat16", "float16"]
 
 
@@ -76,7 +76,8 @@ def test_float64_without_x64_is_refused():
         js.values(js.key_words(0), 0, DISTS[0], "float64", (2,))
 
 
-@settings(max_examples=12, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None)
 @given(fmt=st.sampled_from(["float32", "float64"]), rows=st.integers(1, 3),
        cols=st.integers(1, 9), r0=st.integers(0, 5), c0=st.integers(0, 8),
        wide=st.booleans(), seed=st.integers(-2**63, 2**64 - 1))
