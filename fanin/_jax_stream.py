@@ -34,7 +34,8 @@ a whole block and keeps the word it needs).
 >>> from fanin import stream
 >>> dist = stream.normal(0.0, 1.0)
 >>> v = jax.jit(lambda k: values(k, 0, dist, "float32", (2, 3)))(key_words(5))
->>> ref = np.empty((2, 3), np.float32); stream.fill_reference(ref, 5, 0, dist)
+>>> ref = np.empty((2, 3), np.float32)
+>>> stream.fill(ref, stream.plan(5, 0, dist, "float32", (2, 3)))
 >>> bool((np.asarray(v) == ref).all())
 True
 """
@@ -335,7 +336,7 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
     the call index; the block is ``shape`` at ``offset`` of ``full_shape``
     (default: the whole tensor); ``spec`` and ``shard_len`` as in :func:`words`.
     Equal, bit for bit, to
-    :func:`fanin.stream.fill_reference` of the same arguments. float64 needs
+    :func:`fanin.stream.fill` of the same plan. float64 needs
     ``jax_enable_x64``.
     """
     if fmt not in stream.FORMATS:

@@ -25,10 +25,14 @@ SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 17)]
 HALF_AND_32 = ["float32", "bfloat16", "float16"]
 
 
-def reference(seed, call, dist, fmt, shape, starts=None, row_len=None):
-    out = np.empty(shape, ml_dtypes.bfloat16 if fmt == "bfloat16" else fmt)
-    target = out.view(np.uint16) if fmt == "bfloat16" else out
-    stream.fill_reference(target, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
+def reference(seed, call, dist, fmt, shape, offset=None, block=None):
+    """The NumPy reference's values (never the kernel) of a block of a tensor."""
+    p = stream.plan(stream.seed_to_key(seed), call, dist, fmt, shape, offset, block)
+    out = np.empty(p.block, ml_dtypes.bfloat16 if fmt == "bfloat16" else fmt)
+    flat = out.reshape(-1).view(np.uint16 if fmt == "bfloat16" else out.dtype)
+    for start, starts, row_len in p.runs():
+        stream.fill_reference_rows(flat[start:start + starts.size * row_len], p.key, p.call,
+                                   p.dist, p.fmt, starts, row_len)
     return out
 
 
@@ -85,12 +89,11 @@ def test_blocks_of_any_tensor_equal_reference(fmt, rows, cols, r0, c0, wide, see
     """A block at any offset (64-bit element indices when ``wide``) is the reference's."""
     full = ((2**31 if wide else 6) + rows, 9 + c0 + cols)
     top = full[0] - rows - r0
-    starts = np.array([(top + r) * full[1] + c0 for r in range(rows)], np.uint64)
     dist = stream.truncated_normal(0.0, 1.0)
     with jax.enable_x64(fmt == "float64"):
         got = js.values(js.key_words(seed), 7, dist, fmt, (rows, cols), full_shape=full,
                         offset=(top, c0))
-        assert same_bits(got, reference(seed, 7, dist, fmt, (rows, cols), starts, cols))
+        assert same_bits(got, reference(seed, 7, dist, fmt, full, (top, c0), (rows, cols)))
 
 
 def test_unguarded_products_differ_and_the_guard_holds():
