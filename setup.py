@@ -8,6 +8,7 @@ build fails, the package still installs and uses the NumPy reference stream.
 """
 
 import os
+import re
 import sys
 
 from setuptools import Extension, setup
@@ -36,6 +37,13 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def _stream_version():
+    """STREAM_VERSION from fanin/stream.py (its one source), without importing fanin."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "fanin", "stream.py"), encoding="utf-8") as f:
+        return re.search(r"^STREAM_VERSION = (\d+)$", f.read(), re.M).group(1)
+
+
 def _extensions():
     if os.environ.get("FANIN_NO_KERNEL"):
         return []
@@ -47,9 +55,9 @@ def _extensions():
         Extension(
             "fanin._kernel",
             sources=["fanin/_kernel.c"],
-            depends=["fanin/_kernel_impl.h"],
+            depends=["fanin/_kernel_impl.h", "fanin/_tables.h", "fanin/stream.py"],
             include_dirs=[numpy.get_include()],
-            define_macros=[("_GNU_SOURCE", None)],
+            define_macros=[("_GNU_SOURCE", None), ("FK_STREAM_VERSION", _stream_version())],
             optional=True,
         )
     ]

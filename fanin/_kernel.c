@@ -1,13 +1,15 @@
 /*
  * fanin._kernel: the compiled stream kernel.
  *
- * Computes exactly the bits of fanin.stream.fill_reference (stream version 1):
- * Philox4x32-10 words, then the float transforms of stream.py done operation for
- * operation in IEEE float32 / float64 arithmetic. Build without floating-point
+ * Computes exactly the bits of fanin.stream.fill_reference (stream version
+ * FK_STREAM_VERSION, passed by setup.py from fanin/stream.py): Philox4x32-10 words,
+ * then the transforms of stream.py done operation for operation in IEEE float32 /
+ * float64 arithmetic, with the coefficient tables of _tables.h (generated with
+ * fanin/_tables.py by tools/make_tables.py). Build without floating-point
  * contraction (-ffp-contract=off) and without -ffast-math, or the bits change.
  *
- * fill(out, fmt, key, call, kind, loc, scale, clamp_lo, clamp_hi, starts, row_len,
- *      threads=None)
+ * fill(out, fmt, key, call, kind, params, ilow, nm1, starts, row_len, threads=None)
+ *     kind, params, ilow, nm1: fanin.stream.kernel_args(dist, fmt).
  *     Element t of row r of out (viewed as len(starts) rows of row_len) gets the
  *     stream value of flat element index starts[r] + t. Releases the GIL, runs on
  *     `threads` threads (default: set_num_threads / FANIN_NUM_THREADS / the CPUs
@@ -17,8 +19,10 @@
  * set_num_threads(n), get_num_threads()   (n=None: FANIN_NUM_THREADS or all CPUs)
  * isa() -> the instruction-set variant in use ("avx512", "avx2" or "generic");
  *     FANIN_KERNEL_ISA=generic|avx2 at import forces a lower one (for tests).
- * _transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook running
+ * _transform_words(words, out, fmt, kind, params, ilow, nm1): test hook running
  *     the transform and rounding on given uint32 words instead of Philox output.
+ * STREAM_VERSION, TABLES_ID: what this build implements (fanin.stream refuses a
+ *     kernel whose values differ from its own).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -49,9 +53,14 @@
 #define restrict __restrict
 #endif
 
+#include "_tables.h"
+
+#ifndef FK_STREAM_VERSION
+#error "build with -DFK_STREAM_VERSION=<fanin.stream.STREAM_VERSION> (setup.py does)"
+#endif
+
 /* ---------------------------------------------------------------------------- */
-/* Constants, rounded exactly like the reference: Python floats (doubles) cast    */
-/* to float32 with round to nearest.                                              */
+/* Constants and parameters                                                       */
 /* ---------------------------------------------------------------------------- */
 
 #define FK_PHILOX_M0 0xD2511F53u
@@ -61,87 +70,34 @@
 
 #define FK_BLOCKS 16            /* Philox blocks per batch */
 #define FK_WORDS (4 * FK_BLOCKS) /* words per batch */
+#define FK_SHORT_WORDS 16        /* runs of fewer words: only the blocks they need */
 
-enum { FK_UNIFORM = 0, FK_NORMAL = 1, FK_TRUNCATED = 2 };
-enum { FK_F16 = 0, FK_BF16 = 1, FK_F32 = 2, FK_F64 = 3 };
+/* kinds: fanin.stream.KIND_CODES */
+enum { FK_UNIFORM = 0, FK_NORMAL = 1, FK_TRUNCATED = 2, FK_TN_GENERAL = 3, FK_UNIFORM_INT = 4 };
+enum { FK_F16 = 0, FK_BF16 = 1, FK_F32 = 2, FK_F64 = 3,
+       FK_I8, FK_I16, FK_I32, FK_I64, FK_U8, FK_U16, FK_U32, FK_U64 };
 
-#define FK_ERF_SQRT2 0.9544997361036415855994347256669331250564475525
-#define FK_SQRT2 1.4142135623730950488016887242096980785696718753
-#define FK_LN2 0.6931471805599453094172321214581765680755001343
-
-static const float fk_erf_sqrt2_32 = (float)FK_ERF_SQRT2;
-static const float fk_sqrt2_32 = (float)FK_SQRT2;
-static const float fk_ln2_32 = (float)FK_LN2;
-static const double fk_erf_sqrt2_64 = FK_ERF_SQRT2;
-static const double fk_sqrt2_64 = FK_SQRT2;
-static const double fk_ln2_64 = FK_LN2;
-
-/* 2 / (2k + 1), highest degree first */
-static const float fk_log32[6] = {
-    (float)(2.0 / 11), (float)(2.0 / 9), (float)(2.0 / 7),
-    (float)(2.0 / 5), (float)(2.0 / 3), (float)(2.0 / 1),
-};
-static const double fk_log64[12] = {
-    2.0 / 23, 2.0 / 21, 2.0 / 19, 2.0 / 17, 2.0 / 15, 2.0 / 13,
-    2.0 / 11, 2.0 / 9, 2.0 / 7, 2.0 / 5, 2.0 / 3, 2.0 / 1,
-};
-
-/* Giles, "Approximating the erfinv function" (2011); highest degree first. */
-static const float fk_g32_central[9] = {
-    (float)2.81022636e-08, (float)3.43273939e-07, (float)-3.5233877e-06,
-    (float)-4.39150654e-06, (float)0.00021858087, (float)-0.00125372503,
-    (float)-0.00417768164, (float)0.246640727, (float)1.50140941,
-};
-static const float fk_g32_tail[9] = {
-    (float)-0.000200214257, (float)0.000100950558, (float)0.00134934322,
-    (float)-0.00367342844, (float)0.00573950773, (float)-0.0076224613,
-    (float)0.00943887047, (float)1.00167406, (float)2.83297682,
-};
-static const double fk_g64_central[23] = {
-    -3.6444120640178196996e-21, -1.685059138182016589e-19,
-    1.2858480715256400167e-18, 1.115787767802518096e-17,
-    -1.333171662854620906e-16, 2.0972767875968561637e-17,
-    6.6376381343583238325e-15, -4.0545662729752068639e-14,
-    -8.1519341976054721522e-14, 2.6335093153082322977e-12,
-    -1.2975133253453532498e-11, -5.4154120542946279317e-11,
-    1.051212273321532285e-09, -4.1126339803469836976e-09,
-    -2.9070369957882005086e-08, 4.2347877827932403518e-07,
-    -1.3654692000834678645e-06, -1.3882523362786468719e-05,
-    0.0001867342080340571352, -0.00074070253416626697512,
-    -0.0060336708714301490533, 0.24015818242558961693,
-    1.6536545626831027356,
-};
-static const double fk_g64_middle[19] = {
-    2.2137376921775787049e-09, 9.0756561938885390979e-08,
-    -2.7517406297064545428e-07, 1.8239629214389227755e-08,
-    1.5027403968909827627e-06, -4.013867526981545969e-06,
-    2.9234449089955446044e-06, 1.2475304481671778723e-05,
-    -4.7318229009055733981e-05, 6.8284851459573175448e-05,
-    2.4031110387097893999e-05, -0.0003550375203628474796,
-    0.00095328937973738049703, -0.0016882755560235047313,
-    0.0024914420961078508066, -0.0037512085075692412107,
-    0.005370914553590063617, 1.0052589676941592334,
-    3.0838856104922207635,
-};
-static const double fk_g64_tail[17] = {
-    -2.7109920616438573243e-11, -2.5556418169965252055e-10,
-    1.5076572693500548083e-09, -3.7894654401267369937e-09,
-    7.6157012080783393804e-09, -1.4960026627149240478e-08,
-    2.9147953450901080826e-08, -6.7711997758452339498e-08,
-    2.2900482228026654717e-07, -9.9298272942317002539e-07,
-    4.5260625972231537039e-06, -1.9681778105531670567e-05,
-    7.5995277030017761139e-05, -0.00021503011930044477347,
-    -0.00013871931833623122026, 1.0103004648645343977,
-    4.8499064014085844221,
-};
+#define FK_TN2_32_DEG1 7  /* coefficients per polynomial */
+#define FK_TN2_64_DEG1 15
+#define FK_DY32_DEG1 7
+#define FK_DY64_DEG1 13
+#define FK_TN2_64_COUNT (FK_TN2_64_MAIN - 1 + FK_TN2_64_SUB)
 
 typedef struct {
     uint32_t key_lo, key_hi, call_lo, call_hi;
-    int kind, fmt, itemsize;
+    int kind, fmt, itemsize, per; /* per: words per element */
     float loc32, scale32, lo32, hi32;
     double loc64, scale64, lo64, hi64;
     int32_t lo16, hi16;   /* bounds as float16 / bfloat16 bits */
     int32_t klo16, khi16; /* their order keys (fk_key16) */
+    /* general truncated normal (stream.py _tn_exact), in both precisions */
+    float g32[6];
+    double g64[6];
+    /* uniform_int: low (mod 2**64) and n = n0 + n1 * 2**32 */
+    uint64_t ilow, n0, n1;
+    /* the Keras truncated normal's coefficients with the scale folded in */
+    float tn2_32[FK_TN2_32_INTERVALS][FK_TN2_32_DEG1];
+    double tn2_64[FK_TN2_64_COUNT][FK_TN2_64_DEG1];
 } fk_params;
 
 static inline int32_t fk_f2i(float x) { int32_t i; memcpy(&i, &x, 4); return i; }
@@ -163,6 +119,248 @@ static inline int32_t fk_key16(int32_t h)
     return (h & 0x8000) ? -mag : mag;
 }
 
+/* float32 -> float16 bits, round to nearest even, subnormals kept (numpy's astype). */
+static inline uint32_t fk_f32_to_f16(float v)
+{
+    uint32_t f = (uint32_t)fk_f2i(v);
+    uint32_t sign = (f >> 16) & 0x8000u;
+    f &= 0x7FFFFFFFu;
+    uint32_t o_inf = f > 0x7F800000u ? 0x7E00u : 0x7C00u;
+    float sub = fk_i2f((int32_t)f) + 0.5f; /* 0.5f = bits 126 << 23 */
+    uint32_t o_sub = (uint32_t)fk_f2i(sub) - (126u << 23);
+    uint32_t odd = (f >> 13) & 1u;
+    uint32_t o_nrm = (f + 0xC8000FFFu + odd) >> 13; /* (15-127)<<23 + 0xfff */
+    uint32_t r = f >= 0x47800000u ? o_inf : (f < 0x38800000u ? o_sub : o_nrm);
+    return r | sign;
+}
+
+#if defined(__GNUC__)
+#define FK_INLINE inline __attribute__((always_inline))
+#else
+#define FK_INLINE inline
+#endif
+
+/* ---------------------------------------------------------------------------- */
+/* Element functions: one element's value from its words, exactly as stream.py.   */
+/* ---------------------------------------------------------------------------- */
+
+/* 1.frac - 1: the fraction bits as a float in [0, 1), exact */
+static FK_INLINE float fk_unit32(uint32_t frac) { return fk_i2f((int32_t)(frac | 0x3F800000u)) - 1.0f; }
+static FK_INLINE double fk_unit64(uint64_t frac)
+{
+    return fk_i2d((int64_t)(frac | UINT64_C(0x3FF0000000000000))) - 1.0;
+}
+
+static FK_INLINE float fk_horner32(const float *c, int n, float x)
+{
+    float acc = c[0];
+    for (int k = 1; k < n; k++) acc = acc * x + c[k];
+    return acc;
+}
+
+static FK_INLINE double fk_horner64(const double *c, int n, double x)
+{
+    double acc = c[0];
+    for (int k = 1; k < n; k++) acc = acc * x + c[k];
+    return acc;
+}
+
+#define FK_PRED_HALF32 0x1.fffffep-2f
+#define FK_PRED_HALF64 0x1.fffffffffffffp-2
+
+/* A dyadic table at y in (0, 1/2): interval from the exponent and top sub bits */
+static FK_INLINE float fk_dyadic32(const float (*tab)[FK_DY32_DEG1], float y)
+{
+    uint32_t b = (uint32_t)fk_f2i(y);
+    int32_t idx = (int32_t)(b >> (23 - FK_DYADIC_SUB_BITS)) -
+                  ((127 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS);
+    idx = idx < 0 ? 0 : idx > FK_DYADIC_COUNT - 1 ? FK_DYADIC_COUNT - 1 : idx;
+    float tau = fk_unit32((b << FK_DYADIC_SUB_BITS) & 0x7FFFFFu);
+    return fk_horner32(tab[idx], FK_DY32_DEG1, tau);
+}
+
+static FK_INLINE double fk_dyadic64(const double (*tab)[FK_DY64_DEG1], double y)
+{
+    uint64_t b = (uint64_t)fk_d2i(y);
+    int64_t idx = (int64_t)(b >> (52 - FK_DYADIC_SUB_BITS)) -
+                  ((int64_t)(1023 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS);
+    idx = idx < 0 ? 0 : idx > FK_DYADIC_COUNT - 1 ? FK_DYADIC_COUNT - 1 : idx;
+    double tau = fk_unit64((b << FK_DYADIC_SUB_BITS) & UINT64_C(0xFFFFFFFFFFFFF));
+    return fk_horner64(tab[idx], FK_DY64_DEG1, tau);
+}
+
+/* t = F(2c + 1) * 2**-32 in (0, 1/2), c the low 30 bits (conversion rounded) */
+static FK_INLINE float fk_half_unit32(uint32_t w)
+{
+    int32_t c = (int32_t)(w & 0x3FFFFFFFu);
+    float t = (float)(2 * c + 1) * 0x1p-32f;
+    return t < FK_PRED_HALF32 ? t : FK_PRED_HALF32;
+}
+
+static FK_INLINE double fk_half_unit64(uint64_t r)
+{
+    int64_t c = (int64_t)(r & UINT64_C(0x3FFFFFFFFFFFFFFF));
+    double t = (double)(2 * c + 1) * 0x1p-64;
+    return t < FK_PRED_HALF64 ? t : FK_PRED_HALF64;
+}
+
+static FK_INLINE uint64_t fk_pair(const uint32_t *w) { return (uint64_t)w[1] << 32 | w[0]; }
+
+static FK_INLINE float fk_uniform32(const fk_params *P, uint32_t w)
+{
+    float u = (float)(int32_t)(w >> 8) * 0x1p-24f;
+    return P->loc32 + u * P->scale32;
+}
+
+static FK_INLINE double fk_uniform64(const fk_params *P, uint32_t lo, uint32_t hi)
+{
+    /* j = hi << 21 | lo >> 11 (53 bits), as a double: exact */
+    double jd = fk_u32_to_f64(hi) * 0x1p21 + fk_u32_to_f64(lo >> 11);
+    return P->loc64 + (jd * 0x1p-53) * P->scale64;
+}
+
+static FK_INLINE float fk_normal32(const fk_params *P, uint32_t w)
+{
+    float t = fk_half_unit32(w);
+    float z = (w >> 30) & 1u ? fk_dyadic32(fk_tail_32_table, t) : t * fk_dyadic32(fk_center_32_table, t);
+    z = w >> 31 ? -z : z;
+    return P->loc32 + z * P->scale32;
+}
+
+static FK_INLINE double fk_normal64(const fk_params *P, uint64_t r)
+{
+    double t = fk_half_unit64(r);
+    double z = (r >> 62) & 1u ? fk_dyadic64(fk_tail_64_table, t) : t * fk_dyadic64(fk_center_64_table, t);
+    z = r >> 63 ? -z : z;
+    return P->loc64 + z * P->scale64;
+}
+
+static FK_INLINE float fk_tn2_32(const fk_params *P, uint32_t w)
+{
+    float tau = fk_unit32(((w >> 5) & 0x3FFFFu) << 5);
+    float z = fk_horner32(P->tn2_32[w & 31u], FK_TN2_32_DEG1, tau);
+    z = w >> 31 ? -z : z;
+    return P->loc32 + z;
+}
+
+static FK_INLINE double fk_tn2_64(const fk_params *P, uint64_t r)
+{
+    unsigned i = (unsigned)(r & 15u), k = (unsigned)((r >> 4) & 15u);
+    unsigned idx = i < FK_TN2_64_MAIN - 1 ? i : FK_TN2_64_MAIN - 1 + k;
+    double tau = fk_unit64((r >> 8) & UINT64_C(0xFFFFFFFFFFFFF));
+    double z = fk_horner64(P->tn2_64[idx], FK_TN2_64_DEG1, tau);
+    z = r >> 63 ? -z : z;
+    return P->loc64 + z;
+}
+
+/* The general truncated normal: three regions (stream.py _truncated_general) */
+static FK_INLINE float fk_tn_general32(const fk_params *P, uint32_t w)
+{
+    const float *g = P->g32; /* A, B, C2a, M2, U1, U2 */
+    float t = fk_half_unit32(w);
+    float u = w >> 31 ? 1.0f - t : t;
+    float v = w >> 31 ? t : 1.0f - t;
+    float z;
+    if (u < g[4]) {
+        float y = g[0] + u * g[3];
+        z = -fk_dyadic32(fk_tail_32_table, y < FK_PRED_HALF32 ? y : FK_PRED_HALF32);
+    }
+    else if (u < g[5]) {
+        float c = g[2] + u * g[3];
+        float a = fabsf(c);
+        z = c * fk_dyadic32(fk_center_32_table, a < FK_PRED_HALF32 ? a : FK_PRED_HALF32);
+    }
+    else {
+        float y = g[1] + v * g[3];
+        z = fk_dyadic32(fk_tail_32_table, y < FK_PRED_HALF32 ? y : FK_PRED_HALF32);
+    }
+    return P->loc32 + z * P->scale32;
+}
+
+static FK_INLINE double fk_tn_general64(const fk_params *P, uint64_t r)
+{
+    const double *g = P->g64;
+    double t = fk_half_unit64(r);
+    double u = r >> 63 ? 1.0 - t : t;
+    double v = r >> 63 ? t : 1.0 - t;
+    double z;
+    if (u < g[4]) {
+        double y = g[0] + u * g[3];
+        z = -fk_dyadic64(fk_tail_64_table, y < FK_PRED_HALF64 ? y : FK_PRED_HALF64);
+    }
+    else if (u < g[5]) {
+        double c = g[2] + u * g[3];
+        double a = fabs(c);
+        z = c * fk_dyadic64(fk_center_64_table, a < FK_PRED_HALF64 ? a : FK_PRED_HALF64);
+    }
+    else {
+        double y = g[1] + v * g[3];
+        z = fk_dyadic64(fk_tail_64_table, y < FK_PRED_HALF64 ? y : FK_PRED_HALF64);
+    }
+    return P->loc64 + z * P->scale64;
+}
+
+/* Clamp a 16-bit float's bits h into [lo, hi] (order keys klo <= khi): only values
+ * strictly beyond a bound are replaced, so a -0 on a +-0 bound stays -0. */
+static FK_INLINE uint16_t
+fk_clamp16(const fk_params *P, int32_t h)
+{
+    int32_t k = fk_key16(h);
+    h = k < P->klo16 ? P->lo16 : h;
+    return (uint16_t)(k > P->khi16 ? P->hi16 : h);
+}
+
+/* floor(R * n / 2**(32k)), R = sum r[t] << 32t: schoolbook columns, as stream.py */
+static inline uint64_t fk_mulhi_limbs(const uint32_t *r, int k, uint64_t n0, uint64_t n1)
+{
+    uint64_t cols[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < k; i++) {
+        uint64_t p0 = (uint64_t)r[i] * n0, p1 = (uint64_t)r[i] * n1;
+        cols[i] += p0 & 0xFFFFFFFFu;
+        cols[i + 1] += (p0 >> 32) + (p1 & 0xFFFFFFFFu);
+        cols[i + 2] += p1 >> 32;
+    }
+    uint64_t carry = 0, limb[6];
+    for (int c = 0; c < k + 2; c++) {
+        uint64_t acc = cols[c] + carry;
+        limb[c] = acc & 0xFFFFFFFFu;
+        carry = acc >> 32;
+    }
+    return limb[k] | limb[k + 1] << 32;
+}
+
+static void fk_uniform_int(const fk_params *P, const uint32_t *W, size_t n, void *T)
+{
+    const int k = P->per;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = P->ilow + fk_mulhi_limbs(W + (size_t)k * i, k, P->n0, P->n1);
+        switch (P->itemsize) {
+        case 1: ((uint8_t *)T)[i] = (uint8_t)v; break;
+        case 2: ((uint16_t *)T)[i] = (uint16_t)v; break;
+        case 4: ((uint32_t *)T)[i] = (uint32_t)v; break;
+        default: ((uint64_t *)T)[i] = v; break;
+        }
+    }
+}
+
+/* One Philox4x32-10 block, scalar (short runs) */
+static void fk_philox_block(const fk_params *P, uint64_t b, uint32_t *out)
+{
+    uint32_t c0 = (uint32_t)b, c1 = (uint32_t)(b >> 32), c2 = P->call_lo, c3 = P->call_hi;
+    uint32_t k0 = P->key_lo, k1 = P->key_hi;
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)c0 * FK_PHILOX_M0, p1 = (uint64_t)c2 * FK_PHILOX_M1;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += FK_PHILOX_W0;
+        k1 += FK_PHILOX_W1;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
 /* ---------------------------------------------------------------------------- */
 /* The element loops, once per instruction set                                   */
 /* ---------------------------------------------------------------------------- */
@@ -176,13 +374,6 @@ static inline int32_t fk_key16(int32_t h)
 #define FK_UNROLL
 #endif
 
-/* Batch stages inlined into their callers: the Philox, transform and store of a
- * batch then overlap in the pipeline (about 5% in the fill loop). */
-#if defined(__GNUC__)
-#define FK_INLINE inline __attribute__((always_inline))
-#else
-#define FK_INLINE inline
-#endif
 
 typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, char *);
 typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *);
@@ -262,7 +453,7 @@ typedef struct {
 static inline int
 fk_continues(const fk_job *J, size_t r)
 {
-    const uint64_t per = J->p.fmt == FK_F64 ? 2u : 1u;
+    const uint64_t per = (uint64_t)J->p.per;
     const uint64_t w0 = J->starts[r] * per, w1 = J->starts[r + 1] * per;
     const uint64_t len = (uint64_t)J->row_len * per;
     return w0 <= UINT64_MAX - len && w1 == w0 + len;
@@ -278,7 +469,7 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
     while (a < b) {
         size_t r = a / L, t = a - r * L;
         /* the reference: row r's first word mod 2**64, then blocks counted on */
-        const uint64_t per = J->p.fmt == FK_F64 ? 2u : 1u;
+        const uint64_t per = (uint64_t)J->p.per;
         uint64_t w0 = J->starts[r] * per;
         uint64_t off = (w0 & 3u) + (uint64_t)t * per;
         uint64_t blk = (w0 >> 2) + (off >> 2);
@@ -447,23 +638,31 @@ fk_run(const fk_job *J, int nthreads)
 /* Python interface                                                               */
 /* ---------------------------------------------------------------------------- */
 
+static const struct { const char *name; int fmt, itemsize, per; } fk_formats[] = {
+    {"float16", FK_F16, 2, 1}, {"bfloat16", FK_BF16, 2, 1}, {"float32", FK_F32, 4, 1},
+    {"float64", FK_F64, 8, 2}, {"int8", FK_I8, 1, 2}, {"int16", FK_I16, 2, 2},
+    {"int32", FK_I32, 4, 2}, {"int64", FK_I64, 8, 4}, {"uint8", FK_U8, 1, 2},
+    {"uint16", FK_U16, 2, 2}, {"uint32", FK_U32, 4, 2}, {"uint64", FK_U64, 8, 4},
+};
+
 static int
-fk_parse_fmt(PyObject *o, int *fmt, int *itemsize)
+fk_parse_fmt(PyObject *o, fk_params *P)
 {
     const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
     if (s == NULL) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "fmt must be a str");
         return -1;
     }
-    if (strcmp(s, "float32") == 0) { *fmt = FK_F32; *itemsize = 4; }
-    else if (strcmp(s, "float64") == 0) { *fmt = FK_F64; *itemsize = 8; }
-    else if (strcmp(s, "float16") == 0) { *fmt = FK_F16; *itemsize = 2; }
-    else if (strcmp(s, "bfloat16") == 0) { *fmt = FK_BF16; *itemsize = 2; }
-    else {
-        PyErr_Format(PyExc_ValueError, "unknown stream format %R", o);
-        return -1;
+    for (size_t i = 0; i < sizeof(fk_formats) / sizeof(fk_formats[0]); i++) {
+        if (strcmp(s, fk_formats[i].name) == 0) {
+            P->fmt = fk_formats[i].fmt;
+            P->itemsize = fk_formats[i].itemsize;
+            P->per = fk_formats[i].per;
+            return 0;
+        }
     }
-    return 0;
+    PyErr_Format(PyExc_ValueError, "unknown stream format %R", o);
+    return -1;
 }
 
 /* A bound, exactly representable in the 16-bit format, to its bits. */
@@ -474,48 +673,66 @@ fk_bound16(double v, int fmt)
         float f = (float)v;
         return (int32_t)((uint32_t)fk_f2i(f) >> 16);
     }
-    /* float16: exact conversion of a representable value (or +-inf) */
-    if (isinf(v)) return v > 0 ? 0x7C00 : 0xFC00;
-    int32_t sign = signbit(v) ? 0x8000 : 0;
-    double a = fabs(v);
-    if (a == 0.0) return sign;
-    int ex;
-    double m = frexp(a, &ex); /* a = m * 2**ex, m in [0.5, 1) */
-    int e = ex - 1;           /* a = (2m) * 2**e */
-    if (e < -14) {            /* subnormal: a = k * 2**-24 */
-        return sign | (int32_t)ldexp(a, 24);
-    }
-    int32_t mant = (int32_t)ldexp(2.0 * m - 1.0, 10);
-    if (e > 15) return sign | 0x7C00;
-    return sign | ((e + 15) << 10) | mant;
+    return (int32_t)fk_f32_to_f16((float)v); /* exact: v is a float16 value or +-inf */
 }
 
-static void
-fk_set_params(fk_params *P, uint64_t key, uint64_t call, int kind, int fmt, int itemsize,
-              double loc, double scale, double lo, double hi)
+/* The kind and its parameters (fanin.stream.kernel_args): params = float64
+ * (loc, scale, clamp_lo, clamp_hi, A, B, C2a, M2, U1, U2); ilow, nm1 = n - 1 for
+ * uniform_int. Every float32 parameter is the double rounded to nearest, as the
+ * reference rounds it. */
+static int
+fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t nm1)
 {
-    P->key_lo = (uint32_t)key;
-    P->key_hi = (uint32_t)(key >> 32);
-    P->call_lo = (uint32_t)call;
-    P->call_hi = (uint32_t)(call >> 32);
-    P->kind = kind;
-    P->fmt = fmt;
-    P->itemsize = itemsize;
-    P->loc32 = (float)loc;
-    P->scale32 = (float)scale;
-    P->lo32 = (float)lo;
-    P->hi32 = (float)hi;
-    P->loc64 = loc;
-    P->scale64 = scale;
-    P->lo64 = lo;
-    P->hi64 = hi;
+    if (kind < 0 || kind > 4 || (kind == FK_UNIFORM_INT) != (P->fmt >= FK_I8)) {
+        PyErr_SetString(PyExc_ValueError, "kind does not fit the format (integer formats "
+                        "take kind 4, uniform_int, only)");
+        return -1;
+    }
+    P->kind = (int)kind;
+    P->loc32 = (float)x[0];
+    P->scale32 = (float)x[1];
+    P->lo32 = (float)x[2];
+    P->hi32 = (float)x[3];
+    P->loc64 = x[0];
+    P->scale64 = x[1];
+    P->lo64 = x[2];
+    P->hi64 = x[3];
+    for (int i = 0; i < 6; i++) {
+        P->g64[i] = x[4 + i];
+        P->g32[i] = (float)x[4 + i];
+    }
     P->lo16 = P->hi16 = P->klo16 = P->khi16 = 0;
-    if (fmt == FK_F16 || fmt == FK_BF16) {
-        P->lo16 = fk_bound16(lo, fmt);
-        P->hi16 = fk_bound16(hi, fmt);
+    if (P->fmt == FK_F16 || P->fmt == FK_BF16) {
+        P->lo16 = fk_bound16(x[2], P->fmt);
+        P->hi16 = fk_bound16(x[3], P->fmt);
         P->klo16 = fk_key16(P->lo16);
         P->khi16 = fk_key16(P->hi16);
     }
+    P->ilow = ilow;
+    P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
+    P->n1 = nm1 == UINT64_MAX ? UINT64_C(1) << 32 : (nm1 + 1) >> 32;
+    if (kind == FK_TRUNCATED) { /* F(c * scale), computed in double, rounded */
+        for (int i = 0; i < FK_TN2_32_INTERVALS; i++)
+            for (int k = 0; k < FK_TN2_32_DEG1; k++)
+                P->tn2_32[i][k] = (float)((double)fk_tn2_32_table[i][k] * x[1]);
+        for (int i = 0; i < FK_TN2_64_COUNT; i++)
+            for (int k = 0; k < FK_TN2_64_DEG1; k++)
+                P->tn2_64[i][k] = fk_tn2_64_table[i][k] * x[1];
+    }
+    return 0;
+}
+
+static int
+fk_get_params(PyObject *o, const double **x)
+{
+    if (!PyArray_Check(o) || PyArray_TYPE((PyArrayObject *)o) != NPY_FLOAT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)o) ||
+        PyArray_SIZE((PyArrayObject *)o) != 10) {
+        PyErr_SetString(PyExc_TypeError, "params must be a contiguous float64 array of 10");
+        return -1;
+    }
+    *x = (const double *)PyArray_DATA((PyArrayObject *)o);
+    return 0;
 }
 
 static int
@@ -534,27 +751,27 @@ static PyObject *
 fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     (void)self;
-    static const char *usage = "fill(out, fmt, key, call, kind, loc, scale, clamp_lo, "
-                               "clamp_hi, starts, row_len, threads=None)";
+    static const char *usage = "fill(out, fmt, key, call, kind, params, ilow, nm1, starts, "
+                               "row_len, threads=None)";
     PyObject *threads_obj = NULL;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs == 12 && nkw == 0) {
-        threads_obj = args[11];
+    if (nargs + nkw == 11 && nkw <= 1) {
+        if (nkw == 1) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
+            if (!PyUnicode_Check(name) ||
+                PyUnicode_CompareWithASCIIString(name, "threads") != 0) {
+                PyErr_Format(PyExc_TypeError, "%s: unexpected keyword %R", usage, name);
+                return NULL;
+            }
+        }
+        threads_obj = args[10];
     }
-    else if (nargs != 11 || nkw > 1) {
+    else if (nargs != 10 || nkw != 0) {
         PyErr_Format(PyExc_TypeError, "%s: wrong number of arguments", usage);
         return NULL;
     }
-    else if (nkw == 1) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
-        if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, "threads") != 0) {
-            PyErr_Format(PyExc_TypeError, "%s: unexpected keyword %R", usage, name);
-            return NULL;
-        }
-        threads_obj = args[11];
-    }
 
-    PyObject *out_obj = args[0], *starts_obj = args[9];
+    PyObject *out_obj = args[0], *starts_obj = args[8];
     if (!PyArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a numpy.ndarray");
         return NULL;
@@ -564,31 +781,22 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         PyErr_SetString(PyExc_ValueError, "out must be a writable C-contiguous array");
         return NULL;
     }
-    int fmt, itemsize;
-    if (fk_parse_fmt(args[1], &fmt, &itemsize) < 0) return NULL;
-    if ((int)PyArray_ITEMSIZE(out) != itemsize) {
+    fk_job J;
+    if (fk_parse_fmt(args[1], &J.p) < 0) return NULL;
+    if ((int)PyArray_ITEMSIZE(out) != J.p.itemsize) {
         PyErr_Format(PyExc_TypeError, "out's itemsize %d does not fit format %R",
                      (int)PyArray_ITEMSIZE(out), args[1]);
         return NULL;
     }
-    uint64_t key, call;
+    uint64_t key, call, ilow, nm1;
     if (fk_get_u64(args[2], "key", &key) < 0) return NULL;
     if (fk_get_u64(args[3], "call", &call) < 0) return NULL;
     long kind = PyLong_AsLong(args[4]);
     if (kind == -1 && PyErr_Occurred()) return NULL;
-    if (kind < 0 || kind > 2) {
-        PyErr_SetString(PyExc_ValueError, "kind must be 0 (uniform), 1 (normal) or 2 "
-                        "(truncated_normal)");
-        return NULL;
-    }
-    double loc = PyFloat_AsDouble(args[5]);
-    if (loc == -1.0 && PyErr_Occurred()) return NULL;
-    double scale = PyFloat_AsDouble(args[6]);
-    if (scale == -1.0 && PyErr_Occurred()) return NULL;
-    double lo = PyFloat_AsDouble(args[7]);
-    if (lo == -1.0 && PyErr_Occurred()) return NULL;
-    double hi = PyFloat_AsDouble(args[8]);
-    if (hi == -1.0 && PyErr_Occurred()) return NULL;
+    const double *x;
+    if (fk_get_params(args[5], &x) < 0) return NULL;
+    if (fk_get_u64(args[6], "ilow", &ilow) < 0) return NULL;
+    if (fk_get_u64(args[7], "nm1", &nm1) < 0) return NULL;
     if (!PyArray_Check(starts_obj)) {
         PyErr_SetString(PyExc_TypeError, "starts must be a numpy uint64 array");
         return NULL;
@@ -599,7 +807,7 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous numpy uint64 array");
         return NULL;
     }
-    Py_ssize_t row_len = PyLong_AsSsize_t(args[10]);
+    Py_ssize_t row_len = PyLong_AsSsize_t(args[9]);
     if (row_len == -1 && PyErr_Occurred()) return NULL;
     if (row_len < 0) {
         PyErr_SetString(PyExc_ValueError, "row_len must be >= 0");
@@ -615,8 +823,11 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if ((npy_intp)(nrows * row_len) != n) goto size_mismatch;
     if (n == 0) Py_RETURN_NONE;
 
-    fk_job J;
-    fk_set_params(&J.p, key, call, (int)kind, fmt, itemsize, loc, scale, lo, hi);
+    J.p.key_lo = (uint32_t)key;
+    J.p.key_hi = (uint32_t)(key >> 32);
+    J.p.call_lo = (uint32_t)call;
+    J.p.call_hi = (uint32_t)(call >> 32);
+    if (fk_set_params(&J.p, kind, x, ilow, nm1) < 0) return NULL;
     J.out = (char *)PyArray_DATA(out);
     J.starts = (const uint64_t *)PyArray_DATA(starts);
     J.nrows = (size_t)nrows;
@@ -631,42 +842,34 @@ size_mismatch:
     return NULL;
 }
 
-/* _transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook that runs
- * the transform and store on given uint32 words (element i of a 32-bit format uses
- * word i; float64 element i uses words 2i, 2i+1). */
+/* _transform_words(words, out, fmt, kind, params, ilow, nm1): test hook that runs
+ * the transform and store on given uint32 words (element i uses words
+ * per*i .. per*i + per - 1). */
 static PyObject *
 fk_transform_words(PyObject *self, PyObject *args)
 {
     (void)self;
     PyArrayObject *words, *out;
-    const char *fmts;
-    int kind;
-    double loc, scale, lo, hi;
-    if (!PyArg_ParseTuple(args, "O!O!sidddd", &PyArray_Type, &words, &PyArray_Type, &out,
-                          &fmts, &kind, &loc, &scale, &lo, &hi))
+    PyObject *fo, *po;
+    long kind;
+    unsigned long long ilow, nm1;
+    if (!PyArg_ParseTuple(args, "O!O!UlOKK", &PyArray_Type, &words, &PyArray_Type, &out,
+                          &fo, &kind, &po, &ilow, &nm1))
         return NULL;
-    PyObject *fo = PyUnicode_FromString(fmts);
-    if (fo == NULL) return NULL;
-    int fmt, itemsize;
-    int rc = fk_parse_fmt(fo, &fmt, &itemsize);
-    Py_DECREF(fo);
-    if (rc < 0) return NULL;
-    if (kind < 0 || kind > 2) {
-        PyErr_SetString(PyExc_ValueError, "bad kind");
-        return NULL;
-    }
+    fk_params P;
+    memset(&P, 0, sizeof(P));
+    const double *x;
+    if (fk_parse_fmt(fo, &P) < 0 || fk_get_params(po, &x) < 0) return NULL;
+    if (fk_set_params(&P, kind, x, (uint64_t)ilow, (uint64_t)nm1) < 0) return NULL;
     npy_intp nw = PyArray_SIZE(words);
-    npy_intp per = fmt == FK_F64 ? 2 : 1;
     if (PyArray_TYPE(words) != NPY_UINT32 || !PyArray_IS_C_CONTIGUOUS(words) ||
         !PyArray_IS_C_CONTIGUOUS(out) || !PyArray_ISWRITEABLE(out) ||
-        (int)PyArray_ITEMSIZE(out) != itemsize || nw % per != 0 ||
-        PyArray_SIZE(out) != nw / per) {
+        (int)PyArray_ITEMSIZE(out) != P.itemsize || nw % P.per != 0 ||
+        PyArray_SIZE(out) != nw / P.per) {
         PyErr_SetString(PyExc_ValueError, "words must be contiguous uint32 and out must "
-                        "hold one element per word (two words for float64)");
+                        "hold one element per `per` words");
         return NULL;
     }
-    fk_params P;
-    fk_set_params(&P, 0, 0, kind, fmt, itemsize, loc, scale, lo, hi);
     Py_BEGIN_ALLOW_THREADS
     fk_words(&P, (const uint32_t *)PyArray_DATA(words), (size_t)nw, (char *)PyArray_DATA(out));
     Py_END_ALLOW_THREADS
@@ -731,8 +934,8 @@ fk_get_isa(PyObject *self, PyObject *unused)
 
 static PyMethodDef fk_methods[] = {
     {"fill", (PyCFunction)(void (*)(void))fk_fill, METH_FASTCALL | METH_KEYWORDS,
-     "fill(out, fmt, key, call, kind, loc, scale, clamp_lo, clamp_hi, starts, row_len, "
-     "threads=None)\n\nFill out with stream values (see fanin.stream.fill_reference)."},
+     "fill(out, fmt, key, call, kind, params, ilow, nm1, starts, row_len, threads=None)"
+     "\n\nFill out with stream values (see fanin.stream.fill_kernel_rows)."},
     {"set_num_threads", fk_set_num_threads, METH_O,
      "set_num_threads(n): threads used by fill (None: FANIN_NUM_THREADS or all CPUs)."},
     {"get_num_threads", fk_get_num_threads, METH_NOARGS,
@@ -740,7 +943,7 @@ static PyMethodDef fk_methods[] = {
     {"isa", fk_get_isa, METH_NOARGS,
      "isa() -> the instruction-set variant in use: 'avx512', 'avx2' or 'generic'."},
     {"_transform_words", fk_transform_words, METH_VARARGS,
-     "_transform_words(words, out, fmt, kind, loc, scale, lo, hi): test hook."},
+     "_transform_words(words, out, fmt, kind, params, ilow, nm1): test hook."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -758,7 +961,8 @@ PyInit__kernel(void)
     fk_num_threads = fk_default_threads();
     PyObject *m = PyModule_Create(&fk_module);
     if (m == NULL) return NULL;
-    if (PyModule_AddIntConstant(m, "STREAM_VERSION", 1) < 0) {
+    if (PyModule_AddIntConstant(m, "STREAM_VERSION", FK_STREAM_VERSION) < 0 ||
+        PyModule_AddStringConstant(m, "TABLES_ID", FK_TABLES_ID) < 0) {
         Py_DECREF(m);
         return NULL;
     }

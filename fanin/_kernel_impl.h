@@ -5,15 +5,12 @@
  * x86-64 with GCC, under a `#pragma GCC target`), so every function here exists once
  * per ISA and the fastest supported copy is picked at import time. Everything is
  * written as plain loops over small fixed-size arrays so the compiler vectorizes it;
- * every floating-point operation mirrors fanin/stream.py (the reference) one for one.
+ * the element functions (in _kernel.c) mirror fanin/stream.py (the reference)
+ * operation for operation.
  * The file must be compiled with -ffp-contract=off and without -ffast-math.
  */
 
 #define FK_CAT2(a, b) a##_##b
-#ifndef FK_IL
-#define FK_IL 4                     /* independent elements per vector lane */
-#define FK_LANES (FK_WORDS / FK_IL)
-#endif
 #define FK_CAT(a, b) FK_CAT2(a, b)
 #define FK(name) FK_CAT(name, FK_SUFFIX)
 
@@ -173,185 +170,49 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 #endif
 
 /* ---------------------------------------------------------------------------- */
-/* float32 transforms (float16, bfloat16, float32 outputs)                       */
+/* Transforms of a batch: n elements (n <= FK_WORDS / words per element) from W.  */
+/* Each loop calls one element function of _kernel.c (always inlined), so the     */
+/* compiler vectorizes it for this ISA; table lookups become gathers.             */
 /* ---------------------------------------------------------------------------- */
 
-static inline float
-FK(tail32)(float w, float x)
-{
-    /* Giles' tail branch: w >= 5. Rarely taken; scalar. */
-    float t = sqrtf(w) - 3.0f;
-    float acc = fk_g32_tail[0];
-    for (int k = 1; k < 9; k++) acc = acc * t + fk_g32_tail[k];
-    return acc * x;
-}
-
-/* FK_WORDS words -> FK_WORDS float32 values V (value = loc + scale * sample). */
 static FK_INLINE void
-FK(transform32)(const fk_params *P, const uint32_t *restrict W, float *restrict V)
+FK(transform32)(const fk_params *P, const uint32_t *restrict W, size_t n, float *restrict V)
 {
-    const float loc = P->loc32, scale = P->scale32;
-    if (P->kind == FK_UNIFORM) {
-        for (int i = 0; i < FK_WORDS; i++) {
-            int32_t j = (int32_t)(W[i] >> 8);
-            float u = (float)j * 0x1p-24f;
-            V[i] = loc + u * scale;
-        }
-        return;
-    }
-#if defined(FK_ISA_AVX512)
-    {
-        /* The same operations as the loops below, written out for 16 lanes and the
-         * FK_WORDS / 16 vectors of a batch side by side, step by step, so their long
-         * Horner chains can overlap. */
-#define FK_NV (FK_WORDS / 16)
-        const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-        const __m512 xm = _mm512_set1_ps((P->kind == FK_TRUNCATED) ? fk_erf_sqrt2_32 : 1.0f);
-        __m512 x[FK_NV], s[FK_NV], s2[FK_NV], ef[FK_NV], h[FK_NV], w[FK_NV], acc[FK_NV];
-        __mmask16 tail[FK_NV];
-        int any_tail = 0;
-        for (int u = 0; u < FK_NV; u++) {
-            __m512i j = _mm512_srli_epi32(_mm512_loadu_si512((const void *)(W + 16 * u)), 8);
-            __m512i jj = _mm512_add_epi32(_mm512_add_epi32(j, j), _mm512_set1_epi32(1 - (1 << 24)));
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(jj), _mm512_set1_ps(0x1p-24f));
-            x[u] = _mm512_mul_ps(v, xm); /* v * 1 == v for the normal */
-            __m512 y = _mm512_mul_ps(_mm512_sub_ps(one, x[u]), _mm512_add_ps(one, x[u]));
-            __m512i bits = _mm512_castps_si512(y);
-            __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
-            __m512i mb = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFF)),
-                                         _mm512_set1_epi32(127 << 23));
-            __mmask16 big = _mm512_cmpgt_epi32_mask(mb, _mm512_set1_epi32(0x3FB504F3));
-            mb = _mm512_mask_sub_epi32(mb, big, mb, _mm512_set1_epi32(1 << 23));
-            e = _mm512_mask_add_epi32(e, big, e, _mm512_set1_epi32(1));
-            __m512 f = _mm512_sub_ps(_mm512_castsi512_ps(mb), one);
-            s[u] = _mm512_div_ps(f, _mm512_add_ps(two, f));
-            s2[u] = _mm512_mul_ps(s[u], s[u]);
-            ef[u] = _mm512_cvtepi32_ps(e);
-            h[u] = _mm512_set1_ps(fk_log32[0]);
-        }
-        for (int k = 1; k < 6; k++) {
-            for (int u = 0; u < FK_NV; u++)
-                h[u] = _mm512_add_ps(_mm512_mul_ps(h[u], s2[u]), _mm512_set1_ps(fk_log32[k]));
-        }
-        for (int u = 0; u < FK_NV; u++) {
-            __m512 lg = _mm512_add_ps(_mm512_mul_ps(ef[u], _mm512_set1_ps(fk_ln2_32)),
-                                      _mm512_mul_ps(s[u], h[u]));
-            w[u] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(lg),
-                                                        _mm512_set1_epi32(INT32_MIN)));
-            tail[u] = _mm512_cmp_ps_mask(w[u], _mm512_set1_ps(5.0f), _CMP_GE_OQ);
-            any_tail |= tail[u];
-            s[u] = _mm512_sub_ps(w[u], _mm512_set1_ps(2.5f)); /* t */
-            acc[u] = _mm512_set1_ps(fk_g32_central[0]);
-        }
-        for (int k = 1; k < 9; k++) {
-            for (int u = 0; u < FK_NV; u++)
-                acc[u] = _mm512_add_ps(_mm512_mul_ps(acc[u], s[u]),
-                                       _mm512_set1_ps(fk_g32_central[k]));
-        }
-        for (int u = 0; u < FK_NV; u++) {
-            __m512 z = _mm512_mul_ps(_mm512_mul_ps(acc[u], x[u]), _mm512_set1_ps(fk_sqrt2_32));
-            _mm512_storeu_ps(V + 16 * u, _mm512_add_ps(_mm512_set1_ps(loc),
-                                                       _mm512_mul_ps(z, _mm512_set1_ps(scale))));
-        }
-        if (any_tail) {
-            for (int u = 0; u < FK_NV; u++) {
-                float xs[16], ws[16];
-                _mm512_storeu_ps(xs, x[u]);
-                _mm512_storeu_ps(ws, w[u]);
-                for (int l = 0; l < 16; l++) {
-                    if ((tail[u] >> l) & 1) {
-                        float z = FK(tail32)(ws[l], xs[l]) * fk_sqrt2_32;
-                        V[16 * u + l] = loc + z * scale;
-                    }
-                }
-            }
-        }
-        return;
-#undef FK_NV
-    }
-#endif
-    float X[FK_WORDS], Wl[FK_WORDS];
-    const float xmul = (P->kind == FK_TRUNCATED) ? fk_erf_sqrt2_32 : 1.0f;
-    const int trunc = (P->kind == FK_TRUNCATED);
-    int any_tail = 0;
-    /* Each vector lane runs FK_IL independent elements (i, i + FK_LANES, ...) side by
-     * side, statement by statement, so the long Horner chains of different elements
-     * overlap in the pipeline instead of waiting on each other. */
-    for (int i = 0; i < FK_LANES; i++) {
-        float x[FK_IL], s[FK_IL], s2[FK_IL], ef[FK_IL], h[FK_IL];
-        for (int u = 0; u < FK_IL; u++) {
-            int32_t j = (int32_t)(W[u * FK_LANES + i] >> 8);
-            float v = (float)(2 * j + (1 - (1 << 24))) * 0x1p-24f;
-            x[u] = trunc ? v * xmul : v;
-            float y = (1.0f - x[u]) * (1.0f + x[u]);
-            /* log(y) from bits: y = m * 2**e, m in [sqrt(1/2), sqrt(2)) */
-            int32_t bits = fk_f2i(y);
-            int32_t e = (int32_t)((uint32_t)bits >> 23) - 127;
-            int32_t mb = (bits & 0x7FFFFF) | (127 << 23);
-            int32_t big = mb > 0x3FB504F3;
-            mb = big ? mb - (1 << 23) : mb;
-            e = big ? e + 1 : e;
-            float m = fk_i2f(mb);
-            float f = m - 1.0f;
-            s[u] = f / (2.0f + f);
-            s2[u] = s[u] * s[u];
-            ef[u] = (float)e;
-            h[u] = fk_log32[0];
-        }
-        for (int k = 1; k < 6; k++)
-            for (int u = 0; u < FK_IL; u++) h[u] = h[u] * s2[u] + fk_log32[k];
-        float w[FK_IL], acc[FK_IL];
-        for (int u = 0; u < FK_IL; u++) {
-            float lg = ef[u] * fk_ln2_32 + s[u] * h[u];
-            w[u] = -lg;
-            X[u * FK_LANES + i] = x[u];
-            Wl[u * FK_LANES + i] = w[u];
-            any_tail |= (w[u] >= 5.0f);
-            acc[u] = fk_g32_central[0];
-        }
-        for (int k = 1; k < 9; k++)
-            for (int u = 0; u < FK_IL; u++) acc[u] = acc[u] * (w[u] - 2.5f) + fk_g32_central[k];
-        for (int u = 0; u < FK_IL; u++) {
-            float z = (acc[u] * x[u]) * fk_sqrt2_32;
-            V[u * FK_LANES + i] = loc + z * scale;
-        }
-    }
-    if (any_tail) {
-        for (int i = 0; i < FK_WORDS; i++) {
-            if (Wl[i] >= 5.0f) {
-                float z = FK(tail32)(Wl[i], X[i]) * fk_sqrt2_32;
-                V[i] = loc + z * scale;
-            }
-        }
+    switch (P->kind) {
+    case FK_UNIFORM:
+        for (size_t i = 0; i < n; i++) V[i] = fk_uniform32(P, W[i]);
+        break;
+    case FK_NORMAL:
+        for (size_t i = 0; i < n; i++) V[i] = fk_normal32(P, W[i]);
+        break;
+    case FK_TRUNCATED:
+        for (size_t i = 0; i < n; i++) V[i] = fk_tn2_32(P, W[i]);
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) V[i] = fk_tn_general32(P, W[i]);
+        break;
     }
 }
 
 /* Round float32 values to the output format and clamp; results into T (bytes). */
 static FK_INLINE void
-FK(store32)(const fk_params *P, const float *restrict V, void *restrict T)
+FK(store32)(const fk_params *P, const float *restrict V, size_t n, void *restrict T)
 {
     if (P->fmt == FK_F32) {
         float *o = (float *)T;
         const float lo = P->lo32, hi = P->hi32;
-        for (int i = 0; i < FK_WORDS; i++) {
+        for (size_t i = 0; i < n; i++) {
             float x = V[i];
-            float y = x > lo ? x : lo; /* numpy.clip: min(max(x, lo), hi) */
-            o[i] = y < hi ? y : hi;
+            x = x < lo ? lo : x;
+            o[i] = x > hi ? hi : x;
         }
         return;
     }
     uint16_t *o = (uint16_t *)T;
-    const int32_t klo = P->klo16, khi = P->khi16;
-    const int32_t blo = P->lo16, bhi = P->hi16;
     if (P->fmt == FK_BF16) {
-        for (int i = 0; i < FK_WORDS; i++) {
+        for (size_t i = 0; i < n; i++) {
             uint32_t b = (uint32_t)fk_f2i(V[i]);
-            int32_t h = (int32_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-            int32_t k = fk_key16(h);
-            int32_t gt = k > klo;
-            h = gt ? h : blo;
-            k = gt ? k : klo;
-            o[i] = (uint16_t)(k < khi ? h : bhi);
+            o[i] = fk_clamp16(P, (int32_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16));
         }
         return;
     }
@@ -359,237 +220,59 @@ FK(store32)(const fk_params *P, const float *restrict V, void *restrict T)
 #if defined(FK_ISA_AVX2) || defined(FK_ISA_AVX512)
     /* F16C's vcvtps2ph with round-to-nearest-even gives the same bits */
     uint16_t H[FK_WORDS];
-    for (int i = 0; i < FK_WORDS; i += 8) {
-        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(V + i),
+    float Vp[FK_WORDS];
+    memcpy(Vp, V, n * sizeof(float));
+    for (size_t i = n; i < FK_WORDS; i++) Vp[i] = 0.0f;
+    for (size_t i = 0; i < n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(Vp + i),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm_storeu_si128((__m128i *)(void *)(H + i), h);
     }
-    for (int i = 0; i < FK_WORDS; i++) {
-        int32_t h = H[i];
-        int32_t k = fk_key16(h);
-        int32_t gt = k > klo;
-        h = gt ? h : blo;
-        k = gt ? k : klo;
-        o[i] = (uint16_t)(k < khi ? h : bhi);
-    }
+    for (size_t i = 0; i < n; i++) o[i] = fk_clamp16(P, H[i]);
 #else
-    for (int i = 0; i < FK_WORDS; i++) {
-        uint32_t f = (uint32_t)fk_f2i(V[i]);
-        uint32_t sign = (f >> 16) & 0x8000u;
-        f &= 0x7FFFFFFFu;
-        uint32_t o_inf = f > 0x7F800000u ? 0x7E00u : 0x7C00u;
-        float sub = fk_i2f((int32_t)f) + 0.5f; /* 0.5f = bits 126 << 23 */
-        uint32_t o_sub = (uint32_t)fk_f2i(sub) - (126u << 23);
-        uint32_t odd = (f >> 13) & 1u;
-        uint32_t o_nrm = (f + 0xC8000FFFu + odd) >> 13; /* (15-127)<<23 + 0xfff */
-        uint32_t r = f >= 0x47800000u ? o_inf : (f < 0x38800000u ? o_sub : o_nrm);
-        int32_t h = (int32_t)(r | sign);
-        int32_t k = fk_key16(h);
-        int32_t gt = k > klo;
-        h = gt ? h : blo;
-        k = gt ? k : klo;
-        o[i] = (uint16_t)(k < khi ? h : bhi);
-    }
+    for (size_t i = 0; i < n; i++) o[i] = fk_clamp16(P, (int32_t)fk_f32_to_f16(V[i]));
 #endif
 }
 
-/* ---------------------------------------------------------------------------- */
-/* float64 transform                                                              */
-/* ---------------------------------------------------------------------------- */
-
-static double
-FK(rare64)(double w, double x)
-{
-    double ws = sqrt(w);
-    double acc;
-    if (ws >= 4.0) {
-        double t = ws - 5.0;
-        acc = fk_g64_tail[0];
-        for (int k = 1; k < 17; k++) acc = acc * t + fk_g64_tail[k];
-    }
-    else {
-        double t = ws - 3.25;
-        acc = fk_g64_middle[0];
-        for (int k = 1; k < 19; k++) acc = acc * t + fk_g64_middle[k];
-    }
-    return acc * x;
-}
-
-#define FK_E64 (FK_WORDS / 2)
-
-/* FK_WORDS words -> FK_E64 float64 values, clamped, into T. */
 static FK_INLINE void
-FK(transform64)(const fk_params *P, const uint32_t *restrict W, double *restrict T)
+FK(transform64)(const fk_params *P, const uint32_t *restrict W, size_t n, double *restrict T)
 {
-    const double loc = P->loc64, scale = P->scale64;
     const double lo = P->lo64, hi = P->hi64;
-    double V[FK_E64];
-    if (P->kind == FK_UNIFORM) {
-        for (int i = 0; i < FK_E64; i++) {
-            /* j = hi << 21 | lo >> 11 (53 bits), as a double: exact */
-            double jd = fk_u32_to_f64(W[2 * i + 1]) * 0x1p21 + fk_u32_to_f64(W[2 * i] >> 11);
-            double u = jd * 0x1p-53;
-            V[i] = loc + u * scale;
-        }
+    switch (P->kind) {
+    case FK_UNIFORM:
+        for (size_t i = 0; i < n; i++) T[i] = fk_uniform64(P, W[2 * i], W[2 * i + 1]);
+        break;
+    case FK_NORMAL:
+        for (size_t i = 0; i < n; i++) T[i] = fk_normal64(P, fk_pair(W + 2 * i));
+        break;
+    case FK_TRUNCATED:
+        for (size_t i = 0; i < n; i++) T[i] = fk_tn2_64(P, fk_pair(W + 2 * i));
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) T[i] = fk_tn_general64(P, fk_pair(W + 2 * i));
+        break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double x = T[i];
+        x = x < lo ? lo : x;
+        T[i] = x > hi ? hi : x;
+    }
+}
+
+/* n elements of the output format from the words W, into T. */
+static FK_INLINE void
+FK(batch)(const fk_params *P, const uint32_t *restrict W, size_t n, void *restrict T)
+{
+    if (P->fmt == FK_F64) {
+        FK(transform64)(P, W, n, (double *)T);
+    }
+    else if (P->fmt >= FK_I8) {
+        fk_uniform_int(P, W, n, T);
     }
     else {
-        double X[FK_E64], Wl[FK_E64];
-        const int trunc = (P->kind == FK_TRUNCATED);
-        int any_rare = 0;
-#if defined(FK_ISA_AVX512)
-        /* The same operations written for 8 lanes, the 4 vectors of a batch side by
-         * side (see transform32). j = (hi << 21 | lo >> 11) is the 64-bit word pair
-         * shifted right by 11; 2j + 1 - 2**53 and e are exact integers, so their
-         * conversions give the reference's values. */
-        {
-            const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
-            const __m512d xm = _mm512_set1_pd(trunc ? fk_erf_sqrt2_64 : 1.0);
-            __m512d x[4], s[4], s2[4], ed[4], h[4], w[4], acc[4];
-            __mmask8 rare[4];
-            for (int u = 0; u < 4; u++) {
-                __m512i q = _mm512_srli_epi64(_mm512_loadu_si512((const void *)(W + 16 * u)), 11);
-                __m512i jj = _mm512_add_epi64(_mm512_add_epi64(q, q),
-                                              _mm512_set1_epi64(1 - (INT64_C(1) << 53)));
-                __m512d v = _mm512_mul_pd(_mm512_cvtepi64_pd(jj), _mm512_set1_pd(0x1p-53));
-                x[u] = _mm512_mul_pd(v, xm);
-                __m512d y = _mm512_mul_pd(_mm512_sub_pd(one, x[u]), _mm512_add_pd(one, x[u]));
-                __m512i bits = _mm512_castpd_si512(y);
-                __m512i e = _mm512_sub_epi64(_mm512_srli_epi64(bits, 52), _mm512_set1_epi64(1023));
-                __m512i mb = _mm512_or_si512(
-                    _mm512_and_si512(bits, _mm512_set1_epi64(INT64_C(0xFFFFFFFFFFFFF))),
-                    _mm512_set1_epi64(INT64_C(1023) << 52));
-                __mmask8 big = _mm512_cmpgt_epi64_mask(mb, _mm512_set1_epi64(INT64_C(0x3FF6A09E667F3BCC)));
-                mb = _mm512_mask_sub_epi64(mb, big, mb, _mm512_set1_epi64(INT64_C(1) << 52));
-                e = _mm512_mask_add_epi64(e, big, e, _mm512_set1_epi64(1));
-                __m512d f = _mm512_sub_pd(_mm512_castsi512_pd(mb), one);
-                s[u] = _mm512_div_pd(f, _mm512_add_pd(two, f));
-                s2[u] = _mm512_mul_pd(s[u], s[u]);
-                ed[u] = _mm512_cvtepi64_pd(e);
-                h[u] = _mm512_set1_pd(fk_log64[0]);
-            }
-            for (int k = 1; k < 12; k++) {
-                for (int u = 0; u < 4; u++)
-                    h[u] = _mm512_add_pd(_mm512_mul_pd(h[u], s2[u]), _mm512_set1_pd(fk_log64[k]));
-            }
-            for (int u = 0; u < 4; u++) {
-                __m512d lg = _mm512_add_pd(_mm512_mul_pd(ed[u], _mm512_set1_pd(fk_ln2_64)),
-                                           _mm512_mul_pd(s[u], h[u]));
-                w[u] = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(lg),
-                                                            _mm512_set1_epi64(INT64_MIN)));
-                rare[u] = _mm512_cmp_pd_mask(w[u], _mm512_set1_pd(6.25), _CMP_GE_OQ);
-                any_rare |= rare[u];
-                s[u] = _mm512_sub_pd(w[u], _mm512_set1_pd(3.125)); /* t */
-                acc[u] = _mm512_set1_pd(fk_g64_central[0]);
-            }
-            for (int k = 1; k < 23; k++) {
-                for (int u = 0; u < 4; u++)
-                    acc[u] = _mm512_add_pd(_mm512_mul_pd(acc[u], s[u]),
-                                           _mm512_set1_pd(fk_g64_central[k]));
-            }
-            for (int u = 0; u < 4; u++) {
-                __m512d z = _mm512_mul_pd(_mm512_mul_pd(acc[u], x[u]), _mm512_set1_pd(fk_sqrt2_64));
-                _mm512_storeu_pd(V + 8 * u, _mm512_add_pd(_mm512_set1_pd(loc),
-                                                          _mm512_mul_pd(z, _mm512_set1_pd(scale))));
-                if (any_rare) {
-                    _mm512_storeu_pd(X + 8 * u, x[u]);
-                    _mm512_storeu_pd(Wl + 8 * u, w[u]);
-                }
-            }
-        }
-#elif defined(FK_ISA_AVX2)
-        /* FK_IL independent elements per vector lane, side by side (see transform32) */
-        for (int i = 0; i < FK_E64 / FK_IL; i++) {
-            double x[FK_IL], s[FK_IL], s2[FK_IL], ed[FK_IL], h[FK_IL], w[FK_IL], acc[FK_IL];
-            for (int u = 0; u < FK_IL; u++) {
-                const int n = u * (FK_E64 / FK_IL) + i;
-                double jd = fk_u32_to_f64(W[2 * n + 1]) * 0x1p21 + fk_u32_to_f64(W[2 * n] >> 11);
-                /* (2j + 1 - 2**53) is an integer below 2**53 in size: exact either way */
-                double v = (2.0 * jd + (1.0 - 0x1p53)) * 0x1p-53;
-                x[u] = trunc ? v * fk_erf_sqrt2_64 : v;
-                double y = (1.0 - x[u]) * (1.0 + x[u]);
-                int64_t bits = fk_d2i(y);
-                int64_t e = (int64_t)((uint64_t)bits >> 52) - 1023;
-                int64_t mb = (bits & INT64_C(0xFFFFFFFFFFFFF)) | (INT64_C(1023) << 52);
-                int64_t big = mb > INT64_C(0x3FF6A09E667F3BCC);
-                mb = big ? mb - (INT64_C(1) << 52) : mb;
-                e = big ? e + 1 : e;
-                double m = fk_i2d(mb);
-                double f = m - 1.0;
-                s[u] = f / (2.0 + f);
-                s2[u] = s[u] * s[u];
-                /* e is a small integer: exact as double via the 2**52 trick */
-                ed[u] = fk_i2d(e + INT64_C(0x4338000000000000)) - 0x1.8p52;
-                h[u] = fk_log64[0];
-            }
-            FK_UNROLL
-            for (int k = 1; k < 12; k++)
-                for (int u = 0; u < FK_IL; u++) h[u] = h[u] * s2[u] + fk_log64[k];
-            for (int u = 0; u < FK_IL; u++) {
-                const int n = u * (FK_E64 / FK_IL) + i;
-                double lg = ed[u] * fk_ln2_64 + s[u] * h[u];
-                w[u] = -lg;
-                X[n] = x[u];
-                Wl[n] = w[u];
-                any_rare |= (w[u] >= 6.25);
-                s[u] = w[u] - 3.125; /* t */
-                acc[u] = fk_g64_central[0];
-            }
-            FK_UNROLL
-            for (int k = 1; k < 23; k++)
-                for (int u = 0; u < FK_IL; u++) acc[u] = acc[u] * s[u] + fk_g64_central[k];
-            for (int u = 0; u < FK_IL; u++) {
-                double z = (acc[u] * x[u]) * fk_sqrt2_64;
-                V[u * (FK_E64 / FK_IL) + i] = loc + z * scale;
-            }
-        }
-#else
-        for (int i = 0; i < FK_E64; i++) {
-            double jd = fk_u32_to_f64(W[2 * i + 1]) * 0x1p21 + fk_u32_to_f64(W[2 * i] >> 11);
-            /* (2j + 1 - 2**53) is an integer below 2**53 in size: exact either way */
-            double v = (2.0 * jd + (1.0 - 0x1p53)) * 0x1p-53;
-            double x = trunc ? v * fk_erf_sqrt2_64 : v;
-            double y = (1.0 - x) * (1.0 + x);
-            int64_t bits = fk_d2i(y);
-            int64_t e = (int64_t)((uint64_t)bits >> 52) - 1023;
-            int64_t mb = (bits & INT64_C(0xFFFFFFFFFFFFF)) | (INT64_C(1023) << 52);
-            int64_t big = mb > INT64_C(0x3FF6A09E667F3BCC);
-            mb = big ? mb - (INT64_C(1) << 52) : mb;
-            e = big ? e + 1 : e;
-            double m = fk_i2d(mb);
-            double f = m - 1.0;
-            double s = f / (2.0 + f);
-            double s2 = s * s;
-            double h = fk_log64[0];
-            for (int k = 1; k < 12; k++) h = h * s2 + fk_log64[k];
-            /* e is a small integer: exact as double via the 2**52 trick */
-            double ed = fk_i2d(e + INT64_C(0x4338000000000000)) - 0x1.8p52;
-            double lg = ed * fk_ln2_64 + s * h;
-            double w = -lg;
-            X[i] = x;
-            Wl[i] = w;
-            any_rare |= (w >= 6.25);
-        }
-        for (int i = 0; i < FK_E64; i++) {
-            double t = Wl[i] - 3.125;
-            double acc = fk_g64_central[0];
-            for (int k = 1; k < 23; k++) acc = acc * t + fk_g64_central[k];
-            double z = (acc * X[i]) * fk_sqrt2_64;
-            V[i] = loc + z * scale;
-        }
-#endif
-        if (any_rare) {
-            for (int i = 0; i < FK_E64; i++) {
-                if (Wl[i] >= 6.25) {
-                    double z = FK(rare64)(Wl[i], X[i]) * fk_sqrt2_64;
-                    V[i] = loc + z * scale;
-                }
-            }
-        }
-    }
-    for (int i = 0; i < FK_E64; i++) {
-        double x = V[i];
-        double y = x > lo ? x : lo;
-        T[i] = y < hi ? y : hi;
+        float V[FK_WORDS];
+        FK(transform32)(P, W, n, V);
+        FK(store32)(P, V, n, T);
     }
 }
 
@@ -602,47 +285,28 @@ static void
 FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *out)
 {
     uint32_t W[FK_WORDS];
-    const size_t isz = (size_t)P->itemsize;
-    if (P->fmt == FK_F64) {
-        size_t skip = lane / 2u; /* in elements */
-        double T[FK_E64];
-        while (count) {
-            FK(philox)(P, b, W);
-            if (skip == 0 && count >= FK_E64 && ((uintptr_t)out & 7u) == 0) {
-                FK(transform64)(P, W, (double *)(void *)out); /* straight into out */
-                out += FK_E64 * 8u;
-                count -= FK_E64;
-                b += FK_BLOCKS;
-                continue;
-            }
-            FK(transform64)(P, W, T);
-            size_t take = FK_E64 - skip;
-            if (take > count) take = count;
-            memcpy(out, T + skip, take * 8u);
-            out += take * 8u;
-            count -= take;
-            b += FK_BLOCKS;
-            skip = 0;
-        }
-        return;
-    }
-    size_t skip = lane;
-    float V[FK_WORDS];
-    union { float f[FK_WORDS]; uint16_t h[FK_WORDS]; } T;
+    union { double d[FK_WORDS]; char c[FK_WORDS * 8]; } T;
+    const size_t per = (size_t)P->per, isz = (size_t)P->itemsize;
+    const size_t full = FK_WORDS / per; /* elements per batch */
+    size_t skip = lane / per;           /* elements before the first, in block b */
     while (count) {
-        FK(philox)(P, b, W);
-        FK(transform32)(P, W, V);
-        if (skip == 0 && count >= FK_WORDS && ((uintptr_t)out & (isz - 1u)) == 0) {
-            FK(store32)(P, V, out); /* straight into out */
-            out += FK_WORDS * isz;
-            count -= FK_WORDS;
-            b += FK_BLOCKS;
-            continue;
-        }
-        FK(store32)(P, V, &T);
-        size_t take = FK_WORDS - skip;
+        size_t take = full - skip;
         if (take > count) take = count;
-        memcpy(out, (char *)&T + skip * isz, take * isz);
+        size_t nwords = (skip + take) * per;
+        if (nwords < FK_SHORT_WORDS) {
+            for (size_t k = 0; 4 * k < nwords; k++) fk_philox_block(P, b + k, W + 4 * k);
+            FK(batch)(P, W, skip + take, &T);
+            memcpy(out, T.c + skip * isz, take * isz);
+            return; /* a short run ends here */
+        }
+        FK(philox)(P, b, W);
+        if (skip == 0 && take == full && ((uintptr_t)out & (isz - 1u)) == 0) {
+            FK(batch)(P, W, full, out); /* straight into out */
+        }
+        else {
+            FK(batch)(P, W, full, &T);
+            memcpy(out, T.c + skip * isz, take * isz);
+        }
         out += take * isz;
         count -= take;
         b += FK_BLOCKS;
@@ -650,32 +314,23 @@ FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *o
     }
 }
 
-/* Test hook: transform given words (not Philox output) into out. nwords is a
- * multiple of 2 for float64. */
+/* Test hook: transform given words (not Philox output) into out; nwords is a
+ * multiple of the words per element. */
 static void
 FK(words)(const fk_params *P, const uint32_t *Win, size_t nwords, char *out)
 {
     uint32_t W[FK_WORDS];
-    const size_t per = P->fmt == FK_F64 ? 2u : 1u;
-    const size_t isz = (size_t)P->itemsize;
-    union { float f[FK_WORDS]; uint16_t h[FK_WORDS]; double d[FK_E64]; } T;
-    float V[FK_WORDS];
+    union { double d[FK_WORDS]; char c[FK_WORDS * 8]; } T;
+    const size_t per = (size_t)P->per, isz = (size_t)P->itemsize;
     for (size_t a = 0; a < nwords; a += FK_WORDS) {
         size_t m = nwords - a < FK_WORDS ? nwords - a : FK_WORDS;
         memset(W, 0, sizeof(W));
         memcpy(W, Win + a, m * 4u);
-        if (P->fmt == FK_F64) {
-            FK(transform64)(P, W, T.d);
-        }
-        else {
-            FK(transform32)(P, W, V);
-            FK(store32)(P, V, &T);
-        }
-        memcpy(out + (a / per) * isz, &T, (m / per) * isz);
+        FK(batch)(P, W, m / per, &T);
+        memcpy(out + (a / per) * isz, T.c, (m / per) * isz);
     }
 }
 
-#undef FK_E64
 #undef FK
 #undef FK_CAT
 #undef FK_CAT2

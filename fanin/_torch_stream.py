@@ -1,4 +1,4 @@
-"""fanin's stream (version 1) in PyTorch tensor operations, for any torch device.
+"""fanin's stream (version 2) in PyTorch tensor operations, for any torch device.
 
 A re-implementation of :mod:`fanin.stream` (the spec) with torch ops, so CUDA
 (or any other device) tensors are filled where they live, bit for bit equal to
@@ -12,12 +12,12 @@ How it stays bit-identical:
   halves of the (constant) multiplier, so no intermediate exceeds 2**49 and
   nothing overflows ``int64``.
 - The float transforms use the same operations in the same order as the
-  reference: separate ``*`` and ``+`` (torch does not fuse them), ``/``
-  (correctly rounded on CPU and, without fast-math, on CUDA), a square root
-  made correctly rounded by an exact correction step (``torch.sqrt`` is not,
-  on PyTorch's AVX-512 CPU kernels), exact integer -> float conversions, and ``log`` by bit manipulation through
-  ``Tensor.view``. Constants are rounded to the working format on the host,
-  with NumPy, exactly as the reference rounds them.
+  reference: separate ``*`` and ``+`` (torch does not fuse them), integer ->
+  float conversions rounded to nearest, table lookups by indexing, and the
+  bit manipulation through ``Tensor.view``. Constants and the coefficient
+  tables are rounded to the working format on the host, with NumPy, exactly as
+  the reference rounds them.
+- uniform_int's multi-word product uses the same 16-bit split (``_mulhilo``).
 - Rounding: float16 by ``Tensor.to(torch.float16)`` (round to nearest even,
   subnormals kept, on CPU and CUDA); bfloat16 by the reference's integer
   round-to-nearest-even trick on the float32 bits, written as raw ``int16``
@@ -52,8 +52,8 @@ CHUNK = 1 << 18
 DEVICE_CHUNK = 1 << 21
 
 _M32 = 0xFFFFFFFF
-_TORCH_FORMATS = {torch.float16: "float16", torch.bfloat16: "bfloat16",
-                  torch.float32: "float32", torch.float64: "float64"}
+_TORCH_FORMATS = {getattr(torch, name): name for name in stream.FORMATS
+                  if getattr(torch, name, None) is not None}
 
 
 # --------------------------------------------------------------------------- #
@@ -116,163 +116,184 @@ def _words(key: int, call: int, starts: np.ndarray, count: int, device):
 # --------------------------------------------------------------------------- #
 
 
-class _Consts:
-    """0-d tensors of constants, rounded on the host as the reference rounds them."""
+class _Prec:
+    """The working precision on one device: types, bit layout, tables as tensors."""
 
-    def __init__(self, ftype, device):
-        self.ftype, self.device = ftype, device
-        self.np = np.float32 if ftype == torch.float32 else np.float64
-        self._cache = {}
+    def __init__(self, bits: int, device):
+        self.bits = bits
+        self.f = torch.float32 if bits == 32 else torch.float64
+        self.i = torch.int32 if bits == 32 else torch.int64
+        self.np = np.float32 if bits == 32 else np.float64
+        self.mant = 23 if bits == 32 else 52
+        self.bias = 127 if bits == 32 else 1023
+        self.device = device
+        ref = stream._P32 if bits == 32 else stream._P64
+        self.pred_half = self.c(float(ref.pred_half))
+        self.tail = torch.from_numpy(ref.tail).to(device)
+        self.center = torch.from_numpy(ref.center).to(device)
 
-    def __call__(self, value):
-        c = self._cache.get(value)
-        if c is None:
-            c = self._cache[value] = torch.tensor(float(self.np(value)), dtype=self.ftype,
-                                                  device=self.device)
-        return c
+    def c(self, value):
+        """A constant rounded to the working format on the host, as the reference does."""
+        return torch.tensor(float(self.np(value)), dtype=self.f, device=self.device)
 
 
-def _horner(coeffs, x, k):
-    acc = torch.full_like(x, float(k.np(coeffs[0])))
-    for c in coeffs[1:]:
-        acc = acc * x + k(c)
+def _unit(p: _Prec, frac):
+    """``1.frac - 1`` in [0, 1), exact (frac: int64 holding the fraction bits)."""
+    bits = frac | (p.bias << p.mant)
+    return bits.to(p.i).view(p.f) - p.c(1.0)
+
+
+def _horner(rows, x):
+    acc = rows[..., 0]
+    for k in range(1, rows.shape[-1]):
+        acc = acc * x + rows[..., k]
     return acc
 
 
-def _log(y, k):
-    """Natural log of positive normal floats from + - * / and bit manipulation."""
-    if k.ftype == torch.float32:
-        bits = y.view(torch.int32).to(torch.int64)  # y > 0: sign bit clear
-        mant_bits, bias, sqrt2_bits, coeffs = 23, 127, 0x3FB504F3, stream._LOG_COEFFS32
+def _dyadic(p: _Prec, table, y):
+    sub = stream._tables.DYADIC_SUB_BITS
+    b = y.view(p.i).to(torch.int64)  # y > 0: sign bit clear
+    base = (p.bias + stream._tables.DYADIC_EXP_MIN) << sub
+    idx = torch.clamp((b >> (p.mant - sub)) - base, 0, stream._tables.DYADIC_COUNT - 1)
+    frac = (b << sub) & ((1 << p.mant) - 1)
+    return _horner(table[idx], _unit(p, frac))
+
+
+def _bit(p: _Prec, r, bit: int):
+    """Bit (bits - 1 - bit) of r, counted from the top: a bool tensor."""
+    return ((r >> (p.bits - 1 - bit)) & 1).bool()
+
+
+def _half_unit(p: _Prec, r):
+    c = r & ((1 << (p.bits - 2)) - 1)
+    t = (2 * c + 1).to(p.f) * p.c(2.0 ** -p.bits)
+    return torch.minimum(t, p.pred_half)
+
+
+def _normal(p, r, loc, scale):
+    t = _half_unit(p, r)
+    z = torch.where(_bit(p, r, 1), _dyadic(p, p.tail, t), t * _dyadic(p, p.center, t))
+    z = torch.where(_bit(p, r, 0), -z, z)
+    return p.c(loc) + z * p.c(scale)
+
+
+def _truncated_general(p, r, loc, scale, params):
+    A, B, C2a, M2, U1, U2 = (p.c(x) for x in params)
+    t = _half_unit(p, r)
+    right = _bit(p, r, 0)
+    one = p.c(1.0)
+    u = torch.where(right, one - t, t)
+    v = torch.where(right, t, one - t)
+    z_low = -_dyadic(p, p.tail, torch.minimum(A + u * M2, p.pred_half))
+    c = C2a + u * M2
+    z_mid = c * _dyadic(p, p.center, torch.minimum(torch.abs(c), p.pred_half))
+    z_high = _dyadic(p, p.tail, torch.minimum(B + v * M2, p.pred_half))
+    z = torch.where(u < U1, z_low, torch.where(u < U2, z_mid, z_high))
+    return p.c(loc) + z * p.c(scale)
+
+
+def _tn2(p, r, fmt, loc, scale):
+    coeffs = torch.from_numpy(stream.tn2_coefficients(fmt, scale)).to(p.device)
+    if p.bits == 32:
+        idx = r & 31
+        tau = _unit(p, ((r >> 5) & 0x3FFFF) << 5)
     else:
-        bits = y.view(torch.int64)
-        mant_bits, bias, sqrt2_bits, coeffs = 52, 1023, 0x3FF6A09E667F3BCC, stream._LOG_COEFFS64
-    one = 1 << mant_bits
-    exponent = (bits >> mant_bits) - bias
-    mbits = (bits & (one - 1)) | (bias << mant_bits)  # m in [1, 2)
-    big = mbits > sqrt2_bits  # m > sqrt(2): use m / 2, exponent + 1
-    mbits = torch.where(big, mbits - one, mbits)
-    exponent = exponent + big.to(torch.int64)
-    if k.ftype == torch.float32:
-        m = mbits.to(torch.int32).view(torch.float32)  # < 2**31: exact
-    else:
-        m = mbits.view(torch.float64)
-    f = m - k(1.0)  # exact (Sterbenz)
-    s = f / (k(2.0) + f)
-    return exponent.to(k.ftype) * k(stream.LN2) + s * _horner(coeffs, s * s, k)
+        last = stream._tables.TN2_64_MAIN - 1
+        i, k = r & 15, (r >> 4) & 15
+        idx = torch.where(i < last, i, last + k)
+        tau = _unit(p, (r >> 8) & ((1 << 52) - 1))
+    z = _horner(coeffs[idx], tau)
+    z = torch.where(_bit(p, r, 0), -z, z)
+    return p.c(loc) + z
 
 
-def _two_prod_exceeds(x, a, b, k):
-    """Exactly ``x > a * b`` for float64 tensors (no overflow or underflow).
-
-    Dekker's product: ``a * b = p + e`` exactly, with Veltkamp splitting (no FMA
-    needed). ``x - p`` is exact (Sterbenz: ``p`` is within a factor 2 of ``x``
-    wherever this is used), so ``x > a * b`` iff ``x - p > e``.
-    """
-    split = k(134217729.0)  # 2**27 + 1
-    ca, cb = split * a, split * b
-    ah = ca - (ca - a)
-    al = a - ah
-    bh = cb - (cb - b)
-    bl = b - bh
-    p = a * b
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return (x - p) > e
-
-
-def _sqrt(x, k):
-    """Correctly rounded square root of positive normal floats.
-
-    ``torch.sqrt`` is not correctly rounded on every backend (PyTorch's AVX-512
-    CPU kernels are off by one ulp for ~18% of float32 inputs), so its result
-    ``y`` is corrected with an exact test. With ``dn < y < up`` the neighbours
-    of ``y``, ``y`` is the rounded root iff ``y * dn < x <= y * up`` (the
-    midpoints' squares differ from these products by a quarter of a squared
-    ulp, less than the spacing of ``x``). The products are exact: in float64
-    for float32 inputs, by Dekker's product for float64 inputs. Two rounds
-    of correction allow ``torch.sqrt`` an error of up to two ulps.
-    """
-    y = torch.sqrt(x)
-    inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-    for _ in range(2):
-        up, dn = torch.nextafter(y, inf), torch.nextafter(y, zero)
-        if k.ftype == torch.float32:
-            x64, y64 = x.to(torch.float64), y.to(torch.float64)
-            raise_ = x64 > y64 * up.to(torch.float64)  # 24 x 24 bits: exact
-            lower = ~(x64 > y64 * dn.to(torch.float64))
-        else:
-            raise_ = _two_prod_exceeds(x, y, up, k)
-            lower = ~_two_prod_exceeds(x, y, dn, k)
-        y = torch.where(raise_, up, torch.where(lower, dn, y))
-    return y
-
-
-def _erfinv(x, k, tails: bool):
-    """Giles' erfinv, as the reference. ``tails=False`` skips the branches the
-    truncated normal never reaches (|x| <= erf(sqrt 2) gives w < 2.5). Tail
-    branches are computed for the elements that need them only, as the
-    reference does (the values do not depend on this)."""
-    w = -_log((k(1.0) - x) * (k(1.0) + x), k)
-    if k.ftype == torch.float32:
-        p = _horner(stream._GILES32_CENTRAL, w - k(2.5), k)
-        if tails:
-            tail = w >= k(5.0)
-            if bool(tail.any()):
-                p[tail] = _horner(stream._GILES32_TAIL, _sqrt(w[tail], k) - k(3.0), k)
-    else:
-        p = _horner(stream._GILES64_CENTRAL, w - k(3.125), k)
-        if tails:
-            mid = w >= k(6.25)
-            if bool(mid.any()):
-                ws = _sqrt(w[mid], k)
-                far = ws >= k(4.0)  # sqrt(16)
-                pm = _horner(stream._GILES64_MIDDLE, ws - k(3.25), k)
-                if bool(far.any()):
-                    pm[far] = _horner(stream._GILES64_TAIL, ws[far] - k(5.0), k)
-                p[mid] = pm
-    return p * x
-
-
-def _transform(words, kind: str, fmt: str, loc: float, scale: float, k):
-    """The stream's words (int64) to float32 (32-bit formats) or float64 values."""
-    if fmt == "float64":
-        lo, hi = words[..., 0::2], words[..., 1::2]
-        j = (hi << 21) | (lo >> 11)  # 53 bits
+def _uniform(p, words, loc, scale):
+    if p.bits == 64:
+        j = (words[..., 1::2] << 21) | (words[..., 0::2] >> 11)  # 53 bits
         nbits = 53
     else:
         j = words >> 8  # 24 bits
         nbits = 24
-    ulp = k(2.0 ** -nbits)
-    if kind == "uniform":
-        u = j.to(k.ftype) * ulp  # [0, 1), exact
-        return k(loc) + u * k(scale)
-    v = (2 * j + (1 - (1 << nbits))).to(k.ftype) * ulp  # odd multiples of ulp, exact
-    x = v * k(stream.ERF_SQRT2) if kind == "truncated_normal" else v
-    z = _erfinv(x, k, tails=kind != "truncated_normal") * k(stream.SQRT2)
-    return k(loc) + z * k(scale)
+    u = j.to(p.f) * p.c(2.0 ** -nbits)  # [0, 1), exact
+    return p.c(loc) + u * p.c(scale)
+
+
+def _mulhi_limbs(limbs, n: int):
+    """floor(R * n / 2**(32 k)) as stream._mulhi_limbs, on int64 tensors: products
+    of 32-bit halves by _mulhilo (no int64 overflow), columns with carries."""
+    k = len(limbs)
+    cols = [torch.zeros_like(limbs[0]) for _ in range(k + 2)]
+    for i, r in enumerate(limbs):
+        for j, nj in enumerate((n & _M32, n >> 32)):
+            if nj == 1 << 32:
+                hi, lo = r, torch.zeros_like(r)
+            elif nj:
+                hi, lo = _mulhilo(r, nj)
+            else:
+                continue
+            cols[i + j] += lo
+            cols[i + j + 1] += hi
+    carry = torch.zeros_like(limbs[0])
+    out = []
+    for c in cols:
+        acc = c + carry
+        out.append(acc & _M32)
+        carry = acc >> 32
+    return out[k] | (out[k + 1] << 32)  # the top bit wraps into int64's sign
+
+
+def _transform(words, dist, fmt: str, p):
+    """The stream's words (int64, element-major) to float32 / float64 values, or to
+    int64 holding the integer format's two's-complement bits. ``p``: the _Prec."""
+    code = stream.kind_code(dist)
+    if code == stream.KIND_CODES["uniform_int"]:
+        k = stream.words_per_element(fmt)
+        q = _mulhi_limbs([words[..., t::k] for t in range(k)], dist.scale)
+        low = dist.low & 0xFFFFFFFFFFFFFFFF
+        return q + (low - (1 << 64) if low >= 1 << 63 else low)  # wraps mod 2**64
+    if code == stream.KIND_CODES["uniform"]:
+        return _uniform(p, words, dist.loc, dist.scale)
+    r = (words[..., 1::2] << 32) | words[..., 0::2] if p.bits == 64 else words
+    if code == stream.KIND_CODES["normal"]:
+        return _normal(p, r, dist.loc, dist.scale)
+    if code == stream.KIND_CODES["truncated_general"]:
+        params = stream._tn_exact(dist.lower, dist.upper)
+        return _truncated_general(p, r, dist.loc, dist.scale, params)
+    return _tn2(p, r, fmt, dist.loc, dist.scale)
+
+
+def _clamp(v, lo, hi):
+    """Replace values strictly beyond a bound, as stream._clamp (-0 kept)."""
+    lo_t = torch.tensor(lo, dtype=v.dtype, device=v.device)
+    hi_t = torch.tensor(hi, dtype=v.dtype, device=v.device)
+    v = torch.where(v < lo_t, lo_t, v)
+    return torch.where(v > hi_t, hi_t, v)
+
+
+_INT_VIEW = {"uint16": torch.int16, "uint32": torch.int32, "uint64": torch.int64}
 
 
 def _store(values, dst, fmt: str, lo: float, hi: float, bounded: bool):
     """Round float32/float64 ``values`` to ``fmt``, clamp into [lo, hi], write ``dst``.
 
-    ``dst`` is a view of the output (``int16`` bits for bfloat16).
+    ``dst`` is a view of the output (``int16`` bits for bfloat16, the signed type of
+    the same width for uint16/32/64).
     """
+    if fmt in stream.INT_FORMATS:
+        dst.copy_(values.to(dst.dtype))  # int64 -> narrower: keeps the low bits
+        return
     if fmt == "bfloat16":
         i = values.view(torch.int32)
         # round to nearest even on the bits; no carry reaches the sign (finite values)
         r = (i + (0x7FFF + ((i >> 16) & 1))) & -65536
         v = r.view(torch.float32)
         if bounded:
-            v = torch.clamp(v, lo, hi)  # lo, hi are bfloat16 values: exact compares
+            v = _clamp(v, lo, hi)  # lo, hi are bfloat16 values: exact compares
         dst.copy_((v.view(torch.int32) >> 16).to(torch.int16))
         return
     if fmt == "float16":
         values = values.to(torch.float16)
-    if bounded:
-        torch.clamp(values, lo, hi, out=dst)
-    else:
-        dst.copy_(values)
+    dst.copy_(_clamp(values, lo, hi) if bounded else values)
 
 
 # --------------------------------------------------------------------------- #
@@ -306,6 +327,8 @@ def fill_stream(out, seed, call, dist, *, starts=None, row_len=None, fmt=None,
     flat = out.view(-1)
     if name == "bfloat16":
         flat = flat.view(torch.int16)
+    elif name in _INT_VIEW:
+        flat = flat.view(_INT_VIEW[name])
     if starts is None:
         starts, row_len = np.zeros(1, np.uint64), flat.numel()
     else:
@@ -320,14 +343,15 @@ def fill_stream(out, seed, call, dist, *, starts=None, row_len=None, fmt=None,
     key = stream.seed_to_key(seed)
     call = int(call)
     lo, hi = stream.clamp_bounds(dist, name)
-    bounded = dist.kind != "normal"
-    k = _Consts(torch.float64 if name == "float64" else torch.float32, out.device)
-    per = 2 if name == "float64" else 1
+    stream.check_format(dist, name)
+    bounded = (lo, hi) != (-float("inf"), float("inf"))
+    prec = _Prec(64 if name == "float64" else 32, out.device)
+    per = stream.words_per_element(name)
     rows = flat.view(len(starts), row_len)
 
     def step(row_starts, dst, count):
         w = _words(key, call, row_starts * np.uint64(per), count * per, out.device)
-        vals = _transform(w, dist.kind, name, dist.loc, dist.scale, k)
+        vals = _transform(w, dist, name, prec)
         _store(vals.reshape(dst.shape), dst, name, lo, hi, bounded)
 
     with torch.no_grad():

@@ -39,10 +39,11 @@ from fanin import _dtypes, _shapes, stream
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
 
-#: Largest temporary, in bytes, that draws use to write into arrays they cannot
+#: Largest temporary, in bytes (half the 16 MiB budget of DESIGN 4: a copy may need as
+#: much again), that draws use to write into arrays they cannot
 #: fill directly (non-native byte order, non-contiguous views), and the default
 #: tile size of :func:`tiles`.
-TILE_BYTES = 16 << 20
+TILE_BYTES = 8 << 20
 
 
 def tiles(shape, max_elements: int, offset=None):
@@ -147,9 +148,11 @@ class Draw:
             self._fill_block(out.view(dt) if target != dt else out, offset)
             return out
         view = out.view(np.uint16).view(dt) if target == np.dtype(np.uint16) else out
-        for o, s in tiles(shape, TILE_BYTES // dt.itemsize):
+        limit = TILE_BYTES // dt.itemsize
+        buffer = np.empty(min(limit, math.prod(shape)), dt)  # one for every tile
+        for o, s in tiles(shape, limit, offset):
             rel = tuple(slice(a - b, a - b + n) for a, b, n in zip(o, offset, s))
-            tmp = np.empty(s, dt)
+            tmp = buffer[:math.prod(s)].reshape(s)
             self._fill_block(tmp, o)
             view[rel] = tmp  # numpy converts the byte order on assignment
         return out

@@ -523,8 +523,7 @@ class RandomUniform(StreamInitializer):
     True
     """
 
-    # integer dtypes need stream v2's unbiased uniform integers
-    dtype_kind = "real" if hasattr(stream, "uniform_int") else "float"
+    dtype_kind = "real"
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         self.minval, self.maxval = _real(minval, "minval"), _real(maxval, "maxval")
@@ -536,10 +535,12 @@ class RandomUniform(StreamInitializer):
     def _distribution(self, shape, name):
         if name in _dtypes.FLOAT_NAMES:
             return stream.uniform(self.minval, self.maxval)
+        if not (float(self.minval).is_integer() and float(self.maxval).is_integer()
+                and self.minval < self.maxval):
+            raise ValueError(f"RandomUniform with integer dtype {name} needs integer "
+                             f"minval < maxval, got minval={self.minval}, "
+                             f"maxval={self.maxval}.")
         lo, hi = _dtypes.fit(self.minval, name, "minval"), _dtypes.fit(self.maxval, name, "maxval")
-        if not hi > lo:
-            raise ValueError(f"integer {name} values need integer minval < maxval, got "
-                             f"minval={self.minval}, maxval={self.maxval}.")
         return stream.uniform_int(lo, hi)
 
     def get_config(self):
@@ -627,7 +628,7 @@ class VarianceScaling(StreamInitializer):
 class _FixedScaling(VarianceScaling):
     """A VarianceScaling with fixed (scale, mode, distribution): config is the seed."""
 
-    _params: tuple = (1.0, "fan_in", "truncated_normal")
+    _params: tuple  # (scale, mode, distribution), set by each subclass
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
         self._set_params(*self._params, input_axes, output_axes)

@@ -52,12 +52,14 @@ True
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import torch
 
 import fanin
-from fanin import _dtypes, _seeds, stream
+from fanin import _dtypes, _seeds, _torch_dtensor, stream
+from fanin._torch_dtensor import local_block
 from fanin._torch_stream import fill_plan
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 
@@ -66,7 +68,7 @@ __all__ = [
     "he_normal_", "he_uniform_", "variance_scaling_", "truncated_normal_",
     "random_normal_", "random_uniform_", "orthogonal_", "identity_", "zeros_",
     "ones_", "constant_", "init_", "init_module_", "parameter_seed",
-    "keras_shape", "fill_with_torch_ops",
+    "keras_shape", "fill_with_torch_ops", "local_block",
 ]
 
 _LAYOUTS = ("torch", "keras")
@@ -188,6 +190,8 @@ def _write_draw(tensor, draw, axes):
     temporary and copied into its place, so memory stays the output plus a
     small constant.
     """
+    if _torch_dtensor.is_dtensor(tensor):
+        return _torch_dtensor.write(tensor, draw, axes)
     with torch.no_grad():
         if isinstance(draw, ConstantDraw):  # exact in every dtype
             tensor.fill_(draw.value)
@@ -196,8 +200,12 @@ def _write_draw(tensor, draw, axes):
             _fill_block(tensor, draw, None)
             return
         axes = tuple(range(tensor.dim())) if axes is None else tuple(axes)
-        for offset, shape in tiles(draw.shape, _TEMP_BYTES // tensor.element_size()):
-            tmp = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+        limit = _TEMP_BYTES // tensor.element_size()
+        # one buffer for every tile: fresh temporaries per tile fragment the heap
+        buffer = torch.empty(min(limit, tensor.numel()), dtype=tensor.dtype,
+                             device=tensor.device)
+        for offset, shape in tiles(draw.shape, limit):
+            tmp = buffer[:math.prod(shape)].view(shape)
             _fill_block(tmp, draw, offset)
             region = tuple(slice(offset[a], offset[a] + shape[a]) for a in axes)
             tensor[region].copy_(tmp.permute(axes))

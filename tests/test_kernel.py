@@ -29,8 +29,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarn
 
 DTYPES = {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32,
           "float64": np.float64}
-UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-KINDS = ("uniform", "normal", "truncated_normal")
+UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# truncated_normal: Keras' +-2 (its own tables); the others: the general path
+BOUNDS = {"truncated_normal": (-2.0, 2.0), "tn_straddle": (-0.3, 2.5), "tn_tail": (2.0, 3.0),
+          "tn_far": (-6.0, -5.5), "tn_narrow": (-0.1, 0.1), "tn_wide": (-100.0, 100.0)}
+KINDS = ("uniform", "normal") + tuple(BOUNDS)
 
 
 def bits(a):
@@ -46,7 +49,7 @@ def make_dist(kind, loc, scale):
         return stream.uniform(min(loc, loc + scale), max(loc, loc + scale))
     if kind == "normal":
         return stream.normal(loc, scale)
-    return stream.truncated_normal(loc, abs(scale))
+    return stream.truncated_normal(loc, abs(scale), *BOUNDS[kind])
 
 
 def kfill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None, threads=None):
@@ -57,10 +60,9 @@ def kfill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None, threads
                   else np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1))
     row_len = out.size if row_len is None else int(row_len)
     stream._check_rows(starts_arr, row_len, flat.size)
-    lo, hi = stream.clamp_bounds(dist, fmt)
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
     _kernel.fill(flat, fmt, stream.seed_to_key(seed), int(call) & stream._MASK64,
-                 stream._KIND_CODES[dist.kind], dist.loc, dist.scale, lo, hi,
-                 starts_arr, row_len, threads=threads)
+                 code, params, ilow, nm1, starts_arr, row_len, threads=threads)
 
 
 def ref(shape, fmt, seed, call, dist, **kw):
@@ -198,7 +200,7 @@ def test_block_counter_carries_into_high_word(fmt):
 
 @pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float64"])
 def test_rows_reaching_the_top_of_the_index_range(backend, fmt):
-    """Stream v1 indexes elements below 2**62: the last ones work, beyond is refused."""
+    """The stream indexes elements below 2**62: the last ones work, beyond is refused."""
     top = stream.MAX_INDEX
     row_len = 40000
     starts = np.array([top - row_len, 5], np.uint64)
@@ -229,43 +231,83 @@ def test_thread_counts_agree_on_big_fill(kind):
 
 def _transform_ref(words, fmt, dist):
     lo, hi = stream.clamp_bounds(dist, fmt)
-    out = np.empty(words.size // (2 if fmt == "float64" else 1), DTYPES[fmt])
+    per = stream.words_per_element(fmt)
+    out = np.empty(words.size // per, DTYPES.get(fmt, fmt))
     step = 1 << 16
-    per = 2 if fmt == "float64" else 1
     for s in range(0, out.size, step):
         w = words[s * per:(s + step) * per].astype(np.uint64)
-        v = stream._transform(w, dist.kind, fmt, dist.loc, dist.scale)
-        stream._store(v, out[s:s + step], fmt, lo, hi)
+        stream._store(stream._transform(w, dist, fmt), out[s:s + step], fmt, lo, hi)
     return out
+
+
+def _chosen_words(per):
+    """Words where the transforms are hardest: every low and high pattern of the
+    fields (sign, region, interval bits; the 30 / 62-bit fractions near 0 and their
+    top, which the int -> float conversion rounds up to 1/2), plus random ones."""
+    rng = np.random.default_rng(3)
+    edge = np.concatenate([np.arange(4096), 2**30 - 1 - np.arange(4096)]).astype(np.uint64)
+    if per == 1:
+        tops = np.arange(4, dtype=np.uint64) << np.uint64(30)
+        w = (tops[:, None] | edge[None, :]).reshape(-1)
+        return np.concatenate([w.astype(np.uint32), rng.integers(0, 2**32, 60000, np.uint32),
+                               np.arange(0, 2**32, 65537, dtype=np.uint64).astype(np.uint32)])
+    r = np.concatenate([(np.arange(4, dtype=np.uint64) << np.uint64(62))[:, None]
+                        | np.concatenate([edge, np.uint64(2**62 - 1) - edge,
+                                          edge << np.uint64(4), edge << np.uint64(32)])[None, :]
+                        ]).reshape(-1)
+    r = np.concatenate([r, rng.integers(0, 2**64 - 1, 40000, np.uint64, endpoint=True)])
+    words = np.empty((r.size, per), np.uint32)
+    words[:, 0] = (r & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    words[:, 1] = (r >> np.uint64(32)).astype(np.uint32)
+    if per == 4:
+        words[:, 2:] = words[:, :2] ^ np.uint32(0x5555AAAA)
+    return words.reshape(-1)
 
 
 @needs_kernel
 @pytest.mark.parametrize("fmt", list(DTYPES))
 @pytest.mark.parametrize("kind", KINDS)
 def test_transform_on_chosen_words(fmt, kind):
-    """The transform on a grid of 24-bit (53-bit) values including both extremes,
-    where log, erfinv's tail and the rounding to float16 subnormals are hardest."""
-    if fmt == "float64":
-        rng = np.random.default_rng(3)
-        j = np.concatenate([np.arange(4096, dtype=np.uint64),
-                            np.uint64(2**53) - np.arange(1, 4097, dtype=np.uint64),
-                            rng.integers(0, 2**53, 60000, dtype=np.uint64)])
-        words = np.empty(2 * j.size, np.uint32)
-        words[0::2] = ((j & np.uint64(2**21 - 1)) << np.uint64(11)).astype(np.uint32)
-        words[1::2] = (j >> np.uint64(21)).astype(np.uint32)
-    else:
-        j = np.concatenate([np.arange(8192, dtype=np.uint32),
-                            np.uint32(2**24) - np.arange(1, 8193, dtype=np.uint32),
-                            np.arange(0, 2**24, 211, dtype=np.uint32)])
-        words = (j << np.uint32(8)) | (j & np.uint32(0xFF))
+    """The transforms on words at the edges of every bit field."""
+    words = _chosen_words(stream.words_per_element(fmt))
     for loc, scale in [(0.0, 1.0), (0.0, 3e-6), (-1e-5, 2e-7), (0.5, 70000.0), (2.0, -0.5)]:
         dist = make_dist(kind, loc, scale)
-        lo, hi = stream.clamp_bounds(dist, fmt)
-        a = np.empty(words.size // (2 if fmt == "float64" else 1), DTYPES[fmt])
-        _kernel._transform_words(words, a, fmt, stream._KIND_CODES[kind], dist.loc,
-                                 dist.scale, lo, hi)
+        if fmt == "float16" and abs(loc) + 7 * abs(scale) > 65504:
+            continue  # support beyond float16's range (refused by clamp_bounds)
+        code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+        a = np.empty(words.size // stream.words_per_element(fmt), DTYPES[fmt])
+        _kernel._transform_words(words, a, fmt, code, params, ilow, nm1)
         b = _transform_ref(words, fmt, dist)
         assert same_bits(a, b), (loc, scale)
+
+
+INT_RANGES = [(0, 7), (-3, 100), (0, 2**8), (-2**7, 2**7), (0, 2**16 - 1), (-2**31, 2**31),
+              (0, 2**32), (5, 2**32 - 7), (-2**63, 2**63 - 1), (0, 2**64), (2**40, 2**40 + 3)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", stream.INT_FORMATS)
+def test_uniform_int_matches_reference(fmt):
+    info = np.iinfo(fmt)
+    for lo, hi in INT_RANGES:
+        if lo < int(info.min) or hi - 1 > int(info.max):
+            continue
+        dist = stream.uniform_int(lo, hi)
+        words = _chosen_words(stream.words_per_element(fmt))
+        code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+        a = np.empty(words.size // stream.words_per_element(fmt), fmt)
+        _kernel._transform_words(words, a, fmt, code, params, ilow, nm1)
+        assert np.array_equal(a, _transform_ref(words, fmt, dist)), (lo, hi)
+        for n in (1, 3, 17, 1000):
+            got, want = np.empty(n, fmt), np.empty(n, fmt)
+            kfill(got, 9, 4, dist)
+            sfill_reference(want, 9, 4, dist)
+            assert np.array_equal(got, want), (lo, hi, n)
+        starts = np.array([3, 2**40 + 1, 2**61], np.uint64)
+        got, want = np.empty((3, 5), fmt), np.empty((3, 5), fmt)
+        kfill(got, 9, 4, dist, starts=starts, row_len=5)
+        sfill_reference(want, 9, 4, dist, starts=starts, row_len=5)
+        assert np.array_equal(got, want), (lo, hi)
 
 
 @needs_kernel
@@ -281,32 +323,103 @@ def test_ml_dtypes_bfloat16_out():
 def test_bad_arguments():
     st = np.zeros(1, np.uint64)
     a = np.empty(10, np.float32)
+    p = stream.kernel_args(stream.uniform(0.0, 1.0), "float32")[1]
+
+    def fill(out=a, fmt="float32", key=0, call=0, kind=0, params=p, starts=st, row_len=10,
+             **kw):
+        _kernel.fill(out, fmt, key, call, kind, params, 0, 0, starts, row_len, **kw)
+
     with pytest.raises(TypeError):
-        _kernel.fill(a, "float64", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+        fill(fmt="float64")
     with pytest.raises(ValueError):
-        _kernel.fill(a, "float8", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+        fill(fmt="float8")
     with pytest.raises(ValueError):
-        _kernel.fill(a, "float32", 0, 0, 3, 0.0, 1.0, 0.0, 1.0, st, 10)
+        fill(kind=5)
     with pytest.raises(ValueError):
-        _kernel.fill(a, "float32", -1, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
+        fill(kind=4)  # uniform_int into a float format
     with pytest.raises(ValueError):
-        _kernel.fill(a, "float32", 0, 2**64, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
-    with pytest.raises(ValueError):
-        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 9)
-    with pytest.raises(ValueError):
-        _kernel.fill(a[::2], "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 5)
+        fill(out=np.empty(10, np.int32), fmt="int32", kind=0)
     with pytest.raises(TypeError):
-        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st.astype(np.int64), 10)
-    with pytest.raises(ValueError):
-        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10, threads=0)
+        fill(params=p[:4].copy())
     with pytest.raises(TypeError):
-        _kernel.fill(a, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10, bogus=1)
+        fill(params=p.astype(np.float32))
+    with pytest.raises(ValueError):
+        fill(key=-1)
+    with pytest.raises(ValueError):
+        fill(call=2**64)
+    with pytest.raises(ValueError):
+        fill(row_len=9)
+    with pytest.raises(ValueError):
+        fill(out=a[::2], row_len=5)
+    with pytest.raises(TypeError):
+        fill(starts=st.astype(np.int64))
+    with pytest.raises(ValueError):
+        fill(threads=0)
+    with pytest.raises(TypeError):
+        fill(bogus=1)
+    with pytest.raises(TypeError):
+        _kernel.fill(a, "float32", 0, 0, 0, p, 0, 0, st)
     ro = np.empty(10, np.float32)
     ro.flags.writeable = False
     with pytest.raises(ValueError):
-        _kernel.fill(ro, "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0, st, 10)
-    _kernel.fill(np.empty(0, np.float32), "float32", 0, 0, 0, 0.0, 1.0, 0.0, 1.0,
-                 np.zeros(0, np.uint64), 5)
+        fill(out=ro)
+    fill(out=np.empty(0, np.float32), starts=np.zeros(0, np.uint64), row_len=5)
+
+
+@needs_kernel
+def test_kernel_of_another_stream_version_is_refused(monkeypatch):
+    """A stale build (another STREAM_VERSION or other tables) must not be used."""
+    import types
+
+    for version, tables in [(1, stream._tables.TABLES_ID), (2, "0" * 16)]:
+        fake = types.SimpleNamespace(STREAM_VERSION=version, TABLES_ID=tables)
+        monkeypatch.setitem(sys.modules, "fanin._kernel", fake)
+        monkeypatch.setattr(sys.modules["fanin"], "_kernel", fake, raising=False)
+        with pytest.warns(RuntimeWarning, match="rebuild"):
+            assert stream._load_kernel() is None
+    monkeypatch.undo()
+    assert stream._load_kernel() is _kernel
+    assert (_kernel.STREAM_VERSION, _kernel.TABLES_ID) == (stream.STREAM_VERSION,
+                                                         stream._tables.TABLES_ID)
+
+
+def _supported_isas():
+    """The ISA variants this CPU runs (FANIN_KERNEL_ISA can only lower the choice)."""
+    best = _kernel.isa() if _kernel is not None else "generic"
+    order = ["generic", "avx2", "avx512"]
+    return order[:order.index(best) + 1]
+
+
+ISA_CHECK = """
+import numpy as np, sys
+from fanin import stream, _kernel
+assert _kernel.isa() == sys.argv[1], _kernel.isa()
+sys.argv = sys.argv[:1]
+import test_kernel as t
+for fmt in t.DTYPES:
+    for kind in t.KINDS:
+        t.check(1000, fmt, 5, 2**33 + 1, t.make_dist(kind, 0.5, 2.0))
+        t.check((7, 65), fmt, 6, 1, t.make_dist(kind, 0.0, 1.0),
+                starts=np.array([1, 2**40, 70, 3, 2**61, 9, 0], np.uint64), row_len=65)
+        t.test_transform_on_chosen_words(fmt, kind)
+for fmt in stream.INT_FORMATS:
+    t.test_uniform_int_matches_reference(fmt)
+print("ok")
+"""
+
+
+@needs_kernel
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_isa_variant_matches_reference(isa):
+    """Each instruction-set variant, forced in a fresh process, against the reference."""
+    if isa not in _supported_isas():
+        pytest.skip(f"this CPU does not run the {isa} variant")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + ISA_CHECK
+    r = _run(code, {"FANIN_KERNEL_ISA": isa}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().endswith("ok")
 
 
 @needs_kernel
@@ -352,7 +465,7 @@ import numpy as np
 from fanin import stream
 # A child of a non-interactive shell may inherit SIGINT ignored: restore Python's handler.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-n = 2**28  # 2 GiB of address space, about 0.6 s of filling: a miss fails fast
+n = 2**28  # 2 GiB of address space, well under a second of filling: a miss fails fast
 a = np.empty(n, np.float64)
 t_sig = []
 def fire():

@@ -128,26 +128,6 @@ def test_stream_huge_indices_and_block_carry():
         assert same(got, want)
 
 
-@pytest.mark.parametrize("ftype", [np.float32, np.float64])
-def test_sqrt_correctly_rounded(ftype):
-    rng = np.random.default_rng(2)
-    a = np.exp(rng.uniform(-40, 40, 200_000)).astype(ftype)
-    k = ts._Consts(torch.float32 if ftype is np.float32 else torch.float64, "cpu")
-    assert same(ts._sqrt(torch.from_numpy(a), k), np.sqrt(a))
-
-
-@pytest.mark.parametrize("ftype", [np.float32, np.float64])
-def test_erfinv_all_branches(ftype):
-    """Every Giles branch, including the float64 far tail (|x| very close to 1)."""
-    rng = np.random.default_rng(3)
-    nb = 24 if ftype is np.float32 else 53
-    j = np.concatenate([rng.integers(0, 2**nb, 100_000, dtype=np.int64),
-                        np.arange(2000), 2**nb - 1 - np.arange(2000)])
-    v = (2 * j + (1 - (1 << nb))).astype(ftype) * ftype(2.0 ** -nb)
-    k = ts._Consts(torch.float32 if ftype is np.float32 else torch.float64, "cpu")
-    assert same(ts._erfinv(torch.from_numpy(v), k, True), stream._erfinv(v, ftype))
-
-
 def test_fill_with_torch_ops_matches_draw_fill(backend):
     rng = np.random.default_rng(4)
     inits = [fanin.LecunNormal(seed=3), fanin.HeUniform(seed=4), fanin.RandomNormal(0, 1, 5),
