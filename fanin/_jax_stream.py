@@ -1,4 +1,4 @@
-"""fanin's stream in JAX operations: jit-able, shard-local, the reference's bits.
+"""fanin's stream (version 2) in JAX operations: jit-able, shard-local, the reference's bits.
 
 A re-implementation of :mod:`fanin.stream` (the spec) with ``jax.numpy`` /
 ``jax.lax`` operations, so values are computed on the device that holds them,
@@ -20,8 +20,9 @@ How it stays bit-identical:
   adding ``-0.0`` is exact for every value, and since the compiler cannot know
   ``nz``, it cannot fuse the product into the next addition or regroup it.
   ``tests/test_jax.py`` keeps a canary where the unguarded expression differs.
-- Integer -> float conversions are exact (values below 2**24 / 2**53);
-  ``log`` is built from bit manipulation, + - * / as in the reference;
+- Integer -> float conversions are as the reference's (exact, or rounded to
+  nearest); the inverse CDFs are the reference's tables (gathered per element
+  from constants) and polynomials, with the same operations in the same order;
   float16 is XLA's round-to-nearest-even conversion, bfloat16 the reference's
   integer rounding of the float32 bits.
 
@@ -196,17 +197,17 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
     offset = (0,) * len(full_shape) if offset is None else tuple(offset)
     if not shape:  # a scalar: a 1-element vector, reshaped back
         return tuple(w.reshape(()) for w in words(key, call, (1,), fmt))
-    per_block = 2 if fmt == "float64" else 4  # elements per Philox block
+    per = stream.words_per_element(fmt)
+    per_block = 4 // per  # elements per Philox block
     group = _group_size(per_block, (shape[-1], full_shape[-1], offset[-1], shard_len or 0))
     grid = tuple(shape[:-1]) + (shape[-1] // group,)
     strides = [math.prod(full_shape[d + 1:]) for d in range(len(full_shape))]
-    wide = math.prod(full_shape) * (4 // per_block) >= 1 << 32  # word indices need 64 bits
+    wide = math.prod(full_shape) * per >= 1 << 32  # word indices need 64 bits
     start = _group_starts(grid, strides, offset, group, wide, spec)
     b_lo, b_hi = _shift_right64(start, per_block.bit_length() - 1)
     lanes = philox4x32((b_lo, b_hi) + _call_words(call), (key[0], key[1]))
     lanes = [jnp.broadcast_to(w, grid) for w in lanes]
     first = start[0] & _U32(per_block - 1)  # element slot of the group's start in its block
-    per = 4 // per_block  # words per element
     out = []
     for part in range(per):  # float64: low words, then high words
         elems = []
@@ -226,89 +227,153 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
 
 
 class _Arith:
-    """Guarded arithmetic in one float type: products can't fuse or regroup."""
+    """Guarded arithmetic in one working precision: products can't fuse or regroup.
 
-    def __init__(self, ftype, key):
-        self.ftype = ftype
-        self.np = np.float32 if ftype == jnp.float32 else np.float64
+    Also the precision's bit layout and the reference's tables (``stream._P32`` /
+    ``stream._P64``), as constants of the working type.
+    """
+
+    def __init__(self, bits: int, key):
+        self.bits = bits
+        self.ftype = jnp.float32 if bits == 32 else jnp.float64
+        self.utype = jnp.uint32 if bits == 32 else jnp.uint64
+        self.itype = jnp.int32 if bits == 32 else jnp.int64
+        self.np = np.float32 if bits == 32 else np.float64
+        self.ref = stream._P32 if bits == 32 else stream._P64
+        self.mant, self.bias = self.ref.mant, self.ref.bias
         # -0.0 from the key at run time: k (k + 1) is even for every k, a fact
         # beyond the compilers' known-bits analysis (LLVM folds simpler ones,
         # such as max(a, b) < min(a, b), and then contracts again).
         # (The barrier keeps a key known at compile time from being folded in.)
         k0 = lax.optimization_barrier(key)[0]
-        self.nz = -((k0 * k0 + k0) & _U32(1)).astype(ftype)
+        self.nz = -((k0 * k0 + k0) & _U32(1)).astype(self.ftype)
 
     def c(self, value):
         """The double constant rounded to the working type, as the reference rounds it."""
         return jnp.asarray(self.np(value), self.ftype)
 
+    def u(self, value: int):
+        return jnp.asarray(value, self.utype)
+
     def mul(self, a, b):
         return a * b + self.nz
 
-    def horner(self, coeffs, x):
-        acc = self.c(coeffs[0])
-        for coef in coeffs[1:]:
-            acc = self.mul(acc, x) + self.c(coef)
+    def horner(self, cols, x):
+        """Each element's polynomial (coefficient arrays, highest degree first) at x."""
+        acc = cols[0]
+        for coef in cols[1:]:
+            acc = self.mul(acc, x) + coef
         return acc
 
 
-def _log(y, ar):
-    """Natural log of positive normal floats, as the reference computes it."""
-    if ar.ftype == jnp.float32:
-        ut, it, mant, bias, sqrt2_bits, coeffs = (jnp.uint32, jnp.int32, 23, 127,
-                                                  0x3FB504F3, stream._LOG_COEFFS32)
-    else:
-        ut, it, mant, bias, sqrt2_bits, coeffs = (jnp.uint64, jnp.int64, 52, 1023,
-                                                  0x3FF6A09E667F3BCC, stream._LOG_COEFFS64)
-    bits = lax.bitcast_convert_type(y, ut)
-    one = ut(1 << mant)
-    exponent = (bits >> ut(mant)).astype(it) - it(bias)
-    mbits = (bits & (one - ut(1))) | ut(bias << mant)  # m in [1, 2)
-    big = mbits > ut(sqrt2_bits)  # m > sqrt(2): use m / 2, exponent + 1
-    mbits = jnp.where(big, mbits - one, mbits)
-    exponent = exponent + big.astype(it)
-    f = lax.bitcast_convert_type(mbits, ar.ftype) - ar.c(1.0)  # exact (Sterbenz)
-    s = f / (ar.c(2.0) + f)
-    poly = ar.horner(coeffs, ar.mul(s, s))
-    return ar.mul(exponent.astype(ar.ftype), ar.c(stream.LN2)) + ar.mul(s, poly)
+def _unit(ar, frac):
+    """``1.frac - 1``: fraction bits as a float in [0, 1), exact."""
+    return lax.bitcast_convert_type(frac | ar.u(ar.bias << ar.mant), ar.ftype) - ar.c(1.0)
 
 
-def _erfinv(x, ar, tails: bool):
-    """Giles' erfinv: branches computed everywhere, the right one selected."""
-    w = -_log(ar.mul(ar.c(1.0) - x, ar.c(1.0) + x), ar)
-    if ar.ftype == jnp.float32:
-        p = ar.horner(stream._GILES32_CENTRAL, w - ar.c(2.5))
-        if tails:
-            tail = ar.horner(stream._GILES32_TAIL, jnp.sqrt(w) - ar.c(3.0))
-            p = jnp.where(w >= ar.c(5.0), tail, p)
+def _take_rows(ar, table, idx):
+    """Columns of ``table[idx]`` (a per-element row of coefficients)."""
+    table = np.asarray(table, ar.np)
+    return [jnp.take(jnp.asarray(table[:, k]), idx, mode="clip") for k in range(table.shape[1])]
+
+
+def _dyadic(ar, table, y):
+    """A dyadic table's polynomial at y in (0, 1/2): the interval from y's exponent and
+    top DYADIC_SUB_BITS fraction bits (clamped to the table), tau from the rest."""
+    tables = stream._tables
+    sub = tables.DYADIC_SUB_BITS
+    b = lax.bitcast_convert_type(y, ar.utype)
+    base = (ar.bias + tables.DYADIC_EXP_MIN) << sub
+    idx = (b >> ar.u(ar.mant - sub)).astype(jnp.int32) - jnp.int32(base)
+    idx = jnp.clip(idx, 0, tables.DYADIC_COUNT - 1)
+    frac = (b << ar.u(sub)) & ar.u((1 << ar.mant) - 1)
+    return ar.horner(_take_rows(ar, table, idx), _unit(ar, frac))
+
+
+def _half_unit(ar, r):
+    """t = F(2c + 1) * 2**-bits in (0, 1/2) from the low bits-2 bits c of r
+    (conversion rounded to nearest, then capped below 1/2)."""
+    c = (r & ar.u((1 << (ar.bits - 2)) - 1)).astype(ar.itype)
+    t = ar.mul((ar.itype(2) * c + ar.itype(1)).astype(ar.ftype), ar.c(2.0 ** -ar.bits))
+    return jnp.minimum(t, ar.c(float(ar.ref.pred_half)))
+
+
+def _top(ar, r, bit: int):
+    """Bit (bits - 1 - bit) of r, counted from the top, as a bool array."""
+    return ((r >> ar.u(ar.bits - 1 - bit)) & ar.u(1)).astype(bool)
+
+
+def _normal(ar, r, loc, scale):
+    """Sign = top bit, region = next bit (0: P(|Z| < |z|) = t, 1: P(|Z| > |z|) = t)."""
+    t = _half_unit(ar, r)
+    z = jnp.where(_top(ar, r, 1), _dyadic(ar, ar.ref.tail, t),
+                  ar.mul(t, _dyadic(ar, ar.ref.center, t)))
+    z = jnp.where(_top(ar, r, 0), -z, z)
+    return ar.c(loc) + ar.mul(z, ar.c(scale))
+
+
+def _truncated_general(ar, r, loc, scale, params):
+    """Inverse CDF on [a, b] in three regions, as the reference."""
+    A, B, C2a, M2, U1, U2 = (ar.c(x) for x in params)
+    pred_half = ar.c(float(ar.ref.pred_half))
+    t = _half_unit(ar, r)
+    right = _top(ar, r, 0)  # t measured from the upper end of [0, 1]
+    one = ar.c(1.0)
+    u = jnp.where(right, one - t, t)
+    v = jnp.where(right, t, one - t)
+    z_low = -_dyadic(ar, ar.ref.tail, jnp.minimum(A + ar.mul(u, M2), pred_half))
+    c = C2a + ar.mul(u, M2)
+    z_mid = ar.mul(c, _dyadic(ar, ar.ref.center, jnp.minimum(jnp.abs(c), pred_half)))
+    z_high = _dyadic(ar, ar.ref.tail, jnp.minimum(B + ar.mul(v, M2), pred_half))
+    z = jnp.where(u < U1, z_low, jnp.where(u < U2, z_mid, z_high))
+    return ar.c(loc) + ar.mul(z, ar.c(scale))
+
+
+def _tn2(ar, r, fmt, loc, scale):
+    """The Keras +-2 truncated normal: a table of polynomials, the scale folded in."""
+    coeffs = stream.tn2_coefficients(fmt, scale)
+    if ar.bits == 32:  # sign bit 31, interval bits 0-4, tau = bits 5-22
+        idx = (r & ar.u(31)).astype(jnp.int32)
+        tau = _unit(ar, ((r >> ar.u(5)) & ar.u(0x3FFFF)) << ar.u(5))
+    else:  # sign bit 63, interval bits 0-3 (15: sub-interval bits 4-7), tau = bits 8-59
+        last = stream._tables.TN2_64_MAIN - 1
+        i = (r & ar.u(15)).astype(jnp.int32)
+        k = ((r >> ar.u(4)) & ar.u(15)).astype(jnp.int32)
+        idx = jnp.where(i < last, i, last + k)
+        tau = _unit(ar, (r >> ar.u(8)) & ar.u((1 << 52) - 1))
+    z = ar.horner(_take_rows(ar, coeffs, idx), tau)
+    z = jnp.where(_top(ar, r, 0), -z, z)
+    return ar.c(loc) + z
+
+
+def _uniform(ar, ws, loc, scale):
+    if ar.bits == 64:
+        lo, hi = (w.astype(jnp.uint64) for w in ws)
+        j = ((hi << jnp.uint64(21)) | (lo >> jnp.uint64(11))).astype(jnp.int64)  # 53 bits
+        nbits = 53
     else:
-        p = ar.horner(stream._GILES64_CENTRAL, w - ar.c(3.125))
-        if tails:
-            ws = jnp.sqrt(w)
-            middle = ar.horner(stream._GILES64_MIDDLE, ws - ar.c(3.25))
-            far = ar.horner(stream._GILES64_TAIL, ws - ar.c(5.0))
-            p = jnp.where(w >= ar.c(6.25), jnp.where(ws >= ar.c(4.0), far, middle), p)
-    return ar.mul(p, x)
+        j = (ws[0] >> _U32(8)).astype(jnp.int32)  # 24 bits
+        nbits = 24
+    u = ar.mul(j.astype(ar.ftype), ar.c(2.0 ** -nbits))  # [0, 1), exact
+    return ar.c(loc) + ar.mul(u, ar.c(scale))
 
 
 def _transform(ws, dist, fmt: str, ar):
     """Words to float32 (32-bit formats) or float64 values of ``dist``."""
-    if fmt == "float64":
+    code = stream.kind_code(dist)
+    if code == stream.KIND_CODES["uniform"]:
+        return _uniform(ar, ws, dist.loc, dist.scale)
+    if ar.bits == 64:
         lo, hi = (w.astype(jnp.uint64) for w in ws)
-        j = ((hi << jnp.uint64(21)) | (lo >> jnp.uint64(11))).astype(jnp.int64)  # 53 bits
-        nbits, it = 53, jnp.int64
+        r = (hi << jnp.uint64(32)) | lo
     else:
-        j = (ws[0] >> _U32(8)).astype(jnp.int32)  # 24 bits
-        nbits, it = 24, jnp.int32
-    ulp = ar.c(2.0 ** -nbits)
-    if dist.kind == "uniform":
-        u = ar.mul(j.astype(ar.ftype), ulp)  # [0, 1), exact
-        return ar.c(dist.loc) + ar.mul(u, ar.c(dist.scale))
-    # v = (2j + 1 - 2**nbits) / 2**nbits: odd multiples of 2**-nbits in (-1, 1), exact.
-    v = ar.mul((it(2) * j + it(1 - (1 << nbits))).astype(ar.ftype), ulp)
-    x = ar.mul(v, ar.c(stream.ERF_SQRT2)) if dist.kind == "truncated_normal" else v
-    z = ar.mul(_erfinv(x, ar, tails=dist.kind != "truncated_normal"), ar.c(stream.SQRT2))
-    return ar.c(dist.loc) + ar.mul(z, ar.c(dist.scale))
+        r = ws[0]
+    if code == stream.KIND_CODES["normal"]:
+        return _normal(ar, r, dist.loc, dist.scale)
+    if code == stream.KIND_CODES["truncated_general"]:
+        return _truncated_general(ar, r, dist.loc, dist.scale,
+                                  stream._tn_exact(dist.lower, dist.upper))
+    return _tn2(ar, r, fmt, dist.loc, dist.scale)
 
 
 def _bfloat16(x32):
@@ -324,8 +389,9 @@ def _store(vals, dist, fmt: str):
     rounded = _bfloat16(vals) if fmt == "bfloat16" else vals.astype(out_type)
     if dist.kind == "normal":
         return rounded
-    lo, hi = stream.clamp_bounds(dist, fmt)
-    return jnp.clip(rounded, jnp.asarray(lo, out_type), jnp.asarray(hi, out_type))
+    lo, hi = (jnp.asarray(b, out_type) for b in stream.clamp_bounds(dist, fmt))
+    rounded = jnp.where(rounded < lo, lo, rounded)  # strictly beyond only: -0 stays
+    return jnp.where(rounded > hi, hi, rounded)
 
 
 def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, spec=None,
@@ -345,11 +411,14 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
     if math.prod(shape) == 0:
         return jnp.zeros(shape, fmt)
     key = jnp.asarray(key, _U32)
-    ftype = jnp.float64 if fmt == "float64" else jnp.float32
-    if jax.dtypes.canonicalize_dtype(ftype) != ftype:
+    if fmt not in stream.FLOAT_FORMATS:
+        raise NotImplementedError(f"fanin's JAX stream computes float formats only, not "
+                                  f"{fmt!r}.")
+    stream.check_format(dist, fmt)
+    if fmt == "float64" and jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.float64:
         raise ValueError("float64 stream values need jax_enable_x64 "
                          "(jax.config.update('jax_enable_x64', True)).")
-    ar = _Arith(ftype, key)
+    ar = _Arith(64 if fmt == "float64" else 32, key)
     ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset, spec=spec,
                shard_len=shard_len)
     return _store(_transform(ws, dist, fmt, ar), dist, fmt)

@@ -311,15 +311,9 @@ def normal(stddev=1e-2, dtype=None):
 
 
 def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0):
-    """Normal values (``stddev`` before truncation) cut to ``(lower, upper) * stddev``.
-
-    Stream version 1 cuts at two standard deviations only.
-    """
-    stddev = _real(stddev, "stddev")
-    if (_real(lower, "lower"), _real(upper, "upper")) != (-2.0, 2.0):
-        raise NotImplementedError("truncation bounds other than (-2, 2) need fanin's "
-                                  "stream version 2.")
-    dist = stream.truncated_normal(0.0, stddev)
+    """Normal values (``stddev`` before truncation) cut to ``(lower, upper) * stddev``."""
+    dist = stream.truncated_normal(0.0, _real(stddev, "stddev"), _real(lower, "lower"),
+                                   _real(upper, "upper"))
     return _random_init(lambda shape: dist, dtype)
 
 

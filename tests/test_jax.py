@@ -19,7 +19,8 @@ import fanin.jax as fj  # noqa: E402
 from fanin import _jax_stream as js  # noqa: E402
 from fanin import stream  # noqa: E402
 
-DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0)]
+DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0),
+         stream.truncated_normal(0.5, 2.0, -1.0, 3.5)]
 # A scalar and last axes of every residue mod 4 (groups of 4, 2 and 1 elements per block).
 SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 17)]
 HALF_AND_32 = ["float32", "bfloat16", "float16"]
@@ -111,7 +112,7 @@ def test_unguarded_products_differ_and_the_guard_holds():
     def transform(arith):
         def f(k):
             return js._store(js._transform(js.words(k, 0, shape, "float32"), dist, "float32",
-                                           arith(jnp.float32, k)), dist, "float32")
+                                           arith(32, k)), dist, "float32")
         return np.asarray(jax.jit(f)(js.key_words(1)))
 
     ref = reference(1, 0, dist, "float32", shape)
