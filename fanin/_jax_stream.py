@@ -358,6 +358,44 @@ def _uniform(ar, ws, loc, scale):
     return ar.c(loc) + ar.mul(u, ar.c(scale))
 
 
+def _mulhi_limbs(limbs, n: int):
+    """floor(R * n / 2**(32 k)) as (lo, hi) uint32 words, for R = the k uint32 limbs
+    (least significant first) and 0 < n <= 2**64: schoolbook columns with carries,
+    each column a (lo, hi) pair (it sums at most 2k words, so it cannot overflow)."""
+    k = len(limbs)
+    zero = jnp.zeros_like(limbs[0])
+    cols = [(zero, zero) for _ in range(k + 2)]
+    for i, r in enumerate(limbs):
+        for j, nj in enumerate((n & _M32, n >> 32)):
+            if nj == 1 << 32:
+                hi, lo = r, zero
+            elif nj:
+                hi, lo = _mulhilo(r, nj)
+            else:
+                continue
+            cols[i + j] = _add64(cols[i + j], (lo, zero))
+            cols[i + j + 1] = _add64(cols[i + j + 1], (hi, zero))
+    carry, out = (zero, zero), []
+    for col in cols:
+        acc = _add64(col, carry)
+        out.append(acc[0])
+        carry = (acc[1], zero)
+    return out[k], out[k + 1]
+
+
+def _uniform_int(ws, dist, fmt: str):
+    """Integers ``low + floor(R * n / 2**(32 k))``, mod 2**64, in ``fmt``, as the reference."""
+    low = dist.low & ((1 << 64) - 1)
+    lo, hi = _add64(_mulhi_limbs(list(ws), dist.scale), (_U32(low & _M32), _U32(low >> 32)))
+    out = jnp.dtype(fmt)
+    if out.itemsize == 8:
+        bits = (hi.astype(jnp.uint64) << jnp.uint64(32)) | lo.astype(jnp.uint64)
+    else:
+        unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32}[out.itemsize]
+        bits = (lo & _U32((1 << (8 * out.itemsize)) - 1)).astype(unsigned)
+    return lax.bitcast_convert_type(bits, out)  # the low bits, two's complement
+
+
 def _transform(ws, dist, fmt: str, ar):
     """Words to float32 (32-bit formats) or float64 values of ``dist``."""
     code = stream.kind_code(dist)
@@ -401,24 +439,20 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
     ``key`` is the ``uint32[2]`` Philox key (see :func:`key_words`), ``call``
     the call index; the block is ``shape`` at ``offset`` of ``full_shape``
     (default: the whole tensor); ``spec`` and ``shard_len`` as in :func:`words`.
-    Equal, bit for bit, to
-    :func:`fanin.stream.fill` of the same plan. float64 needs
-    ``jax_enable_x64``.
+    Equal, bit for bit, to :func:`fanin.stream.fill` of the same plan. float64,
+    int64 and uint64 need ``jax_enable_x64``.
     """
-    if fmt not in stream.FORMATS:
-        raise ValueError(f"Unknown stream format {fmt!r}; expected one of {stream.FORMATS}.")
+    stream.check_format(dist, fmt)
+    if jax.dtypes.canonicalize_dtype(fmt) != jnp.dtype(fmt):
+        raise ValueError(f"{fmt} stream values need jax_enable_x64 "
+                         "(jax.config.update('jax_enable_x64', True)).")
     shape = tuple(int(d) for d in shape)
     if math.prod(shape) == 0:
         return jnp.zeros(shape, fmt)
     key = jnp.asarray(key, _U32)
-    if fmt not in stream.FLOAT_FORMATS:
-        raise NotImplementedError(f"fanin's JAX stream computes float formats only, not "
-                                  f"{fmt!r}.")
-    stream.check_format(dist, fmt)
-    if fmt == "float64" and jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.float64:
-        raise ValueError("float64 stream values need jax_enable_x64 "
-                         "(jax.config.update('jax_enable_x64', True)).")
-    ar = _Arith(64 if fmt == "float64" else 32, key)
     ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset, spec=spec,
                shard_len=shard_len)
+    if dist.kind == "uniform_int":
+        return _uniform_int(ws, dist, fmt)
+    ar = _Arith(64 if fmt == "float64" else 32, key)
     return _store(_transform(ws, dist, fmt, ar), dist, fmt)

@@ -129,9 +129,9 @@ def _dtype_name(dtype) -> str:
 
 def _float_format(dtype) -> str:
     name = _dtype_name(dtype)
-    if name not in stream.FORMATS:
+    if name not in stream.FLOAT_FORMATS:
         raise ValueError(f"fanin.jax random initializers need a float dtype "
-                         f"({', '.join(stream.FORMATS)}), got {name}.")
+                         f"({', '.join(stream.FLOAT_FORMATS)}), got {name}.")
     return name
 
 

@@ -74,9 +74,6 @@ def sharding_checks():
 
 
 def keras_checks():
-    if not hasattr(fanin, "StreamDraw"):
-        print("skip: fanin.StreamDraw arrives with core v2")
-        return
     import keras
 
     mesh = keras.distribution.DeviceMesh((2, 4), ["a", "b"], jax.devices())

@@ -76,6 +76,19 @@ def test_float64_values_equal_reference_with_x64(dist):
             assert same_bits(g, reference(-3, 2**40 + 1, dist, "float64", shape)), shape
 
 
+@pytest.mark.parametrize("fmt, low, high", [
+    ("int8", -128, 128), ("uint8", 3, 10), ("int16", -5, 7), ("uint16", 0, 2**16),
+    ("int32", -2**31, 2**31 - 1), ("uint32", 1, 2**32), ("int64", -2**63, 2**63),
+    ("uint64", 0, 2**64), ("int64", -7, 2**40 + 3),
+])
+def test_uniform_int_equals_reference(fmt, low, high):
+    dist = stream.uniform_int(low, high)
+    with jax.enable_x64(fmt.endswith("64")):
+        got = jax.jit(lambda k: [js.values(k, 5, dist, fmt, s) for s in SHAPES])(js.key_words(9))
+        for shape, g in zip(SHAPES, got):
+            assert same_bits(g, reference(9, 5, dist, fmt, shape)), shape
+
+
 def test_float64_without_x64_is_refused():
     with pytest.raises(ValueError, match="jax_enable_x64"):
         js.values(js.key_words(0), 0, DISTS[0], "float64", (2,))
@@ -277,14 +290,9 @@ def test_orthogonal_with_x64_is_fanins_to_rounding():
 
 
 # --------------------------------------------------------------------------- #
-# Any fanin initializer (core v2's draws)
+# Any fanin initializer
 # --------------------------------------------------------------------------- #
 
-needs_core_v2 = pytest.mark.skipif(not hasattr(fanin, "StreamDraw"),
-                                   reason="fanin.StreamDraw arrives with core v2")
-
-
-@needs_core_v2
 @pytest.mark.parametrize("initializer", [
     fanin.LecunNormal(), fanin.VarianceScaling(0.3, "fan_out", "untruncated_normal"),
     fanin.RandomUniform(-1.0, 2.0), fanin.Zeros(), fanin.Constant(4.0), fanin.Identity(2.0),
@@ -298,7 +306,12 @@ def test_from_initializer_is_call_0_of_the_key_seed(initializer):
     assert same_bits(got, type(initializer).from_config(config)((6, 6), "bfloat16"))
 
 
-@needs_core_v2
+def test_from_initializer_with_integer_dtypes():
+    init = fj.from_initializer(fanin.RandomUniform(-5, 9))
+    got = jax.jit(lambda k: init(k, (6, 7), jnp.int16))(jax.random.key(11))
+    assert same_bits(got, fanin.RandomUniform(-5, 9, seed=11)((6, 7), "int16"))
+
+
 def test_from_initializer_leaves_the_initializer_alone():
     initializer = fanin.HeUniform(seed=1)
     fj.from_initializer(initializer)(jax.random.key(0), (3, 3))
