@@ -233,8 +233,8 @@ class _Arith:
     ``stream._P64``), as constants of the working type.
     """
 
-    def __init__(self, bits: int, key):
-        self.bits = bits
+    def __init__(self, bits: int, key, spec=None):
+        self.bits, self.spec = bits, spec  # spec: the output's, on Explicit meshes
         self.ftype = jnp.float32 if bits == 32 else jnp.float64
         self.utype = jnp.uint32 if bits == 32 else jnp.uint64
         self.itype = jnp.int32 if bits == 32 else jnp.int64
@@ -274,7 +274,8 @@ def _unit(ar, frac):
 def _take_rows(ar, table, idx):
     """Columns of ``table[idx]`` (a per-element row of coefficients)."""
     table = np.asarray(table, ar.np)
-    return [jnp.take(jnp.asarray(table[:, k]), idx, mode="clip") for k in range(table.shape[1])]
+    return [jnp.asarray(table[:, k]).at[idx].get(mode="clip", out_sharding=ar.spec)
+            for k in range(table.shape[1])]
 
 
 def _dyadic(ar, table, y):
@@ -454,5 +455,5 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
                shard_len=shard_len)
     if dist.kind == "uniform_int":
         return _uniform_int(ws, dist, fmt)
-    ar = _Arith(64 if fmt == "float64" else 32, key)
+    ar = _Arith(64 if fmt == "float64" else 32, key, spec)
     return _store(_transform(ws, dist, fmt, ar), dist, fmt)
