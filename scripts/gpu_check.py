@@ -35,6 +35,7 @@ from fanin import stream  # noqa: E402
 
 FORMATS = ("float32", "bfloat16", "float16", "float64")
 DISTS = {"normal": stream.normal(0.3, 1.5), "truncated_normal": stream.truncated_normal(-0.25, 0.7),
+         "truncated_general": stream.truncated_normal(0.5, 2.0, -1.0, 3.5),
          "uniform": stream.uniform(-0.5, 2.0)}
 SHAPES = [(), (7,), (5, 6), (3, 8), (2, 3, 17), (1000, 1000)]
 SEED, CALL = 12345, 3
