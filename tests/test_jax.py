@@ -171,6 +171,12 @@ def test_vmap_over_keys():
         assert same_bits(g, fanin.HeNormal(seed=fj.seed_of(k))((4, 8), "float32"))
 
 
+def test_eval_shape_computes_nothing():
+    """Abstract evaluation traces the stream: no values (a 2**40-element tensor is fine)."""
+    out = jax.eval_shape(lambda k: fj.lecun_normal()(k, (2**20, 2**20)), jax.random.key(0))
+    assert out.shape == (2**20, 2**20) and out.dtype == jnp.float32
+
+
 def test_bad_keys_are_refused():
     with pytest.raises(TypeError, match="PRNG key"):
         fj.lecun_normal()(jnp.zeros(2, jnp.int32), (2, 2))
