@@ -27,9 +27,10 @@ How it stays bit-identical:
   integer rounding of the float32 bits.
 
 Work per element: one Philox block gives four words, so the stream is computed
-on groups of 4 (32-bit formats) or 2 (float64) consecutive elements along the
-last axis when its length allows, else on single elements (each then computes
-a whole block and keeps the word it needs).
+on groups of the 4 / 2 / 1 consecutive elements that share a block (32-bit
+floats / float64 and the 8-32-bit integers / 64-bit integers) along the last
+axis when its length allows, else on smaller groups (each group then computes a
+whole block and keeps the words it needs).
 
 >>> import jax, jax.numpy as jnp, numpy as np
 >>> from fanin import stream
@@ -184,8 +185,9 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
           shard_len=None):
     """The stream's words of a block of a tensor: uint32 arrays of ``shape``.
 
-    For 32-bit formats one array (element ``i`` uses word ``i``); for float64
-    two, ``(low, high)`` = words ``2i`` and ``2i + 1``. ``key`` is the
+    One array per word an element uses (``k = stream.words_per_element(fmt)``:
+    1 for the 32-bit float formats, 2 for float64 and the 8-32-bit integers, 4
+    for the 64-bit ones): array ``t`` holds word ``k i + t`` of element ``i``. ``key`` is the
     ``uint32[2]`` Philox key, ``call`` a Python int or a ``uint32[2]`` array
     ``(lo, hi)``; either may be traced.
     The block is ``shape`` at ``offset`` of ``full_shape`` (default: whole).
@@ -209,7 +211,7 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
     lanes = [jnp.broadcast_to(w, grid) for w in lanes]
     first = start[0] & _U32(per_block - 1)  # element slot of the group's start in its block
     out = []
-    for part in range(per):  # float64: low words, then high words
+    for part in range(per):  # e.g. float64: low words, then high words
         elems = []
         for r in range(group):
             if group == per_block:  # every group starts a block: lanes are fixed
