@@ -9,7 +9,10 @@ with ``jax.numpy`` operations on the device (see :mod:`fanin._jax_stream`):
 - ``init(key, shape, dtype)`` equals, bit for bit, call 0 of the matching
   fanin initializer seeded with ``seed_of(key)``; ``key(seed)`` is the inverse.
 - Under ``jax.jit(..., out_shardings=...)`` or with ``out_sharding=``, each
-  device computes only its own shard, with no communication.
+  device computes only its own shard, with no communication. On a mesh with
+  Explicit axes (``jax.make_mesh``'s default, under ``jax.set_mesh``) pass
+  ``out_sharding=``: with ``out_shardings`` alone each device computes the
+  whole tensor and keeps its part.
 - dtypes follow JAX: ``dtype=None`` is JAX's default float; without
   ``jax_enable_x64`` a float64 request gives float32 (fanin's float32 values).
 
