@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fanin import _dtypes, _seeds, _shapes, stream
+from fanin import _dtypes, _frameworks, _seeds, _shapes, stream
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
 from fanin.registry import register
 
@@ -104,6 +104,11 @@ class Initializer:
     kind = "custom"
     dtype_kind = "float"
     supports_partitions = True
+
+    def __new__(cls, *args, **kwargs):
+        # With Keras loaded, fanin's own classes create their Keras-side
+        # subclass, so that Keras sees its own API (fanin/_frameworks.py).
+        return super().__new__(_frameworks.framework_class(cls))
 
     def __call__(self, shape, dtype=None, **kwargs):
         """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
