@@ -56,13 +56,17 @@ def check_init(init, dtype, mesh, spec, shape, label):
 
 
 def sharding_checks():
-    # Each case once with float32 and the first init, the other inits and formats on some.
-    inits = [("normal", fj.normal(1.0)), ("lecun_normal", fj.lecun_normal()),
-             ("glorot_uniform", fj.glorot_uniform())]
+    # The initializers (every transform) and formats rotate over the cases; the
+    # ones without fans first, for the 1-D case.
+    inits = [("normal", fj.normal(1.0)), ("uniform", fj.uniform(2.0)),
+             ("truncated_normal(-1, 3)", fj.truncated_normal(1.0, lower=-1.0, upper=3.0)),
+             ("lecun_normal", fj.lecun_normal()), ("glorot_uniform", fj.glorot_uniform()),
+             ("he_normal", fj.he_normal())]
     for axis_type in (AxisType.Auto, AxisType.Explicit):
         for n, (mesh_shape, spec, shape) in enumerate(CASES):
             mesh = jax.make_mesh(mesh_shape, ("a", "b"), axis_types=(axis_type,) * 2)
-            label, init = inits[n % 3] if len(shape) > 1 else inits[0]  # fans need 2-D
+            i = n if axis_type == AxisType.Auto else n + 3
+            label, init = inits[i % 6] if len(shape) > 1 else inits[i % 3]  # fans need 2-D
             dtype = ("float32", "bfloat16", "float16")[n % 3 if axis_type == AxisType.Auto else 0]
             with jax.set_mesh(mesh):
                 check_init(init, dtype, mesh, spec, shape, f"{axis_type.name} {label}")
