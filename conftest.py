@@ -31,3 +31,5 @@ if importlib.util.find_spec("torch") is None:
     collect_ignore += ["fanin/torch.py", "fanin/_torch_stream.py", "fanin/_torch_dtensor.py"]
 if importlib.util.find_spec("dask") is None:
     collect_ignore += ["fanin/dask.py"]
+if importlib.util.find_spec("jax") is None:
+    collect_ignore += ["fanin/jax.py", "fanin/_jax_stream.py"]
