@@ -32,7 +32,7 @@ def _keras_major(module):
     return int(head) if head.isdigit() else 0
 
 
-def _loaded(framework):
+def loaded(framework):
     """Whether ``framework`` is imported and one fanin has an adapter for."""
     module = sys.modules.get(framework)
     if module is None:
@@ -59,7 +59,7 @@ def framework_class(cls):
     True
     """
     for framework, module_name in ADAPTERS:
-        if _loaded(framework):
+        if loaded(framework):
             table = getattr(_adapter(module_name), "KERAS_SIDE", None)
             return cls if table is None else table.get(cls, cls)
     return cls
@@ -68,7 +68,7 @@ def framework_class(cls):
 def register_loaded():
     """Import the adapter (registering fanin's classes) of every loaded Keras."""
     for framework, module_name in ADAPTERS:
-        if _loaded(framework):
+        if loaded(framework):
             _adapter(module_name)
 
 
@@ -101,7 +101,9 @@ def core_class(cls):
     >>> core_class(fanin.LecunNormal) is fanin.LecunNormal
     True
     """
-    return cls.__dict__.get("_fanin_class", cls)
+    while "_fanin_class" in cls.__dict__:  # tf_keras's classes stand on Keras 3's
+        cls = cls.__dict__["_fanin_class"]
+    return cls
 
 
 def keras_side(classes, core_classes):

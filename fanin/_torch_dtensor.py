@@ -14,13 +14,15 @@ trailing ranks possibly empty), mesh dimension by mesh dimension, left to right;
 FSDP2's strided shards (``_StridedShard(d, split_factor=f)``, from FSDP2 on top
 of tensor parallelism) first split those indices into ``f`` pieces and give
 each rank its chunk of every piece; ``Replicate()`` keeps them all. A strided
-shard is not one block of the global tensor: it is written as several.
+shard may be several separate blocks of the global tensor: each is written where
+it belongs.
 ``Partial()`` placements hold addends, not values, and are refused.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import torch
@@ -33,11 +35,13 @@ CPU_IN_PLACE = True
 
 
 def is_dtensor(tensor) -> bool:
-    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (or a Parameter of one)."""
-    if not torch.distributed.is_available():
-        return False
-    from torch.distributed.tensor import DTensor
-    return isinstance(tensor, DTensor)
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (or a Parameter of one).
+
+    Costs a dict lookup: a DTensor can only exist once ``torch.distributed.tensor``
+    has been imported, so fanin never imports it for plain tensors.
+    """
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 # --------------------------------------------------------------------------- #
@@ -177,7 +181,7 @@ def _write_block(target, draw, offset, axes):
         return
     koffset, kshape = _to_keras(offset, target.shape, axes)
     if target.device.type == "cpu" and CPU_IN_PLACE:
-        view = _numpy_view(target)
+        view = _numpy_view(target.detach())  # same memory, never tracked by autograd
         draw.fill(view if axes is None else view.transpose(np.argsort(axes)), koffset)
         torch.autograd.graph.increment_version(target)  # NumPy writes bypass autograd
         return

@@ -27,7 +27,6 @@ True
 from __future__ import annotations
 
 import inspect
-import pickle
 
 import dask.array as da
 import numpy as np
@@ -57,8 +56,9 @@ def from_draw(draw, chunks="auto"):
         raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
     dtype = draw.numpy_dtype
     chunks = da.core.normalize_chunks(chunks, draw.shape, dtype=dtype)
-    # pickle: a plain, deterministic description of the draw for the hash
-    name = "fanin-" + tokenize(type(draw).__qualname__, pickle.dumps(draw, protocol=4), chunks)
+    # a draw is a frozen dataclass of numbers: dask hashes its fields, the same in
+    # every process (ensure_deterministic: raise rather than fall back to a random name)
+    name = "fanin-" + tokenize(type(draw).__qualname__, draw, chunks, ensure_deterministic=True)
     return da.map_blocks(_block, draw=draw, name=name, chunks=chunks, dtype=dtype,
                          meta=np.empty((0,) * len(draw.shape), dtype))
 

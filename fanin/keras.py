@@ -45,7 +45,6 @@ True
 from __future__ import annotations
 
 import copy
-import importlib.util
 import operator
 
 try:
@@ -111,19 +110,9 @@ def _layout_values(draw, layout):
     # abstract mesh, which cannot place arrays: the same spec on the real mesh.
     mesh = jax.sharding.get_mesh()
     sharding = jax.sharding.NamedSharding(mesh, layout.spec)
-    if importlib.util.find_spec("fanin.jax") is not None:
-        import fanin.jax
-        if hasattr(fanin.jax, "keras_values"):
-            with jax.set_mesh(mesh):  # the real mesh's axis types, not Keras's explicit ones
-                return fanin.jax.keras_values(draw, sharding)
-    return jax.make_array_from_callback(draw.shape, sharding,
-                                        lambda index: _block(draw, index))
-
-
-def _block(draw, index):
-    """The block of ``draw`` that a tuple of slices (one per axis) selects."""
-    ranges = [range(*s.indices(n)) for s, n in zip(index, draw.shape)]
-    return draw.block(tuple(r.start for r in ranges), tuple(len(r) for r in ranges))
+    import fanin.jax  # each device computes its own shard, in jnp ops
+    with jax.set_mesh(mesh):  # the real mesh's axis types, not Keras's explicit ones
+        return fanin.jax.keras_values(draw, sharding)
 
 
 #: Keras-side class for each fanin class name.

@@ -5,7 +5,10 @@ Defines, for every fanin class, a tf_keras-side class of the same name
 ``tf_keras.initializers.Initializer``, with the same values and config. Once
 tf_keras is imported, ``fanin.LecunNormal(...)`` creates this class (see
 :mod:`fanin._frameworks`), so ``tf_keras.initializers.serialize`` is silent
-and ``deserialize`` / ``get`` give fanin's classes back.
+and ``deserialize`` / ``get`` give fanin's classes back. TensorFlow imports
+Keras 3 too (when installed); then these classes are built on
+``fanin.keras``'s, so the same object also works in Keras 3 layers (fans of
+``EinsumDense`` / ``MultiHeadAttention`` included).
 
 Importing this module registers both fanin's and the tf_keras-side classes with
 tf_keras as ``"fanin>LecunNormal"``, .... It is imported automatically by
@@ -54,6 +57,17 @@ PACKAGE = "fanin"
 # fanin's classes by name.
 _CORE_CLASSES = _registry.CLASSES
 
+# TensorFlow imports Keras 3 too, when it is installed: then the tf_keras-side
+# classes are built on the Keras 3-side ones, so that one object is an
+# initializer of both generations (Keras 3 layers in the same process get their
+# fans and serialize it by fanin's name).
+if _frameworks.loaded("keras"):
+    from fanin import keras as _keras3
+    _BASES = {name: _keras3.CLASSES[name] for name in _CORE_CLASSES}
+else:  # pragma: no cover - tf_keras without Keras 3
+    _keras3 = None
+    _BASES = _CORE_CLASSES
+
 
 class Initializer(_init.Initializer, tf_keras.initializers.Initializer):
     """Base of the tf_keras-side classes: a fanin and a tf_keras ``Initializer``.
@@ -71,9 +85,10 @@ class _LayoutCall:
     """``__call__`` with tf_keras's DTensor ``layout`` keyword."""
 
     def __call__(self, shape, dtype=None, **kwargs):
-        layout = kwargs.pop("layout", None)
-        if layout is None:
-            return super().__call__(shape, dtype, **kwargs)
+        layout = kwargs.get("layout")
+        if not isinstance(layout, tf.experimental.dtensor.Layout):
+            return super().__call__(shape, dtype, **kwargs)  # Keras 3's layouts, if any
+        del kwargs["layout"]
         if kwargs:
             raise ValueError(f"`layout` cannot be combined with {sorted(kwargs)}.")
         return pack(self.draw(shape, dtype), layout)
@@ -112,8 +127,7 @@ def pack(draw, layout):
 
 
 #: tf_keras-side class for each fanin class name.
-CLASSES = _frameworks.make_classes(__name__, _CORE_CLASSES, _LayoutCall, Initializer,
-                                   Initializer)
+CLASSES = _frameworks.make_classes(__name__, _BASES, _LayoutCall, Initializer, Initializer)
 globals().update(CLASSES)
 
 #: fanin class -> its tf_keras-side class (exact types; subclasses are the user's),
@@ -121,6 +135,9 @@ globals().update(CLASSES)
 KERAS_SIDE = _frameworks.keras_side(CLASSES, _CORE_CLASSES)
 
 _frameworks.register(tf_keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES)
+if _keras3 is not None:  # last registered: Keras 3 loads give these (also Keras 3's) classes
+    _frameworks.register(_keras3.keras.saving.register_keras_serializable, PACKAGE, CLASSES,
+                         _CORE_CLASSES)
 
 
 def custom_objects():

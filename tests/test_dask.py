@@ -141,9 +141,12 @@ def test_seedless_family_functions(name, params):
         getattr(fd, name)((9, 6), seed=1)
 
 
-def test_integer_dtype_for_constants():
+def test_integer_dtypes():
     x = fd.constant((5, 4), chunks=2, value=7, dtype="int32")
     assert x.dtype == np.int32 and _bits(_threaded(x)) == _bits(np.full((5, 4), 7, np.int32))
+    x = fd.random_uniform((7, 5), chunks=(3, 2), seed=5, dtype="int64", minval=-3, maxval=9)
+    assert x.dtype == np.int64
+    assert _bits(_threaded(x)) == _bits(fanin.RandomUniform(-3, 9, seed=5)((7, 5), "int64"))
 
 
 def test_bad_input_is_refused_clearly():

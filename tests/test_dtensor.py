@@ -9,6 +9,8 @@ The index arithmetic is checked in-process against torch's own (private)
 
 import datetime
 import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -75,6 +77,15 @@ def test_held_indices_partial_is_refused():
         _torch_dtensor.held_indices((4,), (2,), [0], [Partial()])
 
 
+@pytest.mark.slow
+def test_plain_tensors_never_import_dtensor():
+    # importing torch.distributed.tensor costs about a second: plain users must not pay it
+    code = ("import sys, torch, fanin.torch as ft; ft.lecun_normal_(torch.empty(3, 3), seed=0); "
+            "print('torch.distributed.tensor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_plain_tensor_is_not_a_dtensor():
     assert not _torch_dtensor.is_dtensor(torch.empty(2))
     with pytest.raises(TypeError, match="DTensor"):
@@ -88,6 +99,8 @@ def test_plain_tensor_is_not_a_dtensor():
 
 def _worker(rank, world, store, case, args):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    torch.set_num_threads(1)  # 2-4 ranks share the machine: no oversubscription
+    fanin.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=30))
     try:
@@ -194,6 +207,11 @@ def _case_values_1d(rank, world):
     cases.append((ft.constant_, {"value": 3}, (5, 3), torch.int32, [Shard(0)]))
     cases.append((ft.ones_, {}, (5, 3), torch.bfloat16, [Shard(1)]))
     _assert_equal_everywhere(cases, mesh)
+    # Integer RandomUniform (stream v2), against the Keras-layout twin permuted
+    dt = distribute_tensor(torch.full((7, 5), -7, dtype=torch.int32), mesh, [Shard(0)])
+    ft.random_uniform_(dt, -3, 9, seed=5)
+    twin = fanin.RandomUniform(-3, 9, seed=5)((5, 7), "int32")
+    assert _same_bits(dt.full_tensor(), torch.from_numpy(twin.T.copy()))
 
 
 def _case_mesh_2d(rank, world):
@@ -234,6 +252,12 @@ def _case_local_only(rank, world):
         ref = ft.lecun_normal_(torch.empty(shape), seed=9)
         assert _same_bits(dt.to_local(), ref[o0:o0 + s0, o1:o1 + s1])
     dist.barrier()
+    # a Parameter of a DTensor (requires grad), as FSDP2 and tensor parallelism hold them
+    param = torch.nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    version = param.to_local()._version
+    assert ft.glorot_normal_(param, seed=1) is param and param.requires_grad
+    assert param.to_local()._version > version  # autograd sees the in-place write
+    assert _same_bits(param.full_tensor().detach(), ft.glorot_normal_(torch.empty(6, 4), seed=1))
 
 
 class _Net(torch.nn.Module):

@@ -22,7 +22,7 @@ if __name__ != "__main__":
         pytest.skip("tensorflow and tf_keras are not installed", allow_module_level=True)
 
 from _checks import (ROOT, collect, needs_core_v2, needs_uniform_int, outcome,  # noqa: E402
-                     registry, run_checks, same_bits, spawn)
+                     registry, run_checks, same_bits, spawn, std_tolerance, truncated_kurtosis)
 
 pytestmark = pytest.mark.slow
 
@@ -111,6 +111,34 @@ def serialization(ctx):
     clone = tf_keras.layers.Dense.from_config(layer.get_config())
     assert type(clone.kernel_initializer) is fanin.tf_keras.LecunNormal
     same_bits(_built(clone, (None, 4)).kernel.numpy(), layer.kernel.numpy())
+
+
+@check
+def keras3_layers_too(ctx):
+    """TensorFlow loads Keras 3 as well: the same objects are Keras 3 initializers.
+
+    A Keras 3 MultiHeadAttention in this process gives them its fans (std within
+    sampling error of sqrt(1 / 32), see tests/_checks.py), and Keras 3 serializes
+    them by fanin's name.
+    """
+    import math
+    import sys
+
+    import fanin
+    import tf_keras
+    keras = sys.modules["keras"]  # imported by TensorFlow
+    init = fanin.LecunNormal(seed=0)
+    assert isinstance(init, tf_keras.initializers.Initializer)
+    assert isinstance(init, keras.initializers.VarianceScaling)
+    config = keras.saving.serialize_keras_object(init)
+    assert config["registered_name"] == "fanin>LecunNormal", config
+    assert type(keras.saving.deserialize_keras_object(config)) is type(init)
+    mha = keras.layers.MultiHeadAttention(8, 16, kernel_initializer=init)
+    mha.build((None, 10, 32), (None, 10, 32))
+    kernel = keras.ops.convert_to_numpy(mha.query_dense.kernel)
+    sigma = math.sqrt(1 / 32)
+    assert abs(kernel.std() - sigma) < std_tolerance(sigma, kernel.size, truncated_kurtosis()), \
+        kernel.std()
 
 
 @check
