@@ -8,6 +8,20 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("FANIN_NO_KERNEL_WARNING", "1")
 
+import pytest  # noqa: E402
+
+from fanin import _state  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_settings():
+    """floatx, the global seed, the backend and the thread count, as before each test
+    and doctest: nothing a test changes leaks into the next."""
+    saved = _state.snapshot()
+    yield
+    _state.restore(saved)
+
+
 collect_ignore = []
 if importlib.util.find_spec("keras") is None:
     collect_ignore.append("fanin/keras.py")

@@ -7,10 +7,13 @@ recognised by their names.
 
 from __future__ import annotations
 
-import threading
+import math
 
 import numpy as np
 
+from fanin._state import Restore
+
+#: The floating formats every random initializer accepts.
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 
 _ALIASES = {
@@ -18,7 +21,6 @@ _ALIASES = {
     "f4": "float32", "double": "float64", "f8": "float64", "bf16": "bfloat16",
 }
 
-_floatx_lock = threading.Lock()
 _floatx = "float32"
 
 
@@ -31,12 +33,14 @@ def floatx() -> str:
     return _floatx
 
 
-def set_floatx(value) -> None:
+def set_floatx(value) -> Restore:
     """Set the default float dtype: one of float16, bfloat16, float32, float64.
 
-    >>> set_floatx("float64"); floatx()
+    As a context manager, the previous default comes back at the end.
+
+    >>> with set_floatx("float64"):
+    ...     floatx()
     'float64'
-    >>> set_floatx("float32")
     """
     global _floatx
     try:
@@ -46,12 +50,23 @@ def set_floatx(value) -> None:
     if name not in FLOAT_NAMES:
         raise ValueError(f"Unknown `floatx` value: {value!r}. "
                          f"Expected one of {list(FLOAT_NAMES)}.")
-    with _floatx_lock:
-        _floatx = name
+    previous, _floatx = _floatx, name
+
+    def restore():
+        global _floatx
+        _floatx = previous
+    return Restore(restore)
+
+
+def _unknown(dtype):
+    return TypeError(f"Unknown dtype: {dtype!r} (of type {type(dtype).__name__}).")
 
 
 def dtype_name(dtype) -> str:
     """Canonical numpy-style name of any supported dtype spelling.
+
+    ``TypeError("Unknown dtype: ...")`` for anything that is not a plain numeric or
+    boolean dtype (structured, sub-array, string, object and time dtypes included).
 
     >>> dtype_name("float"), dtype_name(np.float16), dtype_name("bfloat16")
     ('float32', 'float16', 'bfloat16')
@@ -65,20 +80,22 @@ def dtype_name(dtype) -> str:
         key = _ALIASES.get(key, key)
         if key == "bfloat16":
             return key
-        try:
-            return np.dtype(key).name
-        except TypeError:
-            raise TypeError(f"Unknown dtype: {dtype!r}.") from None
-    module = type(dtype).__module__ or ""
-    if module.startswith("torch"):  # torch.dtype prints as "torch.float32"
-        return dtype_name(str(dtype))
-    if hasattr(dtype, "as_numpy_dtype") and hasattr(dtype, "name"):  # tf.DType
-        return dtype_name(dtype.name)
+        dtype = key
+    else:
+        module = type(dtype).__module__ or ""
+        if module.startswith("torch"):  # torch.dtype prints as "torch.float32"
+            return dtype_name(str(dtype))
+        if hasattr(dtype, "as_numpy_dtype") and hasattr(dtype, "name"):  # tf.DType
+            return dtype_name(dtype.name)
     try:
-        name = np.dtype(dtype).name
-    except (TypeError, ValueError):
-        raise TypeError(f"Unknown dtype: {dtype!r} (of type {type(dtype).__name__}).") from None
-    return "bfloat16" if name == "bfloat16" else name
+        dt = np.dtype(dtype)
+    except Exception:  # numpy raises TypeError, ValueError, SyntaxError, ... for junk
+        raise _unknown(dtype) from None
+    if dt.name == "bfloat16":
+        return "bfloat16"
+    if dt.kind not in "biufc" or dt.fields is not None or dt.shape != ():
+        raise _unknown(dtype)
+    return dt.name
 
 
 def numpy_dtype(name: str) -> np.dtype:
@@ -111,7 +128,71 @@ def float_dtype(dtype) -> str:
 
 def numeric_dtype(dtype) -> str:
     """Canonical name of a numeric or boolean dtype (for Zeros, Ones, Constant)."""
+    return dtype_name(dtype)  # dtype_name admits only numeric and boolean dtypes
+
+
+def real_dtype(dtype) -> str:
+    """Canonical name of a floating or integer dtype (RandomUniform, as Keras 2.7).
+
+    >>> real_dtype("int32")
+    'int32'
+    """
     name = dtype_name(dtype)
-    if name != "bfloat16" and np.dtype(name).kind not in "biufc":
-        raise ValueError(f"Expected numeric or boolean dtype, got {name}.")
+    if name not in FLOAT_NAMES and np.dtype(name).kind not in "iu":
+        raise ValueError(f"Expected float or integer dtype, got {name}.")
     return name
+
+
+_BY_KIND = {"float": float_dtype, "real": real_dtype, "numeric": numeric_dtype}
+
+
+def checked_dtype(dtype, kind: str) -> str:
+    """The canonical name of ``dtype`` if an initializer of ``dtype_kind`` ``kind`` takes it."""
+    return _BY_KIND[kind](dtype)
+
+
+def _info(name: str):
+    dt = numpy_dtype(name)
+    if name == "bfloat16":
+        import ml_dtypes
+        return ml_dtypes.finfo(dt)
+    return np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt) if dt.kind in "fc" else None
+
+
+def max_value(name: str) -> float:
+    """The largest finite value of a numeric dtype.
+
+    >>> max_value("float16"), max_value("int8")
+    (65504.0, 127)
+    """
+    info = _info(name)
+    return 1 if info is None else info.max.item() if hasattr(info.max, "item") else info.max
+
+
+def fit(value, name: str, what: str):
+    """``value`` as a number that dtype ``name`` holds; ``ValueError`` if it cannot.
+
+    Floats refuse a finite value that would round to infinity; integers and
+    booleans refuse values they cannot hold exactly (no wrap-around, no truncation).
+
+    >>> fit(2.0, "int32", "value"), fit(1e5, "float32", "gain")
+    (2, 100000.0)
+    """
+    dt = numpy_dtype(name)
+    if dt.kind == "b":
+        if value in (0, 1):
+            return bool(value)
+    elif dt.kind in "iu":
+        if isinstance(value, (int, float)) and math.isfinite(value) and value == int(value):
+            info = np.iinfo(dt)
+            if info.min <= int(value) <= info.max:
+                return int(value)
+    elif dt.kind == "c":
+        return complex(value)
+    else:
+        with np.errstate(over="ignore"):
+            rounded = np.asarray(float(value)).astype(dt)
+        if not math.isfinite(value) or np.isfinite(rounded):
+            return float(value)
+    raise ValueError(f"{what} {value!r} does not fit dtype {name} (it would overflow "
+                     "or be rounded away).")

@@ -1,20 +1,27 @@
 """Seeds: validation, and the seeds of unseeded initializers.
 
-Rule (stream v1): the n-th unseeded initializer created after ``set_random_seed(g)``
-gets seed ``w0 | w1 << 32`` where ``(w0, w1, _, _) = philox4x32((n_lo, n_hi,
-0xFFFFFFFF, 0xFFFFFFFF), key(g))``: the word stream of seed g at the reserved call
-index 2**64 - 1. Without ``set_random_seed`` the seed comes from the operating system.
+Rule: the n-th unseeded initializer created after ``set_random_seed(g)`` gets seed
+``w0 | w1 << 32``, where ``w0, w1`` are words ``4n`` and ``4n + 1`` of the word stream
+of key ``g mod 2**64`` at the reserved call index ``2**64 - 1``. Without
+``set_random_seed``, the seed is 64 bits of Python's ``random`` module, as Keras 3's
+unseeded initializers draw theirs: ``keras.utils.set_random_seed`` (which seeds
+``random``) makes them reproducible, and an unseeded program gets fresh entropy
+(Python seeds ``random`` from the operating system).
 """
 
 from __future__ import annotations
 
 import operator
-import secrets
+import random
 import threading
 
 import numpy as np
 
-from fanin.stream import philox4x32, seed_to_key
+from fanin._state import Restore
+from fanin.stream import seed_to_key, words
+
+#: The call index of the word stream that seeds unseeded initializers.
+SEED_CALL = (1 << 64) - 1
 
 _lock = threading.Lock()
 _global_key: int | None = None
@@ -38,15 +45,31 @@ def check_seed(seed):
                         f"of type {type(seed).__name__}.") from None
 
 
-def set_random_seed(seed) -> None:
+def get_state():
+    """(global key or None, unseeded initializers created since): for tests' restore."""
+    with _lock:
+        return _global_key, _created
+
+
+def set_state(state) -> None:
+    """Put back a :func:`get_state`."""
+    global _global_key, _created
+    with _lock:
+        _global_key, _created = state
+
+
+def set_random_seed(seed) -> Restore:
     """Make every unseeded initializer created from now on reproducible.
 
     The n-th unseeded initializer created after this call draws its seed from
-    (seed, n). Seeded initializers are not affected.
+    (seed, n). Seeded initializers are not affected. As a context manager, the
+    previous global seed state comes back at the end.
 
     >>> import fanin
-    >>> fanin.set_random_seed(1); a = fanin.LecunNormal()((2,))
-    >>> fanin.set_random_seed(1); b = fanin.LecunNormal()((2,))
+    >>> with fanin.set_random_seed(1):
+    ...     a = fanin.LecunNormal()((2,))
+    >>> with fanin.set_random_seed(1):
+    ...     b = fanin.LecunNormal()((2,))
     >>> bool((a == b).all())
     True
     """
@@ -54,20 +77,19 @@ def set_random_seed(seed) -> None:
     seed = check_seed(seed)
     if seed is None:
         raise TypeError("`seed` must be an integer, got None.")
+    previous = get_state()
     with _lock:
-        _global_key = seed_to_key(seed)
-        _created = 0
+        _global_key, _created = seed_to_key(seed), 0
+    return Restore(lambda: set_state(previous))
 
 
 def fresh_seed() -> int:
-    """A 64-bit seed for a newly created unseeded initializer."""
+    """A 64-bit seed for a newly created unseeded initializer (see the module rule)."""
     global _created
     with _lock:
         if _global_key is None:
-            return secrets.randbits(64)
-        n = _created
+            return random.getrandbits(64)
+        n, key = _created, _global_key
         _created += 1
-        key = _global_key
-    w = philox4x32((n & 0xFFFFFFFF, n >> 32, 0xFFFFFFFF, 0xFFFFFFFF),
-                   (key & 0xFFFFFFFF, key >> 32))
+    w = words(key, SEED_CALL, 4 * n, 2)  # lanes 0 and 1 of Philox block n
     return int(w[0]) | (int(w[1]) << 32)

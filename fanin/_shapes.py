@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 
-# Flat element indices live in 64-bit counters, two words per float64 element.
-MAX_ELEMENTS = 1 << 62  # = stream.MAX_INDEX
-# Requests below this size skip the available-memory check.
-_MEMORY_CHECK_BYTES = 1 << 28
+from fanin.stream import MAX_INDEX as MAX_ELEMENTS
+
+#: Requests below this size skip the available-memory check (a file read or two).
+MEMORY_CHECK_BYTES = 1 << 28
 
 
 def normalize_shape(shape, name: str = "shape") -> tuple[int, ...]:
@@ -44,14 +44,24 @@ def normalize_shape(shape, name: str = "shape") -> tuple[int, ...]:
     return tuple(dims)
 
 
-def check_size(shape: tuple[int, ...], itemsize: int) -> int:
-    """Element count of ``shape``; refuse sizes that overflow or exceed memory."""
+def check_count(shape: tuple[int, ...]) -> int:
+    """Element count of ``shape``; ``ValueError`` above fanin's limit of 2**62
+    elements (or a dimension above it, which no array can have, even an empty one)."""
     n = math.prod(shape)
-    if n > MAX_ELEMENTS:
+    if n > MAX_ELEMENTS or any(d > MAX_ELEMENTS for d in shape):
         raise ValueError(f"shape {shape} has {n} elements, more than fanin's limit of "
                          f"2**62.")
-    need = n * itemsize
-    if need < _MEMORY_CHECK_BYTES:  # small: not worth a look at /proc/meminfo
+    return n
+
+
+def check_size(shape: tuple[int, ...], itemsize: int, extra_bytes: int = 0) -> int:
+    """Element count of ``shape``; refuse sizes that overflow or exceed memory.
+
+    ``extra_bytes`` is working memory held besides the output (e.g. QR's).
+    """
+    n = check_count(shape)
+    need = n * itemsize + extra_bytes
+    if need < MEMORY_CHECK_BYTES:  # small: not worth a look at the memory figures
         return n
     avail = available_memory()
     if avail is not None and need > avail:
@@ -60,43 +70,66 @@ def check_size(shape: tuple[int, ...], itemsize: int) -> int:
     return n
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().split()
+    except OSError:
+        return None
+    return int(text[0]) if text and text[0].isdigit() else None  # "max": no limit
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2, then v1), if any."""
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        cap, used = _read_int(limit), _read_int(usage)
+        if cap is not None and used is not None and cap < 1 << 60:  # v1 "no limit" is ~2**63
+            return max(0, cap - used)
+    return None
+
+
 def available_memory() -> int | None:
-    """Bytes of memory available to this process (None when unknown)."""
+    """Bytes this process can still allocate: the machine's available memory, or
+    the room under its cgroup's limit when that is smaller (None when unknown)."""
+    avail = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    avail = int(line.split()[1]) * 1024
+                    break
     except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
+    room = _cgroup_room()
+    if room is not None:
+        avail = room if avail is None else min(avail, room)
+    return avail
 
 
 def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight shape, by the Keras rules.
 
-    Rank 0: (1, 1); rank 1 ``(n,)``: (n, n); rank 2 ``(a, b)``: (a, b); rank >= 3 is a
-    channels-last kernel ``(*spatial, in, out)``. With both ``input_axes`` and
-    ``output_axes``, fan_in is the product of the input axes times the receptive
-    field (every axis in neither list), and likewise fan_out.
+    With both ``input_axes`` and ``output_axes`` (Keras 3.15): fan_in is the product
+    of the input axes' sizes, fan_out of the output axes'; an axis may be in both
+    (a receptive-field axis, e.g. PyTorch's conv layout ``(out, in, kh, kw)`` with
+    ``input_axes=[1, 2, 3], output_axes=[0, 2, 3]``). Otherwise Keras 2.7's rule:
+    rank 0: (1, 1); rank 1 ``(n,)``: (n, n); rank 2 ``(a, b)``: (a, b); rank >= 3 is a
+    channels-last kernel ``(*spatial, in, out)``.
 
     >>> compute_fans((3, 3, 16, 32))
     (144, 288)
-    >>> compute_fans((32, 16, 3, 3), input_axes=[1], output_axes=[0])
+    >>> compute_fans((32, 16, 3, 3), input_axes=[1, 2, 3], output_axes=[0, 2, 3])
     (144, 288)
     """
     shape = tuple(shape)
     if input_axes is not None and output_axes is not None:
-        rank = len(shape)
-        ins = {a % rank for a in input_axes} if rank else set()
-        outs = {a % rank for a in output_axes} if rank else set()
-        receptive = math.prod(d for i, d in enumerate(shape) if i not in ins | outs)
-        fan_in = math.prod(shape[i] for i in ins) * receptive
-        fan_out = math.prod(shape[i] for i in outs) * receptive
-        return int(fan_in), int(fan_out)
+        return (math.prod(shape[a] for a in input_axes),
+                math.prod(shape[a] for a in output_axes))
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
@@ -125,7 +158,8 @@ def check_axes(axes, name: str):
 
 
 def check_axes_fit(shape, input_axes, output_axes) -> None:
-    """Axes must exist in ``shape`` and not overlap."""
+    """Axes must exist in ``shape``. They may overlap (Keras 3.15: shared axes
+    are receptive-field axes, counted in both fans)."""
     if input_axes is None or output_axes is None:
         return
     rank = len(shape)
@@ -134,13 +168,25 @@ def check_axes_fit(shape, input_axes, output_axes) -> None:
             if not -rank <= a < rank:
                 raise ValueError(f"`{name}` axis {a} is out of range for shape "
                                  f"{shape} of rank {rank}.")
-    if {a % rank for a in input_axes} & {a % rank for a in output_axes}:
-        raise ValueError(f"`input_axes` {input_axes} and `output_axes` {output_axes} "
-                         "overlap.")
+
+
+def check_block(shape, offset, block) -> None:
+    """A block ``[offset, offset + block)`` must have ``shape``'s rank and lie inside it."""
+    if len(block) != len(shape) or len(offset) != len(shape):
+        raise ValueError(f"block shape {block} and offset {offset} must have the rank of "
+                         f"shape {shape} ({len(shape)}).")
+    for b, o, d in zip(block, offset, shape):
+        if o + b > d:
+            raise ValueError(f"block [offset {offset}, shape {block}] falls outside "
+                             f"shape {shape}.")
 
 
 def check_partition(shape, partition_shape, partition_offset):
-    """Validate partition arguments; returns (partition_shape, offset) tuples."""
+    """Validate partition arguments; returns (partition_shape, offset) tuples.
+
+    ``partition_offset`` defaults to the origin, as in Keras (which reads only
+    ``partition_shape`` to size the values).
+    """
     if partition_shape is None and partition_offset is None:
         return None, None
     if partition_shape is None:
@@ -148,40 +194,5 @@ def check_partition(shape, partition_shape, partition_offset):
     part = normalize_shape(partition_shape, "partition_shape")
     offset = ((0,) * len(shape) if partition_offset is None
               else normalize_shape(partition_offset, "partition_offset"))
-    if len(part) != len(shape) or len(offset) != len(shape):
-        raise ValueError(f"partition_shape {part} and partition_offset {offset} must "
-                         f"have the rank of shape {shape} ({len(shape)}).")
-    for p, o, d in zip(part, offset, shape):
-        if o + p > d:
-            raise ValueError(f"partition [offset {offset}, shape {part}] falls outside "
-                             f"shape {shape}.")
+    check_block(shape, offset, part)
     return part, offset
-
-
-def partition_rows(shape, part, offset):
-    """Flat row starts and row length of a partition inside the full tensor.
-
-    The partition, read in C order, is ``len(starts)`` runs of ``row_len``
-    consecutive flat indices of the full tensor. Trailing axes the partition
-    covers whole merge into one run, so the common cases need few rows.
-
-    >>> partition_rows((4, 5), (2, 5), (1, 0))
-    (array([5], dtype=uint64), 10)
-    >>> partition_rows((4, 5), (2, 2), (1, 3))
-    (array([ 8, 13], dtype=uint64), 2)
-    """
-    rank = len(shape)
-    if rank == 0:
-        return np.zeros(1, np.uint64), 1
-    strides = [1] * rank
-    for i in range(rank - 2, -1, -1):
-        strides[i] = strides[i + 1] * shape[i + 1]
-    axis = rank - 1  # last axis the partition does not cover whole
-    while axis > 0 and part[axis] == shape[axis]:
-        axis -= 1
-    row_len = math.prod(part[axis:])
-    starts = np.array([offset[axis] * strides[axis]], np.uint64)
-    for i in range(axis - 1, -1, -1):
-        idx = (np.arange(part[i], dtype=np.uint64) + np.uint64(offset[i])) * np.uint64(strides[i])
-        starts = (idx[:, None] + starts[None, :]).reshape(-1)
-    return starts, row_len

@@ -1,26 +1,29 @@
 """Thread count of the compiled stream kernel.
 
-``fanin.set_num_threads(n)`` / ``fanin.get_num_threads()``. The default is the
-``FANIN_NUM_THREADS`` environment variable (read when fanin is imported), else the
-number of CPUs this process may run on. Results never depend on the thread count:
-the stream is position-stable. Without the compiled kernel the setting is kept but
-has no effect (the NumPy reference is single-threaded).
+``fanin.set_num_threads(n)`` / ``fanin.get_num_threads()``. The kernel owns the
+value: its default is the ``FANIN_NUM_THREADS`` environment variable (read when the
+kernel loads; a value that is not a positive integer is ignored), else the number of
+CPUs this process may run on; at most :data:`MAX_THREADS`. Results never depend on
+the thread count: the stream is position-stable. Without the compiled kernel the
+setting is kept here and has no effect (the NumPy reference is single-threaded).
 
->>> n = get_num_threads(); set_num_threads(1); get_num_threads()
+>>> with set_num_threads(1):
+...     get_num_threads()
 1
->>> set_num_threads(n)
 """
 
 from __future__ import annotations
 
+import operator
 import os
 
-__all__ = ["set_num_threads", "get_num_threads", "default_num_threads"]
+from fanin._state import Restore
+from fanin.stream import _kernel
 
-try:
-    from fanin import _kernel
-except ImportError:  # pragma: no cover - the NumPy fallback
-    _kernel = None
+__all__ = ["set_num_threads", "get_num_threads", "MAX_THREADS"]
+
+#: Most threads a fill uses (the kernel's fixed-size thread table).
+MAX_THREADS = 1024
 
 
 def _cpu_count() -> int:
@@ -30,47 +33,38 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_num_threads() -> int:
-    """``FANIN_NUM_THREADS`` if set to a positive integer, else the usable CPU count.
-
-    >>> default_num_threads() >= 1
-    True
-    """
-    env = os.environ.get("FANIN_NUM_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if n >= 1:
-            return n
-    return _cpu_count()
+_fallback = _cpu_count()  # the setting when there is no kernel to own it
 
 
-_num_threads = default_num_threads()
-if _kernel is not None:
-    _kernel.set_num_threads(_num_threads)
-
-
-def set_num_threads(n: int | None) -> None:
+def set_num_threads(n: int | None) -> Restore:
     """Use ``n`` threads for large fills (``None``: back to the default).
+
+    Counts above :data:`MAX_THREADS` are capped (``get_num_threads`` then says so).
+    As a context manager, the previous count comes back at the end.
 
     >>> set_num_threads(0)
     Traceback (most recent call last):
     ...
     ValueError: number of threads must be a positive integer, got 0
     """
-    global _num_threads
-    if n is None:
-        n = default_num_threads()
-    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
-        raise TypeError(f"number of threads must be an int, got {type(n).__name__}")
-    n = int(n.__index__()) if not isinstance(n, int) else n
-    if n < 1:
-        raise ValueError(f"number of threads must be a positive integer, got {n}")
+    global _fallback
+    if n is not None:
+        if isinstance(n, bool):
+            raise TypeError("number of threads must be an int, got bool")
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(f"number of threads must be an int, got "
+                            f"{type(n).__name__}") from None
+        if n < 1:
+            raise ValueError(f"number of threads must be a positive integer, got {n}")
+        n = min(n, MAX_THREADS)
+    previous = get_num_threads()
     if _kernel is not None:
         _kernel.set_num_threads(n)
-    _num_threads = n
+    else:
+        _fallback = _cpu_count() if n is None else n
+    return Restore(lambda: set_num_threads(previous))
 
 
 def get_num_threads() -> int:
@@ -79,6 +73,4 @@ def get_num_threads() -> int:
     >>> get_num_threads() >= 1
     True
     """
-    if _kernel is not None:
-        return _kernel.get_num_threads()
-    return _num_threads
+    return _kernel.get_num_threads() if _kernel is not None else _fallback

@@ -32,7 +32,7 @@ few tens of MiB whatever the tensor's size.
 >>> t = torch.empty(5, dtype=torch.float32)
 >>> _ = fill_stream(t, seed=3, call=0, dist=stream.normal(0.0, 1.0))
 >>> ref = np.empty(5, np.float32)
->>> stream.fill_reference(ref, 3, 0, stream.normal(0.0, 1.0))
+>>> stream.fill(ref, stream.plan(3, 0, stream.normal(0.0, 1.0), "float32", (5,)))
 >>> bool((t.numpy() == ref).all())
 True
 """
@@ -364,4 +364,30 @@ def fill_stream(out, seed, call, dist, *, starts=None, row_len=None, fmt=None,
             group = max(1, chunk // row_len)
             for g in range(0, len(starts), group):
                 step(starts[g:g + group], rows[g:g + group], row_len)
+    return out
+
+
+def fill_plan(out, plan: stream.Plan, *, chunk: int | None = None):
+    """Fill the contiguous tensor ``out`` (shape or size of ``plan.block``) with the plan's values.
+
+    The torch-ops twin of :func:`fanin.stream.fill`: the plan's runs, each through
+    :func:`fill_stream`. Returns ``out``.
+
+    >>> p = stream.plan(3, 0, stream.normal(0.0, 1.0), "float32", (4, 5), (1, 1), (2, 3))
+    >>> t = fill_plan(torch.empty(2, 3), p)
+    >>> ref = np.empty((2, 3), np.float32); stream.fill(ref, p)
+    >>> bool((t.numpy() == ref).all())
+    True
+    """
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}.")
+    if out.numel() != plan.size:
+        raise ValueError(f"out has {out.numel()} elements; the plan's block {plan.block} "
+                         f"has {plan.size}.")
+    if not out.is_contiguous():
+        raise ValueError("out must be a contiguous tensor.")
+    flat = out.view(-1)
+    for start, starts, row_len in plan.runs():
+        fill_stream(flat[start:start + starts.size * row_len], plan.key, plan.call,
+                    plan.dist, starts=starts, row_len=row_len, fmt=plan.fmt, chunk=chunk)
     return out

@@ -16,7 +16,7 @@ import numpy as np
 
 import fanin
 from fanin import _shapes
-from fanin.initializers import TRUNCATED_STDDEV, VarianceScaling, _RandomInitializer
+from fanin.initializers import TRUNCATED_STDDEV, VarianceScaling
 
 _EPILOG = """\
 IDENTIFIER is anything fanin.get accepts: a name ("lecun_normal", "LecunNormal",
@@ -87,11 +87,11 @@ def _moments(values: np.ndarray):
     return mean, math.sqrt(sq / n)
 
 
-def _expected(init, shape):
+def _expected(draw):
     """(expected std, low, high) of the values; None where not applicable."""
-    if not isinstance(init, _RandomInitializer) or isinstance(init, fanin.Orthogonal):
+    if not isinstance(draw, fanin.StreamDraw):
         return None, None, None
-    dist = init._distribution(shape)
+    dist = draw.distribution
     std = {"normal": dist.scale, "truncated_normal": dist.scale * TRUNCATED_STDDEV,
            "uniform": dist.scale / math.sqrt(12.0)}[dist.kind]
     return std, dist.low, dist.high
@@ -109,11 +109,12 @@ def _sample(args) -> int:
     init = _initializer(args.identifier, args.seed)
     shape = _shapes.normalize_shape(args.shape)
     t0 = time.perf_counter()
-    values = init(shape, args.dtype)
+    draw = init.draw(shape, args.dtype)
+    values = draw.array()
     elapsed = time.perf_counter() - t0
     fan_in, fan_out = (init.fans(shape) if isinstance(init, VarianceScaling)
                        else _shapes.compute_fans(shape))
-    std, low, high = _expected(init, shape)
+    std, low, high = _expected(draw)
     lines = [
         f"initializer  {type(init).__name__}  {json.dumps(init.get_config())}",
         f"shape        {shape}  ({values.size} elements)",
@@ -130,7 +131,7 @@ def _sample(args) -> int:
                      f"min {float(values.min()):.6g}, max {float(values.max()):.6g}")
     rate = values.size / elapsed if elapsed > 0 else float("inf")
     lines.append(f"time         {elapsed * 1e3:.3f} ms  ({rate / 1e6:.1f} M elements/s, "
-                 f"{'compiled kernel' if fanin.stream.kernel_available() else 'NumPy reference'})")
+                 f"{'compiled kernel' if fanin.stream.using_kernel() else 'NumPy reference'})")
     if args.out:
         if values.dtype.name == "bfloat16":  # .npy has no bfloat16: float32 holds it exactly
             np.save(args.out, values.astype(np.float32))

@@ -4,6 +4,10 @@ Same math, fans, configs, errors and seed semantics as ``tf.keras.initializers``
 values come from :mod:`fanin.stream`, so call ``k`` of an initializer seeded with
 ``s`` is the same tensor in every process, on every machine, in every framework.
 
+Every initializer has :meth:`~Initializer.draw`: one tensor's values as an
+immutable :class:`fanin.Draw` that any process can fill any block of; ``__call__``
+and ``fill`` are built on it.
+
 >>> import fanin
 >>> init = fanin.LecunNormal(seed=0)
 >>> w = init(shape=(256, 128))
@@ -13,14 +17,18 @@ values come from :mod:`fanin.stream`, so call ``k`` of an initializer seeded wit
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
+import operator
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fanin import _dtypes, _seeds, _shapes, stream
+from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
+from fanin.registry import register
 
 _PARTITION_KWARGS = ("partition_shape", "partition_offset")
 
@@ -29,54 +37,118 @@ _PARTITION_KWARGS = ("partition_shape", "partition_offset")
 TRUNCATED_STDDEV = 0.87962566103423978
 
 
-def _validate_kwargs(cls_name, kwargs, support_partition=True):
+def _partition_args(cls_name, shape, kwargs, supported=True):
+    """Validated (partition_shape, partition_offset), or (None, None)."""
     unknown = [k for k in kwargs if k not in _PARTITION_KWARGS]
     if unknown:
         raise TypeError(f"Unknown keyword arguments: {unknown}. Allowed keyword "
                         f"arguments: {list(_PARTITION_KWARGS)}.")
-    if not support_partition and kwargs:
+    if not supported and kwargs:
         raise ValueError(f"{cls_name} initializer doesn't support "
                          "partition-related arguments.")
+    return _shapes.check_partition(shape, kwargs.get("partition_shape"),
+                                   kwargs.get("partition_offset"))
+
+
+def _scalar(value, name):
+    """A Python int or float from a Python/numpy scalar or a 0-d tensor of any framework."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    shape = getattr(value, "shape", None)
+    item = None
+    if shape is not None and tuple(shape) == ():  # numpy, torch, jax, tf scalars
+        read = getattr(value, "item", None) or getattr(value, "numpy", None)
+        item = read() if read is not None else None
+        item = item.item() if isinstance(item, np.generic) else item
+    if isinstance(item, bool) or not isinstance(item, (int, float)):
+        raise TypeError(f"`{name}` must be a real scalar (a number or a 0-d tensor), "
+                        f"got {value!r}.")
+    return item
 
 
 def _real(value, name, *, positive=False, nonnegative=False):
-    """A finite Python float from a Python/numpy scalar; clear errors otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    value = np.asarray(value)
-    if value.ndim != 0 or value.dtype.kind not in "iuf":
-        raise TypeError(f"`{name}` must be a real scalar, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite. Received: {name}={value}.")
-    if positive and value <= 0:
-        raise ValueError(f"`{name}` must be positive float. Received: {name}={value}.")
-    if nonnegative and value < 0:
-        raise ValueError(f"`{name}` must be non-negative. Received: {name}={value}.")
-    return value
-
-
-def _plain(value):
-    """Config values as plain JSON types (numpy scalars become Python numbers)."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A finite number as stored in configs (int or float); clear errors otherwise."""
+    number = _scalar(value, name)
+    if not math.isfinite(number):
+        raise ValueError(f"`{name}` must be finite. Received: {name}={number}.")
+    if positive and number <= 0:
+        raise ValueError(f"`{name}` must be positive float. Received: {name}={number}.")
+    if nonnegative and number < 0:
+        raise ValueError(f"`{name}` must be non-negative. Received: {name}={number}.")
+    return number
 
 
 class Initializer:
     """Initializer base class: all fanin initializers inherit from this class.
 
-    Subclasses implement ``__call__(shape, dtype=None, **kwargs)`` returning a
-    ``numpy.ndarray``, and ``get_config()`` when they take arguments.
+    A subclass implements :meth:`draw` (and gets ``__call__``, partitions and
+    ``fill`` from it), or just ``__call__(shape, dtype=None, **kwargs)`` returning
+    a ``numpy.ndarray``; and ``get_config()`` when it takes arguments.
+
+    Class attributes read by adapters: ``kind`` (``"random"``: elementwise
+    stream values; ``"constant"``; ``"matrix"``: Identity, Orthogonal) and
+    ``dtype_kind`` (``"float"``: float16/bfloat16/float32/float64; ``"real"``:
+    those or integers; ``"numeric"``: any numeric or boolean dtype).
 
     >>> class Twos(Initializer):
-    ...     def __call__(self, shape, dtype=None, **kwargs):
-    ...         return np.full(shape, 2.0, _dtypes.numpy_dtype(_dtypes.float_dtype(dtype)))
+    ...     def draw(self, shape, dtype=None):
+    ...         return ConstantDraw(_shapes.normalize_shape(shape), _dtypes.float_dtype(dtype), value=2.0)
     >>> Twos()((2,)).tolist()
     [2.0, 2.0]
     """
 
+    kind = "custom"
+    dtype_kind = "float"
+    supports_partitions = True
+
     def __call__(self, shape, dtype=None, **kwargs):
-        raise NotImplementedError("Initializer subclasses must implement the "
-                                  "`__call__()` method.")
+        """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
+
+        ``partition_shape`` / ``partition_offset`` give the block
+        ``[offset, offset + partition_shape)`` of the tensor of ``shape``
+        (fans from the full shape); see :meth:`draw` and ``docs/stream.md``
+        section 6 for which call index partitions share.
+        """
+        part, offset = _partition_args(type(self).__name__, shape, kwargs,
+                                       self.supports_partitions)
+        if part is None:
+            return self.draw(shape, dtype).array()
+        return self._partition_draw(_shapes.normalize_shape(shape), dtype, part,
+                                    offset).block(offset, part)
+
+    def draw(self, shape, dtype=None) -> Draw:
+        """One tensor's values as an immutable :class:`fanin.Draw` (takes one call index)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement `draw()` or "
+                                  "`__call__()`.")
+
+    def _partition_draw(self, shape, dtype, part, offset) -> Draw:
+        return self.draw(shape, dtype)  # no call index to share: every call is the same
+
+    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
+        """Fill an existing array in place, as ``self(shape, ...)`` would; return ``out``.
+
+        ``out`` is the whole tensor (``shape=None``) or the partition at
+        ``partition_offset`` of a tensor of ``shape``. ``dtype`` is how ``out`` is
+        read (``"bfloat16"`` for a ``uint16`` buffer; default: ``out``'s dtype).
+
+        >>> a = np.empty((2, 3), np.float32)
+        >>> bool((Ones().fill(a) == 1).all())
+        True
+        """
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
+        dtype = out.dtype if dtype is None else dtype
+        if shape is None:
+            return self.draw(out.shape, dtype).fill(out)
+        shape = _shapes.normalize_shape(shape)
+        part, offset = _partition_args(type(self).__name__, shape, {
+            "partition_shape": out.shape, "partition_offset": partition_offset},
+            self.supports_partitions)
+        return self._partition_draw(shape, dtype, part, offset).fill(out, offset)
 
     def get_config(self):
         """The initializer's configuration as a JSON-serializable dict."""
@@ -95,34 +167,108 @@ class Initializer:
             raise TypeError(f"{cls.__name__}.from_config expects a dict, got "
                             f"{type(config).__name__}.")
         config = {k: v for k, v in config.items() if k != "dtype"}
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        unknown = sorted(str(k) for k in config if k not in accepted)
+        if unknown:
+            raise TypeError(f"{cls.__name__} config has unknown keys {unknown}; accepted "
+                            f"keys: {accepted}.")
         return cls(**config)
-
-    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
-        """Fill an existing array in place, as ``self(shape, ...)`` would.
-
-        ``out`` is the whole tensor (``shape=None``) or the partition at
-        ``partition_offset`` of a tensor of ``shape``. ``dtype`` overrides how
-        ``out`` is read (``"bfloat16"`` for a ``uint16`` buffer). Returns ``out``.
-
-        >>> a = np.empty((2, 3), np.float32)
-        >>> bool((Ones().fill(a) == 1).all())
-        True
-        """
-        kwargs = {} if shape is None else {"partition_shape": out.shape,
-                                           "partition_offset": partition_offset}
-        values = self(out.shape if shape is None else shape,
-                      out.dtype if dtype is None else dtype, **kwargs)
-        if values.dtype != out.dtype:  # e.g. bfloat16 values into a uint16 buffer
-            if values.dtype.itemsize != out.dtype.itemsize:
-                raise ValueError(f"cannot write {values.dtype} values into an array "
-                                 f"of dtype {out.dtype}.")
-            values = values.view(out.dtype)
-        out[...] = values
-        return out
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+# --------------------------------------------------------------------------- #
+# Call indices
+# --------------------------------------------------------------------------- #
+
+
+def _union_volume(boxes) -> int:
+    """Elements in the union of boxes ``(lo, hi)`` (tuples of equal rank), exactly.
+
+    Sweeps the first axis between the boxes' edges and recurses on the boxes
+    spanning each slab: cheap for the grid-like tilings of sharded variables.
+    """
+    boxes = [(lo, hi) for lo, hi in boxes if all(a < b for a, b in zip(lo, hi))]
+    if not boxes or not boxes[0][0]:
+        return len(boxes) and 1
+    edges = sorted({lo[0] for lo, _ in boxes} | {hi[0] for _, hi in boxes})
+    total = 0
+    for a, b in zip(edges, edges[1:]):
+        inside = [(lo[1:], hi[1:]) for lo, hi in boxes if lo[0] <= a and hi[0] >= b]
+        if inside:
+            total += (b - a) * _union_volume(inside)
+    return total
+
+
+@dataclass
+class _PartitionGroup:
+    """The partitions of one tensor that share a call index (one draw)."""
+
+    shape: tuple
+    dtype: object
+    draw: Draw
+    boxes: set = field(default_factory=set)  # distinct (offset, partition_shape)
+    total: int = 0  # sum of the distinct boxes' sizes (an upper bound of coverage)
+
+    def add(self, part, offset) -> bool:
+        """Record a partition; True when the distinct partitions cover the tensor."""
+        if (offset, part) not in self.boxes:
+            self.boxes.add((offset, part))
+            self.total += math.prod(part)
+        size = math.prod(self.shape)
+        if self.total < size:
+            return False
+        return _union_volume([(o, tuple(a + b for a, b in zip(o, p)))
+                              for o, p in self.boxes]) >= size
+
+
+@dataclass(frozen=True)
+class _DrawMaker:
+    """A validated call, waiting for its call index: ``make(call)`` is its draw."""
+
+    cls: type
+    shape: tuple
+    dtype: str
+    fields: dict
+
+    def __call__(self, call: int) -> Draw:
+        return self.cls(self.shape, self.dtype, call=call, **self.fields)
+
+
+class _CallSequence:
+    """An instance's call counter and its open partition group (thread-safe).
+
+    Rules (``docs/stream.md`` section 6): a draw or an unpartitioned call takes
+    the next index and closes the group. A partitioned call joins the open group
+    when it is for the same full shape and dtype (the same offset gives the
+    same block, overlapping blocks are slices of one tensor), else opens a new
+    group with the next index. A group closes once its distinct partitions cover
+    the whole tensor (their union, not the sum of their sizes).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._next = 0
+        self._group: _PartitionGroup | None = None
+
+    def take(self) -> int:
+        with self._lock:
+            self._group = None
+            call, self._next = self._next, self._next + 1
+            return call
+
+    def partition(self, shape, dtype, part, offset, make_draw) -> Draw:
+        with self._lock:
+            group = self._group
+            if group is None or group.shape != shape or group.dtype != dtype:
+                group = _PartitionGroup(shape, dtype, make_draw(self._next))
+                self._next += 1
+                self._group = group
+            if group.add(part, offset):
+                self._group = None
+            return group.draw
 
 
 # --------------------------------------------------------------------------- #
@@ -133,21 +279,19 @@ class Initializer:
 class _Fill(Initializer):
     """Initializers that fill every element with one value."""
 
-    def _value(self):
-        raise NotImplementedError
+    kind = "constant"
+    dtype_kind = "numeric"
+    value = 0
 
-    def __call__(self, shape, dtype=None, **kwargs):
-        _validate_kwargs(type(self).__name__, kwargs)
-        name = _dtypes.numeric_dtype(dtype)
+    def draw(self, shape, dtype=None) -> Draw:
+        """A :class:`fanin.ConstantDraw` (no call index: every draw is the same)."""
+        name = _dtypes.checked_dtype(dtype, self.dtype_kind)
         shape = _shapes.normalize_shape(shape)
-        part, _ = _shapes.check_partition(shape, kwargs.get("partition_shape"),
-                                          kwargs.get("partition_offset"))
-        out_shape = part if part is not None else shape
-        dt = _dtypes.numpy_dtype(name)
-        _shapes.check_size(out_shape, dt.itemsize)
-        return np.full(out_shape, self._value(), dtype=dt)
+        _shapes.check_count(shape)
+        return ConstantDraw(shape, name, value=_dtypes.fit(self.value, name, "Constant value"))
 
 
+@register("zero")
 class Zeros(_Fill):
     """Initializer that generates tensors initialized to 0.
 
@@ -155,10 +299,10 @@ class Zeros(_Fill):
     [[0.0, 0.0], [0.0, 0.0]]
     """
 
-    def _value(self):
-        return 0
+    value = 0
 
 
+@register("one")
 class Ones(_Fill):
     """Initializer that generates tensors initialized to 1.
 
@@ -166,10 +310,10 @@ class Ones(_Fill):
     [1, 1, 1]
     """
 
-    def _value(self):
-        return 1
+    value = 1
 
 
+@register()
 class Constant(_Fill):
     """Initializer that generates tensors with a constant value (a scalar).
 
@@ -178,227 +322,169 @@ class Constant(_Fill):
     """
 
     def __init__(self, value=0):
-        arr = np.asarray(value)
-        if arr.ndim != 0 or arr.dtype.kind not in "biuf":
+        if isinstance(value, (bool, np.bool_)):
+            self.value = bool(value)
+            return
+        try:
+            number = _scalar(value, "value")
+        except TypeError:
             raise TypeError(f"Constant value must be a Python or numpy scalar number, "
-                            f"got {value!r}.")
-        self.value = _plain(value) if isinstance(value, np.generic) else (
-            arr.item() if isinstance(value, np.ndarray) else value)
-
-    def _value(self):
-        return self.value
+                            f"got {value!r}.") from None
+        self.value = number
 
     def get_config(self):
         return {"value": self.value}
 
 
 # --------------------------------------------------------------------------- #
-# Random initializers
+# Seeded initializers
 # --------------------------------------------------------------------------- #
 
 
-@dataclass(frozen=True)
-class Draw:
-    """One call of a random initializer: everything needed to compute its values.
+class _Seeded(Initializer):
+    """Seed, key and call sequence of the random initializers.
 
-    Framework adapters use it to fill their own tensors (on the host with
-    :func:`fanin.stream.fill`, or on a device with the same algorithm).
-
-    >>> d = LecunNormal(seed=1).draw((4, 2))
-    >>> d.call, d.distribution.kind
-    (0, 'truncated_normal')
-    """
-
-    seed: int
-    call: int
-    distribution: stream.Distribution
-    dtype: str
-    shape: tuple
-    partition_shape: tuple | None = None
-    partition_offset: tuple | None = None
-
-    @property
-    def out_shape(self):
-        """Shape of the values this draw produces (the partition, if any)."""
-        return self.partition_shape if self.partition_shape is not None else self.shape
-
-    def rows(self):
-        """(starts, row_len): the flat element indices this draw covers, as runs."""
-        if self.partition_shape is None:
-            return None, None
-        return _shapes.partition_rows(self.shape, self.partition_shape,
-                                      self.partition_offset)
-
-    def fill(self, out):
-        """Write this draw's values into ``out`` (writable, C-contiguous)."""
-        starts, row_len = self.rows()
-        stream.fill(out, self.seed, self.call, self.distribution,
-                    starts=starts, row_len=row_len, fmt=self.dtype)
-        return out
-
-
-class _RandomInitializer(Initializer):
-    """Base of the stream-backed initializers: seed, call counting, partitions.
-
-    Call indices: an unpartitioned call takes the next index. Partitioned calls
-    of one tensor share an index: the first partition of a shape takes the next
-    index and opens a group; further partitions of the same shape reuse it (the
-    same offset gives the same block) until the distinct partitions cover the
-    whole tensor, which closes the group. A call of another shape, or an
-    unpartitioned call, also closes it. So a variable initialized shard by shard
-    equals the unsharded one, and the calls after it line up.
+    ``copy.copy``, ``copy.deepcopy`` and pickling give an instance with the same
+    key at call 0 (like ``from_config``, but an unseeded instance keeps the seed
+    it drew). To send one tensor to another process, send its draw.
     """
 
     def _init_seed(self, seed):
         self.seed = _seeds.check_seed(seed)
-        self._key = stream.seed_to_key(self.seed) if self.seed is not None else _seeds.fresh_seed()
-        self._reset_calls()
+        self._key = stream.seed_to_key(self.seed if self.seed is not None
+                                       else _seeds.fresh_seed())
+        self._calls = _CallSequence()
 
-    def _reset_calls(self):
-        self._lock = threading.Lock()
-        self._next_call = 0
-        self._group = None  # [shape, call, seen offsets, elements covered]
-        # (shape, dtype) -> (numpy dtype, canonical dtype name, distribution) of
-        # calls already validated: small tensors (biases, 3x3 kernels) then cost
-        # a dict lookup, not a re-validation.
-        self._plans = {}
+    def _partition_draw(self, shape, dtype, part, offset):
+        make = self._prepare(shape, _dtypes.checked_dtype(dtype, self.dtype_kind))
+        return self._calls.partition(shape, make.dtype, part, offset, make)
 
-    def _take_call(self, shape, part, offset):
-        with self._lock:
-            if part is None or part == shape:
-                self._group = None
-                call, self._next_call = self._next_call, self._next_call + 1
-                return call
-            group = self._group
-            if group is None or group[0] != shape:
-                group = self._group = [shape, self._next_call, set(), 0]
-                self._next_call += 1
-            if offset not in group[2]:
-                group[2].add(offset)
-                group[3] += math.prod(part)
-                if group[3] >= math.prod(shape):
-                    self._group = None
-            return group[1]
-
-    def _distribution(self, shape) -> stream.Distribution:
-        raise NotImplementedError
-
-    def draw(self, shape, dtype=None, *, partition_shape=None, partition_offset=None) -> Draw:
+    def draw(self, shape, dtype=None) -> Draw:
         """Validate a call and take its call index, without computing values.
 
         >>> init = RandomNormal(seed=5)
         >>> [init.draw((3,)).call for _ in range(3)]
         [0, 1, 2]
         """
-        name, shape, part, offset, dist = self._prepare(shape, dtype, partition_shape,
-                                                        partition_offset)
-        call = self._take_call(shape, part, offset)
-        return Draw(self._key, call, dist, name, shape, part, offset)
+        make = self._prepare(_shapes.normalize_shape(shape),
+                             _dtypes.checked_dtype(dtype, self.dtype_kind))
+        return make(self._calls.take())
 
-    def _prepare(self, shape, dtype, partition_shape, partition_offset):
+    def _prepare(self, shape, name) -> "_DrawMaker":
         """Validate a call (raising before any call index is taken)."""
-        name = _dtypes.float_dtype(dtype)
-        shape = _shapes.normalize_shape(shape)
-        part, offset = _shapes.check_partition(shape, partition_shape, partition_offset)
-        dist = self._distribution(shape)
-        _check_fits(dist, name)
-        return name, shape, part, offset, dist
-
-    def __call__(self, shape, dtype=None, **kwargs):
-        key = None
-        if not kwargs and type(shape) is tuple and all(type(d) is int for d in shape):
-            key = (shape, _dtypes.floatx() if dtype is None else dtype)
-            plan = self._plans.get(key)
-            if plan is not None and plan[0].itemsize * math.prod(shape) < _shapes._MEMORY_CHECK_BYTES:
-                dt, name, dist = plan
-                out = np.empty(shape, dt)
-                stream.fill_whole(out, self._key, self._take_call(shape, None, None), dist, name)
-                return out
-        _validate_kwargs(type(self).__name__, kwargs)
-        name, shape, part, offset, dist = self._prepare(
-            shape, dtype, kwargs.get("partition_shape"), kwargs.get("partition_offset"))
-        dt = _dtypes.numpy_dtype(name)
-        _shapes.check_size(part if part is not None else shape, dt.itemsize)
-        d = Draw(self._key, self._take_call(shape, part, offset), dist, name, shape, part, offset)
-        if key is not None:
-            try:
-                if len(self._plans) > 64:
-                    self._plans.clear()
-                self._plans[key] = (dt, name, d.distribution)
-            except TypeError:  # an unhashable dtype object: no cache
-                pass
-        return d.fill(np.empty(d.out_shape, dt))
-
-    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
-        """Fill an existing writable C-contiguous array in place, with no copy.
-
-        ``out`` is the whole tensor (``shape=None``) or the partition at
-        ``partition_offset`` of a tensor of ``shape``. ``dtype="bfloat16"``
-        fills a ``uint16`` buffer with bfloat16 bits. Advances the call index
-        as ``__call__`` does. Returns ``out``.
-
-        >>> a = np.empty((3, 4), np.float32)
-        >>> bool((LecunNormal(seed=2).fill(a) == LecunNormal(seed=2)((3, 4))).all())
-        True
-        """
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
-        name = _dtypes.float_dtype(out.dtype if dtype is None else dtype)
-        if shape is None:
-            d = self.draw(out.shape, name)
-        else:
-            d = self.draw(shape, name, partition_shape=out.shape,
-                          partition_offset=partition_offset)
-        return d.fill(out)
+        raise NotImplementedError
 
     def get_config(self):
         return {"seed": self.seed}
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_calls", "_plans")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._calls = _CallSequence()
+
     def __copy__(self):
         new = type(self).__new__(type(self))
-        new.__dict__.update({k: v for k, v in self.__dict__.items()
-                             if k not in ("_lock", "_group")})
-        new._reset_calls()
+        new.__setstate__(self.__getstate__())
         return new
 
     def __deepcopy__(self, memo):
         return self.__copy__()
 
-    def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock",)}
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
 
 def _check_fits(dist: stream.Distribution, name: str) -> None:
     """Refuse parameters whose values would overflow the output dtype."""
-    finfo_max = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
-                 "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}[name]
+    top = _dtypes.max_value(name)
     if dist.kind == "normal":
-        reach = abs(dist.loc) + (9.0 if name == "float64" else 6.0) * abs(dist.scale)
+        reach = abs(dist.loc) + stream.NORMAL_REACH[name] * abs(dist.scale)
     else:
         reach = max(abs(dist.low), abs(dist.high))
-    if not reach < finfo_max:
+    if dist.kind == "uniform" and name in _dtypes.FLOAT_NAMES:
+        # loc + u * scale in the working precision: scale = maxval - minval must fit
+        reach = max(reach, abs(dist.scale))
+        top = min(top, _dtypes.max_value("float64" if name == "float64" else "float32"))
+    if not reach < top:
         raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
                          f"would overflow {name}.")
-    stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
 
 
-class _Gaussian(_RandomInitializer):
+class StreamInitializer(_Seeded):
+    """Base of the initializers whose values are elementwise stream values.
+
+    Their draws are :class:`fanin.StreamDraw` s. Subclasses give
+    ``_distribution(shape, dtype_name)``.
+    """
+
+    kind = "random"
+
+    def _distribution(self, shape, name) -> stream.Distribution:
+        raise NotImplementedError
+
+    def _fans(self, shape):
+        return None
+
+    def _prepare(self, shape, name):
+        _shapes.check_count(shape)
+        dist = self._distribution(shape, name)
+        _check_fits(dist, name)
+        stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
+        return _DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
+                                                     "fans": self._fans(shape)})
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
+
+        ``partition_shape`` / ``partition_offset`` give a block of the tensor of
+        ``shape``: see :class:`Initializer` and ``docs/stream.md`` section 6.
+
+        >>> LecunNormal(seed=0)((4, 4), partition_shape=(2, 4), partition_offset=(2, 0)).shape
+        (2, 4)
+        """
+        if not kwargs and type(shape) is tuple:
+            # Small tensors (biases, 3x3 kernels) already validated once cost a dict
+            # lookup and the fill: per-call overhead near NumPy's own.
+            key = (shape, _dtypes.floatx() if dtype is None else dtype)
+            try:
+                cached = self._plans.get(key)
+            except (AttributeError, TypeError):  # no cache yet, or an unhashable dtype
+                cached = None
+            if cached is not None:
+                dt, name, dist = cached
+                out = np.empty(shape, dt)
+                stream.fill_whole(out, self._key, self._calls.take(), dist, name)
+                return out
+            result = super().__call__(shape, dtype)
+            self._remember(key, result)
+            return result
+        return super().__call__(shape, dtype, **kwargs)
+
+    def _remember(self, key, result):
+        if result.nbytes >= _shapes.MEMORY_CHECK_BYTES or not all(type(d) is int for d in key[0]):
+            return
+        name = _dtypes.dtype_name(result.dtype)
+        plans = self.__dict__.setdefault("_plans", {})
+        if len(plans) >= 64:  # shapes a model uses are few; bound the cache anyway
+            plans.clear()
+        try:
+            plans[key] = (result.dtype, name, self._distribution(key[0], name))
+        except TypeError:  # an unhashable dtype object: no cache
+            pass
+
+
+class _Gaussian(StreamInitializer):
     """RandomNormal and TruncatedNormal: a mean and a (pre-truncation) stddev."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        _real(mean, "mean"), _real(stddev, "stddev", nonnegative=True)
-        self.mean, self.stddev = _plain(mean), _plain(stddev)
+        self.mean = _real(mean, "mean")
+        self.stddev = _real(stddev, "stddev", nonnegative=True)
         self._init_seed(seed)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+@register("normal")
 class RandomNormal(_Gaussian):
     """Initializer that generates tensors with a normal distribution.
 
@@ -406,10 +492,11 @@ class RandomNormal(_Gaussian):
     (2, 2)
     """
 
-    def _distribution(self, shape):
+    def _distribution(self, shape, name):
         return stream.normal(self.mean, self.stddev)
 
 
+@register()
 class TruncatedNormal(_Gaussian):
     """Normal values more than two standard deviations from the mean cut away.
 
@@ -420,34 +507,47 @@ class TruncatedNormal(_Gaussian):
     True
     """
 
-    def _distribution(self, shape):
+    def _distribution(self, shape, name):
         return stream.truncated_normal(self.mean, self.stddev)
 
 
-class RandomUniform(_RandomInitializer):
+@register("uniform")
+class RandomUniform(StreamInitializer):
     """Initializer that generates tensors uniform on ``[minval, maxval)``.
+
+    Float dtypes get uniform floats; integer dtypes (as in Keras 2.7) uniform
+    integers in ``[minval, maxval)``, which must then be integers.
 
     >>> v = RandomUniform(minval=0.0, maxval=1.0, seed=0)((1000,))
     >>> bool(((v >= 0) & (v < 1)).all())
     True
     """
 
+    # integer dtypes need stream v2's unbiased uniform integers
+    dtype_kind = "real" if hasattr(stream, "uniform_int") else "float"
+
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
-        lo, hi = _real(minval, "minval"), _real(maxval, "maxval")
-        if hi < lo:
+        self.minval, self.maxval = _real(minval, "minval"), _real(maxval, "maxval")
+        if self.maxval < self.minval:
             raise ValueError(f"`maxval` must not be less than `minval`. Received: "
                              f"minval={minval}, maxval={maxval}.")
-        self.minval, self.maxval = _plain(minval), _plain(maxval)
         self._init_seed(seed)
 
-    def _distribution(self, shape):
-        return stream.uniform(self.minval, self.maxval)
+    def _distribution(self, shape, name):
+        if name in _dtypes.FLOAT_NAMES:
+            return stream.uniform(self.minval, self.maxval)
+        lo, hi = _dtypes.fit(self.minval, name, "minval"), _dtypes.fit(self.maxval, name, "maxval")
+        if not hi > lo:
+            raise ValueError(f"integer {name} values need integer minval < maxval, got "
+                             f"minval={self.minval}, maxval={self.maxval}.")
+        return stream.uniform_int(lo, hi)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
-class VarianceScaling(_RandomInitializer):
+@register()
+class VarianceScaling(StreamInitializer):
     """Initializer that adapts its scale to the shape of its input tensors.
 
     With ``distribution="truncated_normal"`` or ``"untruncated_normal"``, samples
@@ -455,8 +555,9 @@ class VarianceScaling(_RandomInitializer):
     with ``"uniform"`` they are uniform within ``[-limit, limit)``,
     ``limit = sqrt(3 * scale / n)``. ``n`` is fan_in, fan_out or their average
     by ``mode``. ``input_axes`` / ``output_axes`` (both, or neither) give the
-    fans of other layouts, e.g. PyTorch's ``(out, in, *kernel)``:
-    ``input_axes=[1], output_axes=[0]``.
+    fans of other layouts as Keras 3.15 computes them (the product of the listed
+    axes; an axis may be in both), e.g. PyTorch's ``(out, in, kh, kw)``:
+    ``input_axes=[1, 2, 3], output_axes=[0, 2, 3]``.
 
     >>> init = VarianceScaling(scale=0.1, mode="fan_in", distribution="uniform", seed=0)
     >>> bool((abs(init((2, 2))) < (3 * 0.1 / 2) ** 0.5).all())
@@ -465,12 +566,11 @@ class VarianceScaling(_RandomInitializer):
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal",
                  seed=None, input_axes=None, output_axes=None):
-        self.scale = _plain(scale)
         self._set_params(scale, mode, distribution, input_axes, output_axes)
         self._init_seed(seed)
 
     def _set_params(self, scale, mode, distribution, input_axes, output_axes):
-        _real(scale, "scale", positive=True)
+        self.scale = _real(scale, "scale", positive=True)
         allowed_modes = ("fan_in", "fan_out", "fan_avg")
         if mode not in allowed_modes:
             raise ValueError(f"Invalid `mode` argument: {mode}. Please use one of the "
@@ -497,22 +597,20 @@ class VarianceScaling(_RandomInitializer):
     def fans(self, shape):
         """(fan_in, fan_out) this initializer uses for ``shape``.
 
-        >>> LecunNormal(input_axes=[1], output_axes=[0]).fans((64, 32, 3, 3))
+        >>> LecunNormal(input_axes=[1, 2, 3], output_axes=[0, 2, 3]).fans((64, 32, 3, 3))
         (288, 576)
         """
         shape = _shapes.normalize_shape(shape)
+        _shapes.check_count(shape)
         _shapes.check_axes_fit(shape, self.input_axes, self.output_axes)
         return _shapes.compute_fans(shape, self.input_axes, self.output_axes)
 
-    def _distribution(self, shape):
+    _fans = fans
+
+    def _distribution(self, shape, name):
         fan_in, fan_out = self.fans(shape)
-        scale = float(self.scale)
-        if self.mode == "fan_in":
-            scale /= max(1.0, fan_in)
-        elif self.mode == "fan_out":
-            scale /= max(1.0, fan_out)
-        else:
-            scale /= max(1.0, (fan_in + fan_out) / 2.0)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        scale = float(self.scale) / max(1.0, float(n))
         if self.distribution == "truncated_normal":
             return stream.truncated_normal(0.0, math.sqrt(scale) / TRUNCATED_STDDEV)
         if self.distribution == "untruncated_normal":
@@ -529,10 +627,9 @@ class VarianceScaling(_RandomInitializer):
 class _FixedScaling(VarianceScaling):
     """A VarianceScaling with fixed (scale, mode, distribution): config is the seed."""
 
-    _params = (1.0, "fan_in", "truncated_normal")
+    _params: tuple  # (scale, mode, distribution), set by each subclass
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        self.scale = self._params[0]
         self._set_params(*self._params, input_axes, output_axes)
         self._init_seed(seed)
 
@@ -540,6 +637,7 @@ class _FixedScaling(VarianceScaling):
         return {"seed": self.seed, **self._axes_config()}
 
 
+@register()
 class LecunNormal(_FixedScaling):
     """Lecun normal initializer.
 
@@ -562,6 +660,7 @@ class LecunNormal(_FixedScaling):
     _params = (1.0, "fan_in", "truncated_normal")
 
 
+@register()
 class LecunUniform(_FixedScaling):
     """Lecun uniform: uniform within ``[-limit, limit)``, ``limit = sqrt(3 / fan_in)``.
 
@@ -572,6 +671,7 @@ class LecunUniform(_FixedScaling):
     _params = (1.0, "fan_in", "uniform")
 
 
+@register()
 class GlorotNormal(_FixedScaling):
     """Glorot (Xavier) normal: truncated normal, ``stddev = sqrt(2 / (fan_in + fan_out))``.
 
@@ -582,6 +682,7 @@ class GlorotNormal(_FixedScaling):
     _params = (1.0, "fan_avg", "truncated_normal")
 
 
+@register()
 class GlorotUniform(_FixedScaling):
     """Glorot (Xavier) uniform: ``limit = sqrt(6 / (fan_in + fan_out))``.
 
@@ -592,6 +693,7 @@ class GlorotUniform(_FixedScaling):
     _params = (1.0, "fan_avg", "uniform")
 
 
+@register()
 class HeNormal(_FixedScaling):
     """He normal: truncated normal, ``stddev = sqrt(2 / fan_in)``.
 
@@ -602,6 +704,7 @@ class HeNormal(_FixedScaling):
     _params = (2.0, "fan_in", "truncated_normal")
 
 
+@register()
 class HeUniform(_FixedScaling):
     """He uniform: ``limit = sqrt(6 / fan_in)``.
 
@@ -617,12 +720,15 @@ class HeUniform(_FixedScaling):
 # --------------------------------------------------------------------------- #
 
 
-def _matrix_dtype(self, shape, dtype, kwargs):
-    _validate_kwargs(type(self).__name__, kwargs, support_partition=False)
-    name = _dtypes.float_dtype(dtype)
-    return _shapes.normalize_shape(shape), name, _dtypes.numpy_dtype(name)
+def _matrix_shape(shape, rank_ok, what):
+    shape = _shapes.normalize_shape(shape)
+    _shapes.check_count(shape)
+    if not rank_ok(len(shape)):
+        raise ValueError(f"{what} Received: shape={shape} of rank {len(shape)}.")
+    return shape
 
 
+@register("IdentityInitializer")
 class Identity(Initializer):
     """Initializer that generates the identity matrix (2D only) times ``gain``.
 
@@ -630,23 +736,25 @@ class Identity(Initializer):
     [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
     """
 
-    def __init__(self, gain=1.0):
-        _real(gain, "gain")
-        self.gain = _plain(gain)
+    kind = "matrix"
+    supports_partitions = False
 
-    def __call__(self, shape, dtype=None, **kwargs):
-        shape, name, dt = _matrix_dtype(self, shape, dtype, kwargs)
-        if len(shape) != 2:
-            raise ValueError("Identity matrix initializer can only be used for 2D "
-                             f"matrices. Received: shape={shape} of rank {len(shape)}.")
-        _shapes.check_size(shape, dt.itemsize)
-        return (float(self.gain) * np.eye(*shape)).astype(dt)
+    def __init__(self, gain=1.0):
+        self.gain = _real(gain, "gain")
+
+    def draw(self, shape, dtype=None) -> Draw:
+        """An :class:`fanin.IdentityDraw` (no call index)."""
+        name = _dtypes.checked_dtype(dtype, self.dtype_kind)
+        shape = _matrix_shape(shape, lambda r: r == 2, "Identity matrix initializer can "
+                              "only be used for 2D matrices.")
+        return IdentityDraw(shape, name, gain=_dtypes.fit(self.gain, name, "gain"))
 
     def get_config(self):
         return {"gain": self.gain}
 
 
-class Orthogonal(_RandomInitializer):
+@register("OrthogonalInitializer")
+class Orthogonal(_Seeded):
     """Initializer that generates an orthogonal matrix (times ``gain``).
 
     A ``(rows, cols)`` matrix, with ``rows`` the product of all but the last
@@ -654,46 +762,29 @@ class Orthogonal(_RandomInitializer):
     matrix from the stream (float64, this call's index), its signs fixed by
     R's diagonal; orthonormal rows if ``rows < cols``, else orthonormal columns.
     The normal matrix is bit-reproducible; the QR step uses LAPACK, so the
-    last bits can differ between LAPACK builds.
+    last bits can differ between LAPACK builds. Draws are
+    :class:`fanin.OrthogonalDraw` s: each block computes the whole matrix.
 
     >>> q = Orthogonal(seed=0)((4, 3)).astype(np.float64)
     >>> bool(np.allclose(q.T @ q, np.eye(3), atol=1e-6))
     True
     """
 
+    kind = "matrix"
+    supports_partitions = False
+
     def __init__(self, gain=1.0, seed=None):
-        _real(gain, "gain")
-        self.gain = _plain(gain)
+        self.gain = _real(gain, "gain")
         self._init_seed(seed)
 
-    def __call__(self, shape, dtype=None, **kwargs):
-        shape, name, dt = _matrix_dtype(self, shape, dtype, kwargs)
-        if len(shape) < 2:
-            raise ValueError("The tensor to initialize must be at least two-dimensional. "
-                             f"Received: shape={shape} of rank {len(shape)}.")
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        flat = (max(rows, cols), min(rows, cols))
-        _shapes.check_size(flat, 8)
-        _shapes.check_size(shape, dt.itemsize)
-        a = np.empty(flat, np.float64)
-        stream.fill(a, self._key, self._take_call(shape, None, None), stream.normal(0.0, 1.0))
-        if a.size == 0:
-            return np.zeros(shape, dt)
-        q, r = np.linalg.qr(a)
-        q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)  # sign(0) counts as +1
-        if rows < cols:
-            q = q.T
-        return np.ascontiguousarray((float(self.gain) * q).reshape(shape), dtype=dt)
-
-    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
-        """Fill ``out`` in place with an orthogonal matrix (no partitions)."""
-        if shape is not None or partition_offset is not None:
-            raise ValueError("Orthogonal initializer doesn't support partition-related "
-                             "arguments.")
-        return Initializer.fill(self, out, dtype=dtype)
-
-    def draw(self, *args, **kwargs):
-        raise TypeError("Orthogonal is not an elementwise stream draw; call it instead.")
+    def _prepare(self, shape, name):
+        shape = _matrix_shape(shape, lambda r: r >= 2, "The tensor to initialize must be "
+                              "at least two-dimensional.")
+        make = _DrawMaker(OrthogonalDraw, shape, name,
+                          {"key": self._key, "gain": _dtypes.fit(self.gain, name, "gain")})
+        _shapes.check_size(shape, _dtypes.numpy_dtype(name).itemsize,
+                           make(0).working_bytes)
+        return make
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}

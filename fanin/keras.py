@@ -61,6 +61,7 @@ except ImportError as err:  # pragma: no cover - exercised only without keras
                       "jax, torch or tensorflow).") from err
 
 from fanin import initializers as _init
+from fanin import registry as _registry
 from fanin import serialization as _ser
 
 #: The Keras serialization package fanin's classes are registered under.
@@ -217,7 +218,8 @@ CLASSES = {cls.__name__: cls for cls in (
     HeUniform, Identity, Orthogonal)}
 
 # fanin class -> Keras-side class (exact types only; subclasses are the user's).
-_WRAPPER_OF = {_ser._CLASSES[name]: cls for name, cls in CLASSES.items()}
+_FANIN_CLASSES = {"Initializer": _init.Initializer, **_registry.CLASSES}
+_WRAPPER_OF = {_FANIN_CLASSES[name]: cls for name, cls in CLASSES.items()}
 
 
 def _register():
@@ -228,7 +230,7 @@ def _register():
     """
     for name, wrapper in CLASSES.items():
         keras.saving.register_keras_serializable(package=PACKAGE, name=name)(
-            _ser._CLASSES[name])
+            _FANIN_CLASSES[name])
         keras.saving.register_keras_serializable(package=PACKAGE, name=name)(wrapper)
 
 

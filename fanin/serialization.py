@@ -11,38 +11,16 @@ import inspect
 import json
 
 from fanin import initializers as _init
-
-_CLASSES = {cls.__name__: cls for cls in (
-    _init.Initializer, _init.Zeros, _init.Ones, _init.Constant, _init.RandomUniform,
-    _init.RandomNormal, _init.TruncatedNormal, _init.VarianceScaling, _init.Orthogonal,
-    _init.Identity, _init.GlorotUniform, _init.GlorotNormal, _init.LecunNormal,
-    _init.LecunUniform, _init.HeNormal, _init.HeUniform)}
-
-#: Every name Keras accepts for an initializer, mapped to fanin's class.
-NAMES = dict(_CLASSES)
-NAMES.update({
-    "zeros": _init.Zeros, "zero": _init.Zeros, "ones": _init.Ones, "one": _init.Ones,
-    "constant": _init.Constant, "uniform": _init.RandomUniform,
-    "random_uniform": _init.RandomUniform, "normal": _init.RandomNormal,
-    "random_normal": _init.RandomNormal, "truncated_normal": _init.TruncatedNormal,
-    "variance_scaling": _init.VarianceScaling, "orthogonal": _init.Orthogonal,
-    "identity": _init.Identity, "glorot_uniform": _init.GlorotUniform,
-    "glorot_normal": _init.GlorotNormal, "lecun_normal": _init.LecunNormal,
-    "lecun_uniform": _init.LecunUniform, "he_normal": _init.HeNormal,
-    "he_uniform": _init.HeUniform,
-    # class names of TF 2 / Keras 2 configs written by tf.keras
-    **{name + "V2": cls for name, cls in _CLASSES.items() if name != "Initializer"},
-    "IdentityInitializer": _init.Identity, "OrthogonalInitializer": _init.Orthogonal,
-})
+from fanin.registry import CLASSES, NAMES, suggest
 
 _KERAS3_KEYS = {"module", "class_name", "config", "registered_name", "build_config",
                 "compile_config", "shared_object_id"}
 
 
-def serialize(initializer, format: str = "keras2") -> dict:
+def serialize(initializer, keras_format: str = "keras2") -> dict:
     """The Keras config dict of an initializer.
 
-    ``format="keras2"`` gives ``{"class_name", "config"}``; ``"keras3"`` adds
+    ``keras_format="keras2"`` gives ``{"class_name", "config"}``; ``"keras3"`` adds
     ``"module"`` and ``"registered_name"`` as Keras 3 writes them (fanin's classes
     carry Keras's names and configs, so Keras itself can read the result).
 
@@ -56,14 +34,14 @@ def serialize(initializer, format: str = "keras2") -> dict:
         raise TypeError(f"serialize expects a fanin Initializer, got {initializer!r}.")
     name = type(initializer).__name__
     config = json.loads(json.dumps(initializer.get_config()))  # plain JSON, a copy
-    if format == "keras2":
+    if keras_format == "keras2":
         return {"class_name": name, "config": config}
-    if format == "keras3":
-        builtin = NAMES.get(name) is type(initializer)
+    if keras_format == "keras3":
+        builtin = CLASSES.get(name) is type(initializer)
         return {"module": "keras.initializers" if builtin else type(initializer).__module__,
                 "class_name": name, "config": config,
                 "registered_name": None if builtin else name}
-    raise ValueError(f"Unknown format {format!r}: expected 'keras2' or 'keras3'.")
+    raise ValueError(f"Unknown keras_format {keras_format!r}: expected 'keras2' or 'keras3'.")
 
 
 def deserialize(config, custom_objects=None):
@@ -106,7 +84,9 @@ def _lookup(name, custom_objects, registered_name=None):
             return custom_objects[key]
     if name in NAMES:
         return NAMES[name]
-    raise ValueError(f"Unknown initializer: '{name}'. Please ensure you are using a "
+    close = suggest(name)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"Unknown initializer: '{name}'.{hint} Please ensure you are using a "
                      "`fanin.Initializer` name or pass the object in `custom_objects`.")
 
 
@@ -128,10 +108,12 @@ def get(identifier, custom_objects=None):
         text = identifier.strip()
         if text.startswith("{"):
             try:
-                return deserialize(json.loads(text), custom_objects)
-            except json.JSONDecodeError as err:
+                config = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as err:
                 raise ValueError(f"Could not interpret initializer identifier: "
-                                 f"{identifier!r} ({err}).") from None
+                                 f"{identifier[:200]!r} ({type(err).__name__}: "
+                                 f"{str(err)[:200]}).") from None
+            return deserialize(config, custom_objects)
         return deserialize({"class_name": text, "config": {}}, custom_objects)
     if inspect.isclass(identifier) and issubclass(identifier, _init.Initializer):
         return identifier()

@@ -28,7 +28,7 @@ Example:
 >>> import numpy as np
 >>> from fanin import stream
 >>> out = np.empty(4, np.float32)
->>> stream.fill(out, seed=7, call=0, dist=stream.truncated_normal(0.0, 1.0))
+>>> stream.fill(out, stream.plan(7, 0, stream.truncated_normal(0.0, 1.0), "float32", (4,)))
 >>> bool(np.all(np.abs(out) < 2.0))
 True
 """
@@ -45,6 +45,7 @@ from fractions import Fraction
 import numpy as np
 
 from fanin import _tables
+from fanin._state import Restore
 
 __all__ = [
     "STREAM_VERSION",
@@ -61,13 +62,17 @@ __all__ = [
     "words_per_element",
     "clamp_bounds",
     "kernel_args",
+    "words",
+    "Plan",
+    "plan",
     "fill",
-    "fill_reference",
+    "fill_rows",
     "fill_reference_rows",
     "fill_kernel_rows",
-    "fill_whole",
-    "kernel_available",
     "set_backend",
+    "get_backend",
+    "using_kernel",
+    "kernel_available",
 ]
 
 #: The stream's version. setup.py reads this line to build the kernel with the same
@@ -732,18 +737,6 @@ def kernel_args(dist: Distribution, fmt: str) -> tuple:
     return code, params, 0, 0
 
 
-def fill_kernel_rows(flat_out, key, call, dist, fmt, starts, row_len) -> None:
-    """The compiled kernel on validated arguments (see :func:`fill_reference_rows`)."""
-    code, params, ilow, irange = kernel_args(dist, fmt)
-    _kernel.fill(flat_out, fmt, key, call & _MASK64, code, params, ilow, irange,
-                 starts, row_len)
-
-
-# --------------------------------------------------------------------------- #
-# Plans and dispatch (validation, backend choice; the lead's section)
-# --------------------------------------------------------------------------- #
-
-
 def _load_kernel():
     """The compiled kernel, or None when it is missing or implements another stream."""
     try:  # the compiled kernel, built by the package's own install
@@ -765,146 +758,299 @@ def _load_kernel():
 
 _kernel = _load_kernel()
 
-# Which implementation ``fill`` uses: the kernel when built, unless the environment
-# variable FANIN_REFERENCE=1 (read once, at import) or ``set_backend`` says otherwise.
-_use_kernel = _kernel is not None and os.environ.get("FANIN_REFERENCE", "") in ("", "0")
+
+def fill_kernel_rows(flat_out, key, call, dist, fmt, starts, row_len) -> None:
+    """The compiled kernel on validated arguments (see :func:`fill_reference_rows`)."""
+    code, params, ilow, irange = kernel_args(dist, fmt)
+    _kernel.fill(flat_out, fmt, key, call & _MASK64, code, params, ilow, irange,
+                 starts, row_len)
 
 
-def set_backend(name: str) -> None:
-    """Choose ``"kernel"`` (the compiled kernel) or ``"reference"`` (pure NumPy).
+# --------------------------------------------------------------------------- #
+# Plans and dispatch (core)
+# --------------------------------------------------------------------------- #
 
-    Both give the same bits; the tests run both.
+def _normal_quantile_magnitude(p: float) -> float:
+    """|z| with P(Z < -|z|) = p for a standard normal Z (bisection on math.erfc).
 
-    >>> set_backend("reference"); kernel_available()
-    False
-    >>> set_backend("kernel" if _kernel is not None else "reference")
+    Host-side only: it bounds values for overflow checks, it makes no stream bits.
     """
-    global _use_kernel
-    if name not in ("kernel", "reference"):
-        raise ValueError(f"backend must be 'kernel' or 'reference', got {name!r}.")
-    if name == "kernel" and _kernel is None:
-        raise RuntimeError("fanin's compiled kernel is not built.")
-    _use_kernel = name == "kernel"
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 0.5 * math.erfc(mid / math.sqrt(2.0)) > p else (lo, mid)
+    return hi
 
 
-def kernel_available() -> bool:
-    """True when ``fill`` uses the compiled kernel.
+#: The largest |z| the normal transform can give, per format: the inverse CDF of
+#: the most extreme word, P(|Z| > z) = 2**-32 (2**-64 for float64; docs/stream.md
+#: section 5.3), plus 1% for the transform's own error. Overflow checks use it.
+NORMAL_REACH = {fmt: 1.01 * _normal_quantile_magnitude(2.0 ** -(65 if fmt == "float64" else 33))
+                for fmt in FLOAT_FORMATS}
 
-    >>> isinstance(kernel_available(), bool)
-    True
+
+#: Rows handed to a backend at once: bounds the row-start array (8 bytes a row)
+#: whatever the block's shape, e.g. the N rows of one element of an (N, 1) block.
+ROWS_PER_RUN = 1 << 16
+
+_MASK = (1 << 64) - 1
+
+
+def words(key: int, call: int, first: int, count: int) -> np.ndarray:
+    """Words ``first .. first + count - 1`` of the word stream of (key, call), uint64.
+
+    >>> [hex(int(w)) for w in words(0, 0, 0, 4)]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
     """
-    return _use_kernel
+    return _words(int(key) & _MASK, int(call) & _MASK, np.array([first], np.uint64), count)[0]
 
 
-_FORMAT_OF_DTYPE = {np.dtype(n): n for n in FORMATS if n != "bfloat16"}
+def _check_geometry(shape, offset, block):
+    """Validate a block of a full shape (tuples of Python ints); refuse > 2**62 elements."""
+    for name, dims in (("shape", shape), ("offset", offset), ("block", block)):
+        if not all(type(d) is int and d >= 0 for d in dims):
+            raise ValueError(f"plan {name} must hold non-negative ints, got {dims!r}.")
+    if not len(shape) == len(offset) == len(block):
+        raise ValueError(f"block [offset {offset}, shape {block}] must have the rank of "
+                         f"shape {shape} ({len(shape)}).")
+    if math.prod(shape) > MAX_INDEX:
+        raise ValueError(f"shape {shape} has {math.prod(shape)} elements, more than "
+                         "fanin's limit of 2**62.")
+    if any(o + b > d for o, b, d in zip(offset, block, shape)):
+        raise ValueError(f"block [offset {offset}, shape {block}] falls outside shape "
+                         f"{shape}.")
 
 
-def _format_of(out: np.ndarray, fmt: str | None) -> str:
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise ValueError(f"Unknown stream format {fmt!r}; expected one of {FORMATS}.")
-        return fmt
-    name = _FORMAT_OF_DTYPE.get(out.dtype)
-    if name is None and out.dtype.name == "bfloat16":  # ml_dtypes
-        name = "bfloat16"
-    if name is not None:
-        return name
-    raise TypeError(f"Cannot fill an array of dtype {out.dtype}: expected one of {FORMATS} "
-                    "(or uint16 with fmt='bfloat16').")
+@dataclass(frozen=True)
+class Plan:
+    """One block of one tensor's stream values, validated: what every backend computes.
+
+    ``key`` and ``call`` are the 64-bit Philox key and call index, ``dist`` and
+    ``fmt`` the distribution and output format, ``shape`` the full tensor's shape
+    and ``offset`` / ``block`` the block's. Build it with :func:`plan`; fill with
+    :func:`fill` (NumPy) or any backend that consumes :meth:`runs`.
+
+    >>> p = plan(7, 0, normal(0.0, 1.0), "float32", (4, 5), offset=(1, 3), block=(2, 2))
+    >>> [(start, s.tolist(), n) for start, s, n in p.runs()]
+    [(0, [8, 13], 2)]
+    """
+
+    key: int
+    call: int
+    dist: Distribution
+    fmt: str
+    shape: tuple
+    offset: tuple
+    block: tuple
+
+    @property
+    def size(self) -> int:
+        """Number of elements in the block."""
+        return math.prod(self.block)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(lo, hi): the clamp bounds of :func:`clamp_bounds` for this plan."""
+        return clamp_bounds(self.dist, self.fmt)
+
+    def runs(self, rows_per_run: int = ROWS_PER_RUN):
+        """Yield ``(out_start, starts, row_len)`` covering the block in C order.
+
+        ``len(starts)`` rows of ``row_len`` consecutive flat indices of the full
+        tensor, starting at ``starts[r]``; they are the block's elements
+        ``out_start .. out_start + len(starts) * row_len - 1``. Trailing axes the
+        block covers whole merge into one row; rows come at most
+        ``rows_per_run`` at a time, so memory stays bounded for any shape.
+        """
+        shape, offset, block = self.shape, self.offset, self.block
+        n = self.size
+        if n == 0:
+            return
+        axis = len(shape) - 1  # the last axis the block does not cover whole
+        while axis > 0 and block[axis] == shape[axis]:
+            axis -= 1
+        row_len = math.prod(block[axis:]) if shape else 1
+        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+        base = sum(o * s for o, s in zip(offset, strides))
+        nrows = n // row_len
+        for r0 in range(0, nrows, rows_per_run):
+            rest = np.arange(r0, min(nrows, r0 + rows_per_run), dtype=np.uint64)
+            starts = np.full(rest.size, base, np.uint64)
+            for k in range(axis - 1, -1, -1):  # the row's index along axes < axis
+                rest, i = np.divmod(rest, np.uint64(block[k]))
+                starts += i * np.uint64(strides[k])
+            yield r0 * row_len, starts, row_len
 
 
-def _check_out(out: np.ndarray, fmt: str) -> None:
+def plan(key: int, call: int, dist: Distribution, fmt: str, shape, offset=None,
+         block=None) -> Plan:
+    """A validated :class:`Plan`: the block ``[offset, offset + block)`` of ``shape``.
+
+    Without ``offset`` / ``block``, the whole tensor. Raises ``ValueError`` for
+    a format, geometry or distribution the stream cannot produce (for example
+    a support that holds no value of ``fmt``), before any work is done.
+
+    >>> plan(1, 0, uniform(0.0, 1.0), "float16", (3,)).block
+    (3,)
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown stream format {fmt!r}; expected one of {FORMATS}.")
+    shape = tuple(shape)
+    offset = (0,) * len(shape) if offset is None else tuple(offset)
+    block = shape if block is None else tuple(block)
+    _check_geometry(shape, offset, block)
+    for name, value in (("key", key), ("call", call)):
+        if type(value) is not int or not 0 <= value <= _MASK:
+            raise ValueError(f"plan {name} must be an int in [0, 2**64), got {value!r}.")
+    check_format(dist, fmt)  # a float distribution needs a float format, and so on
+    clamp_bounds(dist, fmt)  # raises when no value of the format lies in the support
+    return Plan(key, call, dist, fmt, shape, offset, block)
+
+
+def _storage_dtype(fmt: str) -> np.dtype:
+    return np.dtype(np.uint16) if fmt == "bfloat16" else np.dtype(fmt)
+
+
+def _check_out(out, fmt: str) -> np.ndarray:
+    """``out`` as a flat array of ``fmt``'s storage dtype; clear errors otherwise.
+
+    Accepted: exactly the format's dtype in native byte order (for bfloat16:
+    ``ml_dtypes.bfloat16`` or ``uint16`` holding its bits). Nothing else is
+    reinterpreted: an int32 array is not float32, float16 is not bfloat16.
+    """
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
-    if not (out.flags.c_contiguous and out.flags.writeable):
-        raise ValueError("out must be a writable C-contiguous array.")
-    want = 2 if fmt in ("float16", "bfloat16") else np.dtype(fmt).itemsize
-    if out.dtype.itemsize != want:
-        raise TypeError(f"out has dtype {out.dtype}, which cannot hold {fmt} values.")
+    dt = out.dtype
+    ok = dt == np.dtype(fmt) if fmt != "bfloat16" else (
+        dt.name == "bfloat16" or dt == np.dtype(np.uint16))
+    if not dt.isnative and dt.newbyteorder("=") in (np.dtype(fmt), np.dtype(np.uint16)):
+        raise TypeError(f"out has non-native byte order ({dt.str}); fill a native "
+                        f"{fmt} array and assign it.")
+    if not ok:
+        raise TypeError(f"out has dtype {dt}, which does not hold {fmt} values "
+                        + ("(bfloat16 fills ml_dtypes.bfloat16 or uint16 arrays)."
+                           if fmt == "bfloat16" else f"(expected {fmt})."))
+    if not out.flags.writeable:
+        raise ValueError("out is read-only.")
+    if not out.flags.c_contiguous:
+        raise ValueError("out is not C-contiguous.")
+    return out.reshape(-1).view(_storage_dtype(fmt))
+
+
+def _check_rows(starts, row_len, n):
+    if type(row_len) is not int or row_len < 0:
+        raise ValueError(f"row_len must be a non-negative int, got {row_len!r}.")
+    if starts.dtype != np.uint64 or starts.ndim != 1 or not starts.flags.c_contiguous:
+        raise TypeError("starts must be a 1-D C-contiguous numpy.uint64 array.")
+    if starts.size * row_len != n:
+        raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an array "
+                         f"of {n} elements.")
+    if starts.size and int(starts.max()) + row_len > MAX_INDEX:
+        raise ValueError("element indices must stay below 2**62.")
+
+
+def fill_rows(out, key, call, dist, fmt, starts, row_len) -> None:
+    """Fill ``out`` with the stream values of explicit rows (see :func:`fill_reference_rows`).
+
+    Validated, then run by the backend in use. Most callers want :func:`fill`.
+
+    >>> a = np.empty(6, np.float64); b = np.empty(4, np.float64)
+    >>> fill_rows(a, 1, 0, normal(0.0, 1.0), "float64", np.array([0], np.uint64), 6)
+    >>> fill_rows(b, 1, 0, normal(0.0, 1.0), "float64", np.array([2], np.uint64), 4)
+    >>> bool(np.array_equal(a[2:], b))
+    True
+    """
+    flat = _check_out(out, fmt)
+    _check_rows(starts, row_len, flat.size)
+    plan(key, call, dist, fmt, ())  # validates key, call, format and support
+    if flat.size:
+        (fill_kernel_rows if using_kernel() else fill_reference_rows)(
+            flat, key, call, dist, fmt, starts, row_len)
+
+
+def fill(out, plan: Plan) -> None:
+    """Fill the numpy array ``out`` (shape or size of ``plan.block``) with the plan's values.
+
+    The compiled kernel if built and selected (see :func:`set_backend`), else
+    the NumPy reference: the same bits either way.
+
+    >>> out = np.empty((2, 3), np.float32)
+    >>> fill(out, plan(0, 0, uniform(0.0, 1.0), "float32", (2, 3)))
+    >>> bool(((out >= 0) & (out < 1)).all())
+    True
+    """
+    flat = _check_out(out, plan.fmt)
+    if flat.size != plan.size:
+        raise ValueError(f"out has {flat.size} elements; the plan's block {plan.block} "
+                         f"has {plan.size}.")
+    rows = fill_kernel_rows if using_kernel() else fill_reference_rows
+    for start, starts, row_len in plan.runs():
+        rows(flat[start:start + starts.size * row_len], plan.key, plan.call, plan.dist,
+             plan.fmt, starts, row_len)
 
 
 _WHOLE = np.zeros(1, np.uint64)  # one row starting at element 0
 _WHOLE.flags.writeable = False
 
 
-def _rows(starts, row_len, n):
-    if starts is None:
-        return _WHOLE, n
-    starts = np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1)
-    if starts.size * int(row_len) != n:
-        raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an "
-                         f"array of {n} elements.")
-    if starts.size and int(starts.max()) + int(row_len) > MAX_INDEX:
-        raise ValueError("element indices must stay below 2**62 (the stream's index range).")
-    return starts, int(row_len)
+def fill_whole(out, key, call, dist, fmt) -> None:
+    """Fill a fresh C-contiguous array of ``fmt`` with elements 0.. of (key, call).
 
-
-def _flat(out, fmt):
+    The least-overhead path, for callers that created ``out`` themselves and
+    hold a validated ``key``, ``call`` and ``dist`` (small tensors: biases).
+    """
     flat = out.reshape(-1)
     if fmt == "bfloat16":
         flat = flat.view(np.uint16)
-    elif fmt in INT_FORMATS and flat.dtype != np.dtype(fmt):
-        flat = flat.view(fmt)
-    return flat
+    if flat.size:
+        (fill_kernel_rows if using_kernel() else fill_reference_rows)(
+            flat, key, call, dist, fmt, _WHOLE, flat.size)
 
 
-def fill_reference(out, seed, call, dist, *, starts=None, row_len=None, fmt=None):
-    """The pure-NumPy reference: fill ``out`` with stream values.
+# --------------------------------------------------------------------------- #
+# Which backend fills numpy arrays
+# --------------------------------------------------------------------------- #
 
-    Element ``t`` of row ``r`` of ``out`` (viewed as ``(len(starts), row_len)``)
-    gets the value of flat element index ``starts[r] + t``. With ``starts=None``,
-    ``out``'s flat element ``i`` gets index ``i``. ``fmt`` defaults to ``out``'s
-    dtype; pass ``"bfloat16"`` to fill a ``uint16`` array with bfloat16 bits.
+BACKENDS = ("kernel", "reference")
 
-    >>> a = np.empty(6, np.float64); b = np.empty(4, np.float64)
-    >>> fill_reference(a, 1, 0, normal(0.0, 1.0))
-    >>> fill_reference(b, 1, 0, normal(0.0, 1.0), starts=[2], row_len=4)
-    >>> bool(np.array_equal(a[2:], b))
-    True
+# The kernel when built, unless FANIN_REFERENCE=1 (read once, at import).
+_backend = ("kernel" if _kernel is not None and os.environ.get("FANIN_REFERENCE", "") in ("", "0")
+            else "reference")
+
+
+def set_backend(name: str) -> Restore:
+    """Fill numpy arrays with ``"kernel"`` (compiled) or ``"reference"`` (pure NumPy).
+
+    Both give the same bits. Used as a context manager, the previous backend
+    comes back at the end of the block.
+
+    >>> with set_backend("reference"):
+    ...     using_kernel()
+    False
     """
-    fmt = _format_of(out, fmt)
-    _check_out(out, fmt)
-    check_format(dist, fmt)
-    flat = _flat(out, fmt)
-    starts, row_len = _rows(starts, row_len, flat.size)
-    fill_reference_rows(flat, seed_to_key(seed), int(call) & _MASK64, dist, fmt,
-                        starts, row_len)
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}.")
+    if name == "kernel" and _kernel is None:
+        raise RuntimeError("fanin's compiled kernel is not built.")
+    previous, _backend = _backend, name
+
+    def restore():
+        global _backend
+        _backend = previous
+    return Restore(restore)
 
 
-def fill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None):
-    """Fill ``out`` in place with stream values: the kernel if built, else the reference.
-
-    Same arguments and results, to the bit, as :func:`fill_reference`.
-
-    >>> out = np.empty((2, 3), np.float32)
-    >>> fill(out, seed=0, call=0, dist=uniform(0.0, 1.0))
-    >>> bool(((out >= 0) & (out < 1)).all())
-    True
-    """
-    if not _use_kernel:
-        fill_reference(out, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
-        return
-    fmt = _format_of(out, fmt)
-    _check_out(out, fmt)
-    check_format(dist, fmt)
-    starts_arr, row_len = _rows(starts, row_len, out.size)
-    fill_kernel_rows(_flat(out, fmt), seed_to_key(seed), int(call) & _MASK64, dist, fmt,
-                     starts_arr, row_len)
+def get_backend() -> str:
+    """The backend in use: ``"kernel"`` or ``"reference"``."""
+    return _backend
 
 
-def fill_whole(out, key, call, dist, fmt):
-    """``fill`` of a whole, already-validated array, with the least overhead.
+def using_kernel() -> bool:
+    """True when numpy arrays are filled by the compiled kernel."""
+    return _backend == "kernel"
 
-    For callers that created ``out`` themselves (fresh, C-contiguous, of
-    ``fmt``) and hold a 64-bit ``key`` and ``call``.
 
-    >>> a, b = np.empty(5, np.float32), np.empty(5, np.float32)
-    >>> fill_whole(a, 3, 0, normal(0.0, 1.0), "float32"); fill(b, 3, 0, normal(0.0, 1.0))
-    >>> bool((a == b).all())
-    True
-    """
-    flat = _flat(out, fmt)
-    if _use_kernel:
-        fill_kernel_rows(flat, key, call, dist, fmt, _WHOLE, flat.size)
-    else:
-        fill_reference_rows(flat, key, call, dist, fmt, _WHOLE, flat.size)
+def kernel_available() -> bool:
+    """True when the compiled kernel is built (whether or not it is in use)."""
+    return _kernel is not None

@@ -51,17 +51,16 @@ True
 
 from __future__ import annotations
 
-import dataclasses
-
 import hashlib
+import math
 
 import numpy as np
 import torch
 
 import fanin
 from fanin import _dtypes, _seeds, stream
-from fanin import initializers as _inits
-from fanin._torch_stream import fill_stream
+from fanin._torch_stream import fill_plan
+from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 
 __all__ = [
     "lecun_normal_", "lecun_uniform_", "glorot_normal_", "glorot_uniform_",
@@ -131,13 +130,12 @@ def _bump_version(tensor):
 
 
 def fill_with_torch_ops(tensor, draw):
-    """Fill ``tensor`` with ``draw``'s values computed by torch ops on its device.
+    """Fill ``tensor`` with a stream draw's values computed by torch ops on its device.
 
-    ``draw`` is a :class:`fanin.Draw` (from ``initializer.draw(shape, dtype)``);
-    ``tensor`` must be contiguous with shape ``draw.out_shape`` and the draw's
-    dtype. Bit for bit the values of ``draw.fill(numpy_array)``, on any device.
-    Works in chunks (:data:`fanin._torch_stream.CHUNK` elements), so temporary
-    memory stays bounded. Returns ``tensor``.
+    ``draw`` is a :class:`fanin.StreamDraw` (from ``initializer.draw(shape, dtype)``);
+    ``tensor`` must be contiguous with the draw's shape and dtype. Bit for bit the
+    values of ``draw.array()``, on any device; temporary memory stays bounded.
+    Returns ``tensor``.
 
     >>> import torch, fanin
     >>> d = fanin.LecunNormal(seed=0).draw((3, 4))
@@ -146,20 +144,18 @@ def fill_with_torch_ops(tensor, draw):
     True
     """
     _check_tensor(tensor, "fill_with_torch_ops")
-    if not isinstance(draw, _inits.Draw):
-        raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
-    if tuple(tensor.shape) != tuple(draw.out_shape):
+    if not isinstance(draw, StreamDraw):
+        raise TypeError(f"draw must be a fanin.StreamDraw, got {type(draw).__name__}.")
+    if tuple(tensor.shape) != tuple(draw.shape):
         raise ValueError(f"tensor shape {tuple(tensor.shape)} does not match the draw's "
-                         f"shape {tuple(draw.out_shape)}.")
+                         f"shape {tuple(draw.shape)}.")
     if _FLOAT_TORCH.get(tensor.dtype) != draw.dtype:
         raise ValueError(f"tensor dtype {tensor.dtype} does not match the draw's dtype "
                          f"{draw.dtype}.")
     if tensor.device.type == "meta":
         return tensor
-    starts, row_len = draw.rows()
     with torch.no_grad():
-        fill_stream(tensor, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len)
+        fill_plan(tensor, draw.plan())
     return tensor
 
 
@@ -169,92 +165,69 @@ def fill_with_torch_ops(tensor, draw):
 _CPU_PATH = "numpy"
 
 
-def _fill_contiguous(t, draw):
-    """Fill a contiguous tensor with the draw, the fastest way for its device."""
+def _fill_block(t, draw: Draw, offset):
+    """Fill the contiguous tensor ``t`` with the block of ``draw`` at ``offset``."""
     if t.device.type == "cpu" and _CPU_PATH == "numpy":
-        arr, fmt = _numpy_view(t)
-        starts, row_len = draw.rows()
-        stream.fill(arr, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len, fmt=fmt)
+        draw.fill(_numpy_view(t)[0], offset)
         _bump_version(t)
-    else:
-        starts, row_len = draw.rows()
-        fill_stream(t, draw.seed, draw.call, draw.distribution,
-                    starts=starts, row_len=row_len)
+    elif isinstance(draw, StreamDraw):
+        fill_plan(t, draw.plan(offset, tuple(t.shape)))
+    else:  # identity, orthogonal, custom draws: computed on the host
+        t.copy_(_to_torch(draw.block(offset, tuple(t.shape))))
 
 
 #: Largest temporary (bytes) used to permute values into a tensor.
-_TEMP_BYTES = 16 << 20
+_TEMP_BYTES = TILE_BYTES
 
 
 def _write_draw(tensor, draw, axes):
-    """Write a draw (Keras layout) into ``tensor`` (permuted by ``axes``).
+    """Write a draw (Keras layout) into ``tensor`` (the draw permuted by ``axes``).
 
-    A permuted (or non-contiguous) tensor is written in blocks of its first
-    dimension: each block is a partition of the Keras-layout tensor, computed
-    into a temporary of at most ``_TEMP_BYTES`` and copied in, so memory stays
-    the output plus a small constant.
+    A contiguous tensor in the draw's layout is filled in place. Otherwise the
+    draw is cut into tiles of at most ``_TEMP_BYTES`` (along any axis, so a wide
+    ``nn.Linear(2**26, 2)`` weight is no exception), each computed into a
+    temporary and copied into its place, so memory stays the output plus a
+    small constant.
     """
     with torch.no_grad():
+        if isinstance(draw, ConstantDraw):  # exact in every dtype
+            tensor.fill_(draw.value)
+            return
         if axes is None and tensor.is_contiguous():
-            _fill_contiguous(tensor, draw)
+            _fill_block(tensor, draw, None)
             return
         axes = tuple(range(tensor.dim())) if axes is None else tuple(axes)
-        kaxis = axes[0]  # the Keras axis that is the tensor's first dimension
-        full = draw.out_shape
-        if tensor.numel() == 0:
-            return
-        per_row = tensor.numel() // full[kaxis]
-        step = max(1, _TEMP_BYTES // (per_row * tensor.element_size()))
-        for start in range(0, full[kaxis], step):
-            rows = min(step, full[kaxis] - start)
-            part = full[:kaxis] + (rows,) + full[kaxis + 1:]
-            offset = (0,) * kaxis + (start,) + (0,) * (len(full) - kaxis - 1)
-            block = dataclasses.replace(draw, partition_shape=part, partition_offset=offset)
-            tmp = torch.empty(part, dtype=tensor.dtype, device=tensor.device)
-            _fill_contiguous(tmp, block)
-            tensor[start:start + rows].copy_(tmp.permute(axes))
+        limit = _TEMP_BYTES // tensor.element_size()
+        # one buffer for every tile: fresh temporaries per tile fragment the heap
+        buffer = torch.empty(min(limit, tensor.numel()), dtype=tensor.dtype,
+                             device=tensor.device)
+        for offset, shape in tiles(draw.shape, limit):
+            tmp = buffer[:math.prod(shape)].view(shape)
+            _fill_block(tmp, draw, offset)
+            region = tuple(slice(offset[a], offset[a] + shape[a]) for a in axes)
+            tensor[region].copy_(tmp.permute(axes))
 
 
-def _write_values(tensor, values, axes):
-    """Copy a NumPy array (Keras layout) into ``tensor``."""
-    if isinstance(values, torch.Tensor):
-        src = values
-    elif (values := np.ascontiguousarray(values)).dtype.name == "bfloat16":
-        src = torch.from_numpy(values.view(np.uint16).view(np.int16)).view(torch.bfloat16)
-    else:
-        src = torch.from_numpy(values)
-    with torch.no_grad():
-        tensor.copy_(src if axes is None else src.permute(axes))
-
-
-def _is_stream(init):
-    return isinstance(init, _inits._RandomInitializer) and not isinstance(init, _inits.Orthogonal)
+def _to_torch(values):
+    """A torch tensor sharing a numpy array's memory (bfloat16 included)."""
+    if values.dtype.name == "bfloat16":
+        return torch.from_numpy(values.view(np.uint16).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(values)
 
 
 def _apply(tensor, init, layout, fn):
     _check_tensor(tensor, fn)
     kshape, axes = keras_shape(tensor.shape, layout)
-    meta = tensor.device.type == "meta"
-    if _is_stream(init):
-        name = _dtypes.float_dtype(tensor.dtype)
-        if meta:
-            return tensor
-        _write_draw(tensor, init.draw(kshape, name), axes)
+    if not isinstance(init, fanin.Initializer):  # a plain callable (shape, dtype) -> array
+        if tensor.device.type != "meta":
+            values = _to_torch(np.ascontiguousarray(init(kshape, _dtypes.dtype_name(tensor.dtype))))
+            with torch.no_grad():
+                tensor.copy_(values if axes is None else values.permute(axes))
         return tensor
-    if isinstance(init, (_inits.Identity, _inits.Orthogonal)):
-        name = _dtypes.float_dtype(tensor.dtype)
-    elif isinstance(init, (_inits.Zeros, _inits.Ones, _inits.Constant)):
-        name = _dtypes.numeric_dtype(tensor.dtype)
-    else:
-        name = _dtypes.dtype_name(tensor.dtype)
-    if meta:
+    if tensor.device.type == "meta":  # nothing to fill: validate the dtype only
+        _dtypes.checked_dtype(tensor.dtype, init.dtype_kind)
         return tensor
-    if isinstance(init, (_inits.Zeros, _inits.Ones)):  # exact in every dtype
-        with torch.no_grad():
-            tensor.fill_(init._value())
-        return tensor
-    _write_values(tensor, init(kshape, name), axes)
+    _write_draw(tensor, init.draw(kshape, tensor.dtype), axes)
     return tensor
 
 
@@ -494,7 +467,7 @@ def parameter_seed(seed, name: str) -> int:
 
 def _reseeded(init, seed):
     """A fresh copy of ``init`` (call 0) with ``seed``, if it takes one."""
-    if not isinstance(init, _inits.Initializer):
+    if not isinstance(init, fanin.Initializer):
         return init
     config = init.get_config()
     if "seed" not in config:

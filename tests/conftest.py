@@ -1,4 +1,5 @@
-"""Shared fixtures: every stream-backed test runs on the kernel and the reference."""
+"""Shared fixtures: every stream-backed test runs on the kernel and the reference (the
+root conftest.py restores fanin's global settings after every test)."""
 
 import os
 
@@ -10,9 +11,9 @@ from fanin import stream  # noqa: E402
 
 
 @pytest.fixture(params=["kernel", "reference"])
-def backend(request, monkeypatch):
+def backend(request):
     """Run the test with the compiled kernel, then with the NumPy reference."""
-    if request.param == "kernel" and stream._kernel is None:
+    if request.param == "kernel" and not stream.kernel_available():
         pytest.skip("compiled kernel not built")
-    monkeypatch.setattr(stream, "_use_kernel", request.param == "kernel")
-    return request.param
+    with stream.set_backend(request.param):
+        yield request.param

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from fanin import stream
+from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
 
 try:
     from fanin import _kernel
@@ -53,17 +54,20 @@ def make_dist(kind, loc, scale):
 
 def kfill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None, threads=None):
     """stream.fill's kernel path, with an explicit thread count."""
-    fmt = stream._format_of(out, fmt)
-    stream._check_out(out, fmt)
-    starts_arr, row_len = stream._rows(starts, row_len, out.size)
+    fmt = fmt or out.dtype.name
+    flat = stream._check_out(out, fmt)
+    starts_arr = (np.zeros(1, np.uint64) if starts is None
+                  else np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1))
+    row_len = out.size if row_len is None else int(row_len)
+    stream._check_rows(starts_arr, row_len, flat.size)
     code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
-    _kernel.fill(out.reshape(-1), fmt, stream.seed_to_key(seed), int(call) & stream._MASK64,
+    _kernel.fill(flat, fmt, stream.seed_to_key(seed), int(call) & stream._MASK64,
                  code, params, ilow, nm1, starts_arr, row_len, threads=threads)
 
 
 def ref(shape, fmt, seed, call, dist, **kw):
     b = np.empty(shape, DTYPES[fmt])
-    stream.fill_reference(b, seed, call, dist, fmt=fmt, **kw)
+    sfill_reference(b, seed, call, dist, fmt=fmt, **kw)
     return b
 
 
@@ -85,12 +89,12 @@ def test_kernel_is_built():
 
 
 @needs_kernel
-def test_stream_fill_uses_kernel(monkeypatch):
-    monkeypatch.setattr(stream, "_use_kernel", True)
-    assert stream.kernel_available()
+def test_stream_fill_uses_kernel():
+    stream.set_backend("kernel")  # the autouse fixture restores the backend
+    assert stream.kernel_available() and stream.using_kernel()
     assert _kernel.isa() in ("avx512", "avx2", "generic")
     a = np.empty((3, 3), np.float32)
-    stream.fill(a, 5, 1, stream.truncated_normal(0.0, 0.1))
+    sfill(a, 5, 1, stream.truncated_normal(0.0, 0.1))
     assert same_bits(a, ref((3, 3), "float32", 5, 1, stream.truncated_normal(0.0, 0.1)))
 
 
@@ -202,10 +206,10 @@ def test_rows_reaching_the_top_of_the_index_range(backend, fmt):
     starts = np.array([top - row_len, 5], np.uint64)
     dist = stream.normal(0.0, 1.0)
     a = np.empty((2, row_len), DTYPES[fmt])
-    stream.fill(a, 3, 4, dist, fmt=fmt, starts=starts, row_len=row_len)
+    sfill(a, 3, 4, dist, fmt=fmt, starts=starts, row_len=row_len)
     assert same_bits(a, ref((2, row_len), fmt, 3, 4, dist, starts=starts, row_len=row_len))
     with pytest.raises(ValueError, match="2\\*\\*62"):
-        stream.fill(a, 3, 4, dist, fmt=fmt, starts=starts + np.uint64(1), row_len=row_len)
+        sfill(a, 3, 4, dist, fmt=fmt, starts=starts + np.uint64(1), row_len=row_len)
 
 
 @needs_kernel
@@ -297,12 +301,12 @@ def test_uniform_int_matches_reference(fmt):
         for n in (1, 3, 17, 1000):
             got, want = np.empty(n, fmt), np.empty(n, fmt)
             kfill(got, 9, 4, dist)
-            stream.fill_reference(want, 9, 4, dist)
+            sfill_reference(want, 9, 4, dist)
             assert np.array_equal(got, want), (lo, hi, n)
         starts = np.array([3, 2**40 + 1, 2**61], np.uint64)
         got, want = np.empty((3, 5), fmt), np.empty((3, 5), fmt)
         kfill(got, 9, 4, dist, starts=starts, row_len=5)
-        stream.fill_reference(want, 9, 4, dist, starts=starts, row_len=5)
+        sfill_reference(want, 9, 4, dist, starts=starts, row_len=5)
         assert np.array_equal(got, want), (lo, hi)
 
 
@@ -423,15 +427,17 @@ def test_num_threads_setting():
     from fanin import _threads
 
     before = _threads.get_num_threads()
-    try:
-        _threads.set_num_threads(3)
+    with _threads.set_num_threads(3):
         assert _threads.get_num_threads() == 3 == _kernel.get_num_threads()
         with pytest.raises(ValueError):
             _threads.set_num_threads(0)
+        _threads.set_num_threads(5000)  # capped, and the getter says so
+        assert _threads.get_num_threads() == _threads.MAX_THREADS == _kernel.get_num_threads()
+        _threads.set_num_threads(2**70)
+        assert _threads.get_num_threads() == _threads.MAX_THREADS
         _threads.set_num_threads(None)
-        assert _threads.get_num_threads() == _threads.default_num_threads()
-    finally:
-        _threads.set_num_threads(before)
+        assert _threads.get_num_threads() == len(os.sched_getaffinity(0))
+    assert _threads.get_num_threads() == before
 
 
 def _run(code, env_extra, timeout=60):
@@ -457,25 +463,29 @@ INTERRUPT = """
 import os, signal, threading, time
 import numpy as np
 from fanin import stream
-a = np.empty(2**29, np.float64)  # 4 GiB of address space; only what is written is touched
+# A child of a non-interactive shell may inherit SIGINT ignored: restore Python's handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+n = 2**28  # 2 GiB of address space, about 0.6 s of filling: a miss fails fast
+a = np.empty(n, np.float64)
 t_sig = []
 def fire():
-    time.sleep(0.3)
+    time.sleep(0.1)
     t_sig.append(time.perf_counter())
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=fire, daemon=True).start()
 t0 = time.perf_counter()
 try:
-    stream.fill(a, 1, 0, stream.truncated_normal(0.0, 1.0))
+    stream.fill(a, stream.plan(1, 0, stream.truncated_normal(0.0, 1.0), "float64", (n,)))
 except KeyboardInterrupt:
     print("interrupted", time.perf_counter() - t_sig[0])
 else:
     print("finished", time.perf_counter() - t0)
 del a
-b = np.empty((3, 3), np.float32)
-stream.fill(b, 1, 0, stream.normal(0.0, 1.0))
-c = np.empty((3, 3), np.float32)
-stream.fill_reference(c, 1, 0, stream.normal(0.0, 1.0))
+p = stream.plan(1, 0, stream.normal(0.0, 1.0), "float32", (3, 3))
+b, c = np.empty((3, 3), np.float32), np.empty((3, 3), np.float32)
+stream.fill(b, p)
+with stream.set_backend("reference"):
+    stream.fill(c, p)
 print("after", bool(np.array_equal(b.view(np.uint32), c.view(np.uint32))))
 """
 

@@ -41,6 +41,7 @@ stats = pytest.importorskip("scipy.stats")
 
 import fanin  # noqa: E402
 from fanin import stream  # noqa: E402
+from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
 
 try:
     import ml_dtypes
@@ -778,7 +779,7 @@ def _exact_bin_probs(nbits, nbins):
 def test_uniform_fill_histogram(fmt):
     n = N_MAIN
     out = np.empty(n, fmt)
-    stream.fill(out, SEED, 11, stream.uniform(0.0, 1.0))
+    sfill(out, SEED, 11, stream.uniform(0.0, 1.0))
     x = out.astype(np.float64)
     nbits = 24 if fmt == "float32" else 53
     # exactly the grid i / 2**nbits, in [0, 1)

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fanin import stream
+from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
 
 # Random123's known-answer tests for Philox4x32-10 (kat_vectors).
 KATS = [
@@ -77,7 +78,7 @@ FLOAT = {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32,
 
 def _bits(fmt, kind, starts, row_len, seed=20261129, call=3, dist=None):
     out = np.empty(len(starts) * row_len, FLOAT.get(fmt, fmt))
-    stream.fill(out, seed, call, dist or DISTS[kind], starts=starts, row_len=row_len, fmt=fmt)
+    sfill(out, seed, call, dist or DISTS[kind], starts=starts, row_len=row_len, fmt=fmt)
     return out.view(UINT[fmt]) if fmt in UINT else out
 
 
@@ -116,10 +117,10 @@ def test_position_stable_across_layouts(backend, fmt, kind):
 def test_calls_and_seeds_change_values(backend):
     d = stream.truncated_normal(0.0, 1.0)
     base = np.empty(64, np.float32)
-    stream.fill(base, 1, 0, d)
+    sfill(base, 1, 0, d)
     for seed, call in [(2, 0), (1, 1), (1 + 2**32, 0), (1, 2**32)]:
         other = np.empty(64, np.float32)
-        stream.fill(other, seed, call, d)
+        sfill(other, seed, call, d)
         assert not np.array_equal(base, other)
 
 
@@ -127,8 +128,8 @@ def test_seed_mapping_is_mod_2_64():
     assert stream.seed_to_key(-1) == 2**64 - 1
     assert stream.seed_to_key(2**64 + 5) == 5
     a, b = np.empty(8, np.float32), np.empty(8, np.float32)
-    stream.fill_reference(a, -1, 0, DISTS["normal"])
-    stream.fill_reference(b, 2**64 - 1, 0, DISTS["normal"])
+    sfill_reference(a, -1, 0, DISTS["normal"])
+    sfill_reference(b, 2**64 - 1, 0, DISTS["normal"])
     assert np.array_equal(a, b)
 
 
@@ -137,7 +138,7 @@ def test_truncated_values_strictly_inside_after_rounding(backend, fmt):
     # scale chosen so that 2*scale is exactly representable: rounding lands on it
     dist = stream.truncated_normal(0.0, 0.5)
     out = np.empty(1 << 18, FLOAT[fmt])
-    stream.fill(out, 3, 0, dist, fmt=fmt)
+    sfill(out, 3, 0, dist, fmt=fmt)
     vals = (out.view(np.uint16).astype(np.uint32) << 16).view(np.float32) \
         if fmt == "bfloat16" else out
     assert np.abs(vals).max() < 1.0
@@ -152,9 +153,9 @@ def test_half_formats_are_rounded_float32(backend, fmt):
     ml_dtypes = pytest.importorskip("ml_dtypes")
     dist = stream.normal(0.0, 3.0)
     f32 = np.empty(10000, np.float32)
-    stream.fill(f32, 8, 2, dist)
+    sfill(f32, 8, 2, dist)
     half = np.empty(10000, FLOAT[fmt])
-    stream.fill(half, 8, 2, dist, fmt=fmt)
+    sfill(half, 8, 2, dist, fmt=fmt)
     target = np.float16 if fmt == "float16" else ml_dtypes.bfloat16
     assert np.array_equal(f32.astype(target).view(np.uint16), half.view(np.uint16))
 
@@ -163,7 +164,7 @@ def test_uniform_keeps_half_open_interval(backend):
     d = stream.uniform(0.0, 1.0)
     for fmt in ("float16", "bfloat16"):
         out = np.empty(1 << 16, FLOAT[fmt])
-        stream.fill(out, 1, 0, d, fmt=fmt)
+        sfill(out, 1, 0, d, fmt=fmt)
         vals = (out.view(np.uint16).astype(np.uint32) << 16).view(np.float32) \
             if fmt == "bfloat16" else out.astype(np.float32)
         assert vals.min() >= 0.0 and vals.max() < 1.0
@@ -176,23 +177,23 @@ def test_clamp_bounds_degenerate_uniform():
 def test_fill_rejects_bad_outputs():
     d = stream.normal(0.0, 1.0)
     with pytest.raises(TypeError, match="dtype complex64"):
-        stream.fill(np.empty(3, np.complex64), 0, 0, d)
+        sfill(np.empty(3, np.complex64), 0, 0, d)
     with pytest.raises(ValueError, match="floating-point format"):
-        stream.fill(np.empty(3, np.int32), 0, 0, d)
+        sfill(np.empty(3, np.int32), 0, 0, d)
     with pytest.raises(ValueError, match="integer format"):
-        stream.fill(np.empty(3, np.float32), 0, 0, stream.uniform_int(0, 5))
+        sfill(np.empty(3, np.float32), 0, 0, stream.uniform_int(0, 5))
     with pytest.raises(ValueError, match="does not fit int8"):
-        stream.fill(np.empty(3, np.int8), 0, 0, stream.uniform_int(0, 300))
+        sfill(np.empty(3, np.int8), 0, 0, stream.uniform_int(0, 300))
     with pytest.raises(ValueError, match="C-contiguous"):
-        stream.fill(np.empty((4, 4), np.float32)[:, ::2], 0, 0, d)
+        sfill(np.empty((4, 4), np.float32)[:, ::2], 0, 0, d)
     ro = np.empty(3, np.float32)
     ro.flags.writeable = False
-    with pytest.raises(ValueError, match="writable"):
-        stream.fill(ro, 0, 0, d)
+    with pytest.raises(ValueError, match="read-only"):
+        sfill(ro, 0, 0, d)
     with pytest.raises(ValueError, match="rows"):
-        stream.fill(np.empty(6, np.float32), 0, 0, d, starts=[0, 10], row_len=2)
+        sfill(np.empty(6, np.float32), 0, 0, d, starts=[0, 10], row_len=2)
     with pytest.raises(TypeError, match="numpy.ndarray"):
-        stream.fill_reference([1.0, 2.0], 0, 0, d, fmt="float32")
+        sfill_reference([1.0, 2.0], 0, 0, d, fmt="float32")
 
 
 def test_constructors_reject_bad_parameters():
@@ -217,8 +218,8 @@ def test_constructors_reject_bad_parameters():
 def test_keras_truncated_normal_is_the_table_path():
     """Explicit +-2 bounds are the Keras distribution itself (the same values)."""
     a, b = np.empty(100, np.float32), np.empty(100, np.float32)
-    stream.fill_reference(a, 4, 0, stream.truncated_normal(0.3, 2.0))
-    stream.fill_reference(b, 4, 0, stream.truncated_normal(0.3, 2.0, -2.0, 2.0))
+    sfill_reference(a, 4, 0, stream.truncated_normal(0.3, 2.0))
+    sfill_reference(b, 4, 0, stream.truncated_normal(0.3, 2.0, -2.0, 2.0))
     assert np.array_equal(a, b)
     assert stream.kind_code(stream.truncated_normal(0.0, 1.0, -2.0, 2.0)) == 2
     assert stream.kind_code(stream.truncated_normal(0.0, 1.0, -2.0, 2.5)) == 3
@@ -229,7 +230,7 @@ def test_negative_zero_survives_a_zero_clamp(backend):
     subnormal at 0), every backend writes exactly the rounded values, -0 included."""
     d = stream.truncated_normal(0.0, 1e-9)
     out = np.empty(1000, np.float16)
-    stream.fill(out, 0, 0, d)
+    sfill(out, 0, 0, d)
     lo, hi = stream.clamp_bounds(d, "float16")
     assert lo == hi == 0.0
     bits = set(out.view(np.uint16).tolist())
@@ -240,12 +241,12 @@ def test_uniform_int_covers_range_and_power_of_two_is_exact(backend):
     for fmt, lo, hi in [("int8", -128, 128), ("uint8", 0, 5), ("int64", -3, 4),
                         ("uint16", 0, 2**16), ("int32", -2**31, -2**31 + 2)]:
         out = np.empty(4096, fmt)
-        stream.fill(out, 1, 2, stream.uniform_int(lo, hi))
+        sfill(out, 1, 2, stream.uniform_int(lo, hi))
         assert out.min() >= lo and out.max() < hi
         assert len(np.unique(out)) == min(hi - lo, 4096) or hi - lo > 256
     # a power-of-two range is the top bits of the element's last word: exact
     out = np.empty(64, np.uint8)
-    stream.fill(out, 1, 2, stream.uniform_int(0, 256))
+    sfill(out, 1, 2, stream.uniform_int(0, 256))
     words = stream._words(1, 2, np.zeros(1, np.uint64), 128)[0]
     assert np.array_equal(out, (words[1::2] >> np.uint64(24)).astype(np.uint8))
 
@@ -263,12 +264,11 @@ def test_truncated_general_never_on_or_outside_a_bound(lower, width, mean, stdde
         stream.clamp_bounds(d, fmt)
     except ValueError:  # too far in a tail, or no value of fmt inside the support
         return
-    for name in ("kernel", "reference") if stream._kernel is not None else ("reference",):
-        stream.set_backend(name)
+    for name in ("kernel", "reference") if stream.kernel_available() else ("reference",):
         out = np.empty(2000, FLOAT[fmt])
-        stream.fill(out, seed, 0, d, fmt=fmt)
+        with stream.set_backend(name):
+            sfill(out, seed, 0, d, fmt=fmt)
         vals = (out.view(np.uint16).astype(np.uint32) << 16).view(np.float32) \
             if fmt == "bfloat16" else out
         vals = vals.astype(np.float64)
         assert (vals > d.low).all() and (vals < d.high).all(), (name, vals.min(), vals.max())
-    stream.set_backend("kernel" if stream._kernel is not None else "reference")

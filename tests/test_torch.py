@@ -18,6 +18,7 @@ import fanin  # noqa: E402
 import fanin.torch as ft  # noqa: E402
 from fanin import _torch_stream as ts  # noqa: E402
 from fanin import stream  # noqa: E402
+from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
 
 nn = torch.nn
 
@@ -43,7 +44,7 @@ def same(a, b):
 
 def reference(dist, fmt, shape, seed, call, starts=None, row_len=None):
     out = np.empty(shape, np.uint16 if fmt == "bfloat16" else fmt)
-    stream.fill_reference(out, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
+    sfill_reference(out, seed, call, dist, starts=starts, row_len=row_len, fmt=fmt)
     return out
 
 
@@ -162,9 +163,8 @@ def test_fill_with_torch_ops_matches_draw_fill(backend):
             # a partition
             part = (int(rng.integers(1, 7)), int(rng.integers(1, 11)), 3)
             off = tuple(int(rng.integers(0, s - p + 1)) for s, p in zip(shape, part))
-            d = init.draw(shape, fmt, partition_shape=part, partition_offset=off)
-            want = d.fill(np.empty(part, np.uint16 if fmt == "bfloat16" else fmt))
-            got = ft.fill_with_torch_ops(torch.empty(part, dtype=TORCH_DTYPES[fmt]), d)
+            want = d.block(off, part)
+            got = ts.fill_plan(torch.empty(part, dtype=TORCH_DTYPES[fmt]), d.plan(off, part))
             assert same(got, want)
 
 

@@ -1,0 +1,47 @@
+"""fanin's global settings, and the one way they are set and restored.
+
+Four settings exist, each owned by one module: the default float dtype
+(:func:`fanin.set_floatx`), the global seed (:func:`fanin.set_random_seed`), the
+backend that fills numpy arrays (:func:`fanin.stream.set_backend`) and the kernel's
+thread count (:func:`fanin.set_num_threads`). Each setter returns a :class:`Restore`:
+ignore it, or use it as a context manager that puts the previous value back.
+
+>>> import fanin
+>>> with fanin.set_floatx("float64"):
+...     fanin.floatx()
+'float64'
+>>> fanin.floatx()
+'float32'
+"""
+
+from __future__ import annotations
+
+
+class Restore:
+    """What a setter returns: ignore it, or use it as a context manager that restores."""
+
+    def __init__(self, restore):
+        self._restore = restore
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._restore()
+
+
+def snapshot():
+    """Every global setting, for :func:`restore` (the test suite uses this)."""
+    from fanin import _dtypes, _seeds, _threads, stream
+    return (_dtypes.floatx(), _seeds.get_state(), stream.get_backend(),
+            _threads.get_num_threads())
+
+
+def restore(state) -> None:
+    """Put back the settings of a :func:`snapshot`."""
+    from fanin import _dtypes, _seeds, _threads, stream
+    floatx, seed_state, backend, threads = state
+    _dtypes.set_floatx(floatx)
+    _seeds.set_state(seed_state)
+    stream.set_backend(backend)
+    _threads.set_num_threads(threads)

@@ -1,0 +1,270 @@
+"""Draws: one tensor's values, as a small immutable value that any process can fill.
+
+``initializer.draw(shape, dtype)`` takes exactly one call index and returns a
+:class:`Draw`. It is frozen, hashable, picklable and cheap (a few numbers), and it
+fully determines one tensor: ``draw.block(offset, shape)`` computes any block of it,
+``draw.fill(out, offset)`` writes one into an existing array, in any process, thread
+or order, any number of times, bit for bit the slice of ``draw.array()``. Framework
+and distributed adapters take one draw per tensor and fill blocks from it; they never
+rely on an initializer instance's state.
+
+Kinds of draw (adapters dispatch on these, never on initializer classes):
+
+- :class:`StreamDraw`: elementwise values of the stream (``key``, ``call``,
+  ``distribution``): backends that re-implement the stream (torch ops, jnp) need only
+  these fields and :meth:`StreamDraw.plan`.
+- :class:`ConstantDraw`: every element ``value``.
+- :class:`IdentityDraw`: ``gain`` on the diagonal of a matrix, 0 elsewhere.
+- :class:`OrthogonalDraw`: an orthogonal matrix from the stream; each block computes
+  the whole matrix (a QR decomposition), so ask for few, large blocks.
+
+>>> import fanin, pickle
+>>> d = fanin.LecunNormal(seed=0).draw((4, 6))
+>>> full = d.array()
+>>> bool((d.block((1, 2), (2, 3)) == full[1:3, 2:5]).all())
+True
+>>> pickle.loads(pickle.dumps(d)) == d
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fanin import _dtypes, _shapes, stream
+
+__all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
+           "TILE_BYTES", "tiles"]
+
+#: Largest temporary, in bytes (half the 16 MiB budget of DESIGN 4: a copy may need as
+#: much again), that draws use to write into arrays they cannot
+#: fill directly (non-native byte order, non-contiguous views), and the default
+#: tile size of :func:`tiles`.
+TILE_BYTES = 8 << 20
+
+
+def tiles(shape, max_elements: int, offset=None):
+    """Cover the box ``[offset, offset + shape)`` with C-ordered tiles of at most ``max_elements``.
+
+    Yields ``(offset, shape)`` pairs; each tile spans whole trailing axes where it
+    can, so there are few tiles, and never more elements than ``max_elements``
+    (but at least one).
+
+    >>> list(tiles((4, 3), 6))
+    [((0, 0), (2, 3)), ((2, 0), (2, 3))]
+    >>> list(tiles((2, 5), 2, offset=(1, 0)))[:3]
+    [((1, 0), (1, 2)), ((1, 2), (1, 2)), ((1, 4), (1, 1))]
+    """
+    shape = tuple(shape)
+    offset = (0,) * len(shape) if offset is None else tuple(offset)
+    if math.prod(shape) == 0:
+        return
+    if not shape:
+        yield (), ()
+        return
+    max_elements = max(1, int(max_elements))
+    axis = len(shape) - 1  # first axis whose trailing block fits in a tile
+    while axis > 0 and math.prod(shape[axis:]) <= max_elements:
+        axis -= 1
+    inner = math.prod(shape[axis + 1:])
+    step = max(1, max_elements // inner)
+    for outer in np.ndindex(*shape[:axis]):
+        for i in range(0, shape[axis], step):
+            n = min(step, shape[axis] - i)
+            yield (tuple(o + j for o, j in zip(offset, outer + (i,)))
+                   + offset[axis + 1:],
+                   (1,) * axis + (n,) + shape[axis + 1:])
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One tensor's values: ``shape`` (full), ``dtype`` (canonical name), ``fans``.
+
+    Subclasses say how a native, C-contiguous block is filled (``_fill_block``);
+    this base validates blocks and handles every other kind of target array.
+    """
+
+    shape: tuple
+    dtype: str
+    fans: tuple | None = field(default=None, kw_only=True)
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The numpy dtype of the values (``ml_dtypes.bfloat16`` for bfloat16)."""
+        return _dtypes.numpy_dtype(self.dtype)
+
+    @property
+    def size(self) -> int:
+        """Number of elements of the full tensor."""
+        return math.prod(self.shape)
+
+    def _region(self, offset, shape):
+        """Validated (offset, shape) of a block of this draw."""
+        shape = _shapes.normalize_shape(self.shape if shape is None else shape, "shape")
+        offset = ((0,) * len(self.shape) if offset is None
+                  else _shapes.normalize_shape(offset, "offset"))
+        _shapes.check_block(self.shape, offset, shape)
+        return offset, shape
+
+    def block(self, offset=None, shape=None) -> np.ndarray:
+        """The block ``[o0:o0+s0, o1:o1+s1, ...]`` of the full tensor, as a new array.
+
+        Defaults: offset 0 and the full shape. Memory: the block (plus, for
+        orthogonal draws, the whole matrix).
+        """
+        offset, shape = self._region(offset, shape)
+        dt = self.numpy_dtype
+        _shapes.check_size(shape, dt.itemsize)
+        out = np.empty(shape, dt)
+        self._fill_block(out, offset)
+        return out
+
+    def array(self) -> np.ndarray:
+        """The whole tensor."""
+        return self.block()
+
+    def fill(self, out: np.ndarray, offset=None) -> np.ndarray:
+        """Write the block at ``offset`` of shape ``out.shape`` into ``out``; return ``out``.
+
+        ``out`` must have the draw's dtype (any byte order; for bfloat16 also
+        ``uint16`` holding its bits) and be writable; any strides. A native
+        C-contiguous ``out`` is filled in place, others through temporaries of
+        at most :data:`TILE_BYTES`.
+        """
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
+        offset, shape = self._region(offset, out.shape)
+        dt = self.numpy_dtype
+        target = out.dtype
+        same = target == dt or (self.dtype == "bfloat16" and target == np.dtype(np.uint16))
+        if not same and target.newbyteorder("=") != dt:
+            raise TypeError(f"out has dtype {target}; this draw's values are {self.dtype}.")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only.")
+        if same and out.flags.c_contiguous:
+            self._fill_block(out.view(dt) if target != dt else out, offset)
+            return out
+        view = out.view(np.uint16).view(dt) if target == np.dtype(np.uint16) else out
+        limit = TILE_BYTES // dt.itemsize
+        buffer = np.empty(min(limit, math.prod(shape)), dt)  # one for every tile
+        for o, s in tiles(shape, limit, offset):
+            rel = tuple(slice(a - b, a - b + n) for a, b, n in zip(o, offset, s))
+            tmp = buffer[:math.prod(s)].reshape(s)
+            self._fill_block(tmp, o)
+            view[rel] = tmp  # numpy converts the byte order on assignment
+        return out
+
+    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class StreamDraw(Draw):
+    """Elementwise stream values: element ``i`` (flat, C order) is
+    ``value(key, call, i, distribution, dtype)`` of :mod:`fanin.stream`.
+
+    >>> from fanin import stream
+    >>> d = StreamDraw((2, 2), "float32", key=5, call=0, distribution=stream.normal(0.0, 1.0))
+    >>> d.plan((1, 0), (1, 2)).block
+    (1, 2)
+    """
+
+    key: int = field(kw_only=True)
+    call: int = field(kw_only=True)
+    distribution: stream.Distribution = field(kw_only=True)
+
+    def plan(self, offset=None, shape=None) -> stream.Plan:
+        """The validated :class:`fanin.stream.Plan` of a block (default: the whole tensor)."""
+        offset, shape = self._region(offset, shape)
+        return stream.plan(self.key, self.call, self.distribution, self.dtype, self.shape,
+                           offset, shape)
+
+    def _fill_block(self, out, offset):
+        stream.fill(out, stream.plan(self.key, self.call, self.distribution, self.dtype,
+                                     self.shape, offset, out.shape))
+
+
+@dataclass(frozen=True)
+class ConstantDraw(Draw):
+    """Every element is ``value`` (already checked to fit the dtype).
+
+    >>> ConstantDraw((2, 3), "int32", value=7).block((1, 1), (1, 2)).tolist()
+    [[7, 7]]
+    """
+
+    value: object = field(kw_only=True)
+
+    def _fill_block(self, out, offset):
+        out.fill(self.value)
+
+
+@dataclass(frozen=True)
+class IdentityDraw(Draw):
+    """``gain`` where row index == column index of a 2-D tensor, 0 elsewhere.
+
+    >>> IdentityDraw((3, 4), "float32", gain=2.0).block((1, 0), (2, 3)).tolist()
+    [[0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    """
+
+    gain: float = field(kw_only=True)
+
+    def _fill_block(self, out, offset):
+        out.fill(0)
+        (r0, c0), (rows, cols) = offset, out.shape
+        first, last = max(r0, c0), min(r0 + rows, c0 + cols)
+        if first < last:
+            i = np.arange(first, last)
+            out[i - r0, i - c0] = self.gain
+
+
+@dataclass(frozen=True)
+class OrthogonalDraw(Draw):
+    """``gain`` times an orthogonal matrix, from a standard normal matrix of the stream.
+
+    The ``(rows, cols)`` matrix, ``rows`` the product of all but the last
+    dimension, is the Q factor of the QR decomposition of the float64 normal
+    matrix of (``key``, ``call``) of shape ``(max(rows, cols), min(rows, cols))``,
+    its signs fixed by R's diagonal, transposed when ``rows < cols``. The normal
+    matrix is bit-reproducible; QR is LAPACK's, so the last bits can differ
+    between LAPACK builds. Every block computes the whole matrix.
+
+    >>> d = OrthogonalDraw((4, 3), "float64", key=0, call=0, gain=1.0)
+    >>> q = d.array(); bool(np.allclose(q.T @ q, np.eye(3)))
+    True
+    """
+
+    key: int = field(kw_only=True)
+    call: int = field(kw_only=True)
+    gain: float = field(kw_only=True)
+
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """The shape of the normal matrix QR factorizes."""
+        rows, cols = math.prod(self.shape[:-1]), self.shape[-1]
+        return max(rows, cols), min(rows, cols)
+
+    @property
+    def working_bytes(self) -> int:
+        """Memory the QR step holds besides the output: the matrix, LAPACK's copy, Q, R."""
+        m, k = self.matrix_shape
+        return 8 * (3 * m * k + k * k)
+
+    def _fill_block(self, out, offset):
+        m, k = self.matrix_shape
+        a = np.empty((m, k), np.float64)
+        if a.size == 0:
+            out.fill(0)
+            return
+        stream.fill(a, stream.plan(self.key, self.call, stream.normal(0.0, 1.0), "float64",
+                                   (m, k)))
+        q, r = np.linalg.qr(a)
+        del a
+        q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)  # sign(0) counts as +1
+        if math.prod(self.shape[:-1]) < self.shape[-1]:
+            q = q.T
+        full = q.reshape(self.shape)
+        region = tuple(slice(o, o + s) for o, s in zip(offset, out.shape))
+        np.multiply(full[region], self.gain, out=out, casting="unsafe")
