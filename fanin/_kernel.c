@@ -98,6 +98,10 @@ typedef struct {
     /* the Keras truncated normal's coefficients with the scale folded in */
     float tn2_32[FK_TN2_32_INTERVALS][FK_TN2_32_DEG1];
     double tn2_64[FK_TN2_64_COUNT][FK_TN2_64_DEG1];
+    /* the same, by coefficient (vector lookups): [k][interval]; for float64, entries
+     * 0..14 the main intervals, 15 unused, 16..31 the last interval's sixteenths */
+    float tn2t_32[FK_TN2_32_DEG1][32] __attribute__((aligned(64)));
+    double tn2t_64[FK_TN2_64_DEG1][32] __attribute__((aligned(64)));
 } fk_params;
 
 static inline int32_t fk_f2i(float x) { int32_t i; memcpy(&i, &x, 4); return i; }
@@ -718,6 +722,13 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
         for (int i = 0; i < FK_TN2_64_COUNT; i++)
             for (int k = 0; k < FK_TN2_64_DEG1; k++)
                 P->tn2_64[i][k] = fk_tn2_64_table[i][k] * x[1];
+        for (int k = 0; k < FK_TN2_32_DEG1; k++)
+            for (int i = 0; i < FK_TN2_32_INTERVALS; i++) P->tn2t_32[k][i] = P->tn2_32[i][k];
+        for (int k = 0; k < FK_TN2_64_DEG1; k++) {
+            for (int i = 0; i < FK_TN2_64_COUNT; i++)
+                P->tn2t_64[k][i < FK_TN2_64_MAIN - 1 ? i : i + 1] = P->tn2_64[i][k];
+            P->tn2t_64[k][FK_TN2_64_MAIN - 1] = 0.0;
+        }
     }
     return 0;
 }
