@@ -254,7 +254,25 @@ FK(store32)(const fk_params *P, const float *restrict V, size_t n, void *restric
     }
     uint16_t *o = (uint16_t *)T;
     if (P->fmt == FK_BF16) {
-        for (size_t i = 0; i < n; i++) {
+        size_t i0 = 0;
+#if defined(FK_ISA_AVX512)
+        /* round on the bits, clamp as floats (a bfloat16 is an exact float32: the same
+         * comparisons as the order keys), narrow to 16 bits */
+        const __m512 lo = _mm512_set1_ps(fk_i2f((int32_t)((uint32_t)P->lo16 << 16)));
+        const __m512 hi = _mm512_set1_ps(fk_i2f((int32_t)((uint32_t)P->hi16 << 16)));
+        const __m512i round = _mm512_set1_epi32(0x7FFF), bit = _mm512_set1_epi32(1);
+        for (; i0 + 16 <= n; i0 += 16) {
+            __m512i b = _mm512_loadu_si512((const void *)(V + i0));
+            __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), bit);
+            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, round), odd), 16);
+            __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(r, 16));
+            x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), x, lo);
+            x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), x, hi);
+            __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(x), 16));
+            _mm256_storeu_si256((__m256i *)(void *)(o + i0), h);
+        }
+#endif
+        for (size_t i = i0; i < n; i++) {
             uint32_t b = (uint32_t)fk_f2i(V[i]);
             o[i] = fk_clamp16(P, (int32_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16));
         }
@@ -278,10 +296,66 @@ FK(store32)(const fk_params *P, const float *restrict V, size_t n, void *restric
 #endif
 }
 
+#if defined(FK_ISA_AVX512)
+/* The float64 Keras truncated normal, 8 elements per vector (one word pair per 64-bit
+ * lane: r itself), 4 vectors side by side: the 15 main intervals by r's low 4 bits,
+ * the last interval's 16 pieces by bits 4-7, both with vpermt2pd. */
+static FK_INLINE size_t
+FK(tn2_64_vec)(const fk_params *P, const uint32_t *restrict W, size_t n, double *restrict T)
+{
+    const __m512d one = _mm512_set1_pd(1.0), loc = _mm512_set1_pd(P->loc64);
+    const __m512i low4 = _mm512_set1_epi64(15), frac = _mm512_set1_epi64(INT64_C(0xFFFFFFFFFFFFF));
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i r[4], k[4];
+        __m512d t[4], a[4];
+        __mmask8 last[4];
+        for (int u = 0; u < 4; u++) {
+            r[u] = _mm512_loadu_si512((const void *)(W + 2 * i + 16 * u));
+            k[u] = _mm512_srli_epi64(r[u], 4);
+            last[u] = _mm512_cmpeq_epi64_mask(_mm512_and_si512(r[u], low4), low4);
+            __m512i f = _mm512_and_si512(_mm512_srli_epi64(r[u], 8), frac);
+            t[u] = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(f, _mm512_castpd_si512(one))), one);
+            a[u] = _mm512_setzero_pd();
+        }
+        for (int c = 0; c < FK_TN2_64_DEG1; c++) {
+            const double *row = P->tn2t_64[c];
+            __m512d m0 = _mm512_load_pd(row), m1 = _mm512_load_pd(row + 8);
+            __m512d s0 = _mm512_load_pd(row + 16), s1 = _mm512_load_pd(row + 24);
+            for (int u = 0; u < 4; u++) {
+                __m512d cm = _mm512_permutex2var_pd(m0, r[u], m1);
+                __m512d cs = _mm512_permutex2var_pd(s0, k[u], s1);
+                __m512d cc = _mm512_mask_blend_pd(last[u], cm, cs);
+                a[u] = c == 0 ? cc : _mm512_add_pd(_mm512_mul_pd(a[u], t[u]), cc);
+            }
+        }
+        for (int u = 0; u < 4; u++) {
+            __m512d z = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a[u]),
+                                                             _mm512_and_si512(r[u], sign)));
+            _mm512_storeu_pd(T + i + 8 * u, _mm512_add_pd(loc, z));
+        }
+    }
+    return i;
+}
+#endif
+
 static FK_INLINE void
 FK(transform64)(const fk_params *P, const uint32_t *restrict W, size_t n, double *restrict T)
 {
     const double lo = P->lo64, hi = P->hi64;
+#if defined(FK_ISA_AVX512)
+    if (P->kind == FK_TRUNCATED) {
+        size_t i = FK(tn2_64_vec)(P, W, n, T);
+        for (; i < n; i++) T[i] = fk_tn2_64(P, fk_pair(W + 2 * i));
+        for (i = 0; i < n; i++) {
+            double x = T[i];
+            x = x < lo ? lo : x;
+            T[i] = x > hi ? hi : x;
+        }
+        return;
+    }
+#endif
     switch (P->kind) {
     case FK_UNIFORM:
         for (size_t i = 0; i < n; i++) T[i] = fk_uniform64(P, W[2 * i], W[2 * i + 1]);
