@@ -314,6 +314,19 @@ fk_clamp16(const fk_params *P, int32_t h)
     return (uint16_t)(k > P->khi16 ? P->hi16 : h);
 }
 
+/* The float32 dyadic tables by coefficient, tail then center: [k][0..503] tail,
+ * [k][504..1007] center (vector gathers). Filled once at import. */
+static float fk_dyadic32_t[FK_DY32_DEG1][2 * FK_DYADIC_COUNT];
+
+static void fk_init_tables(void)
+{
+    for (int k = 0; k < FK_DY32_DEG1; k++)
+        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+            fk_dyadic32_t[k][i] = fk_tail_32_table[i][k];
+            fk_dyadic32_t[k][FK_DYADIC_COUNT + i] = fk_center_32_table[i][k];
+        }
+}
+
 /* floor(R * n / 2**(32k)), R = sum r[t] << 32t: schoolbook columns, as stream.py */
 static inline uint64_t fk_mulhi_limbs(const uint32_t *r, int k, uint64_t n0, uint64_t n1)
 {
@@ -968,6 +981,7 @@ PyMODINIT_FUNC
 PyInit__kernel(void)
 {
     import_array();
+    fk_init_tables();
     fk_pick_isa();
     fk_num_threads = fk_default_threads();
     PyObject *m = PyModule_Create(&fk_module);

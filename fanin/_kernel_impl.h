@@ -212,9 +212,92 @@ FK(tn2_32_vec)(const fk_params *P, const uint32_t *restrict W, size_t n, float *
 }
 #endif
 
+#if defined(FK_ISA_AVX512)
+/* fk_dyadic32 on 16 lanes: y's polynomial from fk_dyadic32_t, rows + off (0: tail,
+ * FK_DYADIC_COUNT: center), by gathers */
+static FK_INLINE __m512
+FK(dyadic32_vec)(__m512 y, __m512i off)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512i b = _mm512_castps_si512(y);
+    __m512i idx = _mm512_sub_epi32(_mm512_srli_epi32(b, 23 - FK_DYADIC_SUB_BITS),
+                                   _mm512_set1_epi32((127 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
+    idx = _mm512_min_epi32(_mm512_max_epi32(idx, _mm512_setzero_si512()),
+                           _mm512_set1_epi32(FK_DYADIC_COUNT - 1));
+    idx = _mm512_add_epi32(idx, off);
+    __m512i f = _mm512_and_si512(_mm512_slli_epi32(b, FK_DYADIC_SUB_BITS), _mm512_set1_epi32(0x7FFFFF));
+    __m512 tau = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_or_si512(f, _mm512_castps_si512(one))), one);
+    __m512 acc = _mm512_i32gather_ps(idx, fk_dyadic32_t[0], 4);
+    for (int k = 1; k < FK_DY32_DEG1; k++)
+        acc = _mm512_add_ps(_mm512_mul_ps(acc, tau), _mm512_i32gather_ps(idx, fk_dyadic32_t[k], 4));
+    return acc;
+}
+
+/* half_unit on 16 lanes */
+static FK_INLINE __m512
+FK(half_unit32_vec)(__m512i w)
+{
+    __m512i c = _mm512_and_si512(w, _mm512_set1_epi32(0x3FFFFFFF));
+    __m512i d = _mm512_add_epi32(_mm512_add_epi32(c, c), _mm512_set1_epi32(1));
+    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(0x1p-32f));
+    return _mm512_min_ps(t, _mm512_set1_ps(FK_PRED_HALF32));
+}
+
+/* The normal and the general truncated normal on 16 lanes: each lane evaluates one
+ * dyadic polynomial, the one its region needs, with fk_normal32's / fk_tn_general32's
+ * operations. */
+static FK_INLINE size_t
+FK(dyadic_kinds32_vec)(const fk_params *P, const uint32_t *restrict W, size_t n, float *restrict V)
+{
+    const __m512 loc = _mm512_set1_ps(P->loc32), scale = _mm512_set1_ps(P->scale32);
+    const __m512 one = _mm512_set1_ps(1.0f), ph = _mm512_set1_ps(FK_PRED_HALF32);
+    const __m512i sign = _mm512_set1_epi32(INT32_MIN), center = _mm512_set1_epi32(FK_DYADIC_COUNT);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_loadu_si512((const void *)(W + i));
+        __m512 t = FK(half_unit32_vec)(w);
+        __m512 z;
+        if (P->kind == FK_NORMAL) {
+            __mmask16 tail = _mm512_test_epi32_mask(w, _mm512_set1_epi32(1 << 30));
+            __m512 p = FK(dyadic32_vec)(t, _mm512_maskz_mov_epi32((__mmask16)~tail, center));
+            z = _mm512_mask_blend_ps(tail, _mm512_mul_ps(t, p), p);
+            z = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(z), _mm512_and_si512(w, sign)));
+        }
+        else {
+            const float *g = P->g32;
+            __mmask16 right = _mm512_test_epi32_mask(w, sign);
+            __m512 omt = _mm512_sub_ps(one, t);
+            __m512 u = _mm512_mask_blend_ps(right, t, omt), v = _mm512_mask_blend_ps(right, omt, t);
+            __mmask16 low = _mm512_cmp_ps_mask(u, _mm512_set1_ps(g[4]), _CMP_LT_OQ);
+            __mmask16 mid = _mm512_kandn(low, _mm512_cmp_ps_mask(u, _mm512_set1_ps(g[5]), _CMP_LT_OQ));
+            __mmask16 high = _mm512_knot(_mm512_kor(low, mid));
+            __m512 m2 = _mm512_set1_ps(g[3]);
+            __m512 yl = _mm512_add_ps(_mm512_set1_ps(g[0]), _mm512_mul_ps(u, m2));
+            __m512 c = _mm512_add_ps(_mm512_set1_ps(g[2]), _mm512_mul_ps(u, m2));
+            __m512 yh = _mm512_add_ps(_mm512_set1_ps(g[1]), _mm512_mul_ps(v, m2));
+            __m512 ac = _mm512_abs_ps(c);
+            __m512 y = _mm512_mask_blend_ps(mid, _mm512_mask_blend_ps(high, yl, yh), ac);
+            __m512 p = FK(dyadic32_vec)(_mm512_min_ps(y, ph), _mm512_maskz_mov_epi32(mid, center));
+            __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(p), sign));
+            z = _mm512_mask_blend_ps(mid, _mm512_mask_blend_ps(low, p, neg), _mm512_mul_ps(c, p));
+        }
+        _mm512_storeu_ps(V + i, _mm512_add_ps(loc, _mm512_mul_ps(z, scale)));
+    }
+    return i;
+}
+#endif
+
 static FK_INLINE void
 FK(transform32)(const fk_params *P, const uint32_t *restrict W, size_t n, float *restrict V)
 {
+#if defined(FK_ISA_AVX512)
+    if (P->kind == FK_NORMAL || P->kind == FK_TN_GENERAL) {
+        size_t i = FK(dyadic_kinds32_vec)(P, W, n, V);
+        for (; i < n; i++)
+            V[i] = P->kind == FK_NORMAL ? fk_normal32(P, W[i]) : fk_tn_general32(P, W[i]);
+        return;
+    }
+#endif
 #if defined(FK_ISA_AVX512)
     if (P->kind == FK_TRUNCATED) {
         size_t i = FK(tn2_32_vec)(P, W, n, V);
