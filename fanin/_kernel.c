@@ -728,20 +728,20 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
     P->ilow = ilow;
     P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
     P->n1 = nm1 == UINT64_MAX ? UINT64_C(1) << 32 : (nm1 + 1) >> 32;
-    if (kind == FK_TRUNCATED) { /* F(c * scale), computed in double, rounded */
+    if (kind == FK_TRUNCATED && P->fmt != FK_F64) { /* F(c * scale): double, rounded */
         for (int i = 0; i < FK_TN2_32_INTERVALS; i++)
-            for (int k = 0; k < FK_TN2_32_DEG1; k++)
-                P->tn2_32[i][k] = (float)((double)fk_tn2_32_table[i][k] * x[1]);
+            for (int k = 0; k < FK_TN2_32_DEG1; k++) {
+                float c = (float)((double)fk_tn2_32_table[i][k] * x[1]);
+                P->tn2_32[i][k] = P->tn2t_32[k][i] = c;
+            }
+    }
+    if (kind == FK_TRUNCATED && P->fmt == FK_F64) {
         for (int i = 0; i < FK_TN2_64_COUNT; i++)
-            for (int k = 0; k < FK_TN2_64_DEG1; k++)
-                P->tn2_64[i][k] = fk_tn2_64_table[i][k] * x[1];
-        for (int k = 0; k < FK_TN2_32_DEG1; k++)
-            for (int i = 0; i < FK_TN2_32_INTERVALS; i++) P->tn2t_32[k][i] = P->tn2_32[i][k];
-        for (int k = 0; k < FK_TN2_64_DEG1; k++) {
-            for (int i = 0; i < FK_TN2_64_COUNT; i++)
-                P->tn2t_64[k][i < FK_TN2_64_MAIN - 1 ? i : i + 1] = P->tn2_64[i][k];
-            P->tn2t_64[k][FK_TN2_64_MAIN - 1] = 0.0;
-        }
+            for (int k = 0; k < FK_TN2_64_DEG1; k++) {
+                double c = fk_tn2_64_table[i][k] * x[1];
+                P->tn2_64[i][k] = P->tn2t_64[k][i < FK_TN2_64_MAIN - 1 ? i : i + 1] = c;
+            }
+        for (int k = 0; k < FK_TN2_64_DEG1; k++) P->tn2t_64[k][FK_TN2_64_MAIN - 1] = 0.0;
     }
     return 0;
 }
