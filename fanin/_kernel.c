@@ -100,8 +100,8 @@ typedef struct {
     double tn2_64[FK_TN2_64_COUNT][FK_TN2_64_DEG1];
     /* the same, by coefficient (vector lookups): [k][interval]; for float64, entries
      * 0..14 the main intervals, 15 unused, 16..31 the last interval's sixteenths */
-    float tn2t_32[FK_TN2_32_DEG1][32] __attribute__((aligned(64)));
-    double tn2t_64[FK_TN2_64_DEG1][32] __attribute__((aligned(64)));
+    float tn2t_32[FK_TN2_32_DEG1][32];
+    double tn2t_64[FK_TN2_64_DEG1][32];
 } fk_params;
 
 static inline int32_t fk_f2i(float x) { int32_t i; memcpy(&i, &x, 4); return i; }
