@@ -317,6 +317,7 @@ fk_clamp16(const fk_params *P, int32_t h)
 /* The float32 dyadic tables by coefficient, tail then center: [k][0..503] tail,
  * [k][504..1007] center (vector gathers). Filled once at import. */
 static float fk_dyadic32_t[FK_DY32_DEG1][2 * FK_DYADIC_COUNT];
+static double fk_dyadic64_t[FK_DY64_DEG1][2 * FK_DYADIC_COUNT];
 
 static void fk_init_tables(void)
 {
@@ -324,6 +325,11 @@ static void fk_init_tables(void)
         for (int i = 0; i < FK_DYADIC_COUNT; i++) {
             fk_dyadic32_t[k][i] = fk_tail_32_table[i][k];
             fk_dyadic32_t[k][FK_DYADIC_COUNT + i] = fk_center_32_table[i][k];
+        }
+    for (int k = 0; k < FK_DY64_DEG1; k++)
+        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+            fk_dyadic64_t[k][i] = fk_tail_64_table[i][k];
+            fk_dyadic64_t[k][FK_DYADIC_COUNT + i] = fk_center_64_table[i][k];
         }
 }
 

@@ -475,11 +475,88 @@ FK(tn2_64_vec)(const fk_params *P, const uint32_t *restrict W, size_t n, double 
 }
 #endif
 
+#if defined(FK_ISA_AVX512)
+/* fk_dyadic64 on 8 lanes (see FK(dyadic32_vec)) */
+static FK_INLINE __m512d
+FK(dyadic64_vec)(__m512d y, __m512i off)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512i b = _mm512_castpd_si512(y);
+    __m512i idx = _mm512_sub_epi64(_mm512_srli_epi64(b, 52 - FK_DYADIC_SUB_BITS),
+                                   _mm512_set1_epi64((int64_t)(1023 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
+    idx = _mm512_min_epi64(_mm512_max_epi64(idx, _mm512_setzero_si512()),
+                           _mm512_set1_epi64(FK_DYADIC_COUNT - 1));
+    idx = _mm512_add_epi64(idx, off);
+    __m512i f = _mm512_and_si512(_mm512_slli_epi64(b, FK_DYADIC_SUB_BITS),
+                                 _mm512_set1_epi64(INT64_C(0xFFFFFFFFFFFFF)));
+    __m512d tau = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(f, _mm512_castpd_si512(one))), one);
+    __m512d acc = _mm512_i64gather_pd(idx, fk_dyadic64_t[0], 8);
+    for (int k = 1; k < FK_DY64_DEG1; k++)
+        acc = _mm512_add_pd(_mm512_mul_pd(acc, tau), _mm512_i64gather_pd(idx, fk_dyadic64_t[k], 8));
+    return acc;
+}
+
+/* The float64 normal and general truncated normal on 8 lanes (see the float32 one) */
+static FK_INLINE size_t
+FK(dyadic_kinds64_vec)(const fk_params *P, const uint32_t *restrict W, size_t n, double *restrict T)
+{
+    const __m512d loc = _mm512_set1_pd(P->loc64), scale = _mm512_set1_pd(P->scale64);
+    const __m512d one = _mm512_set1_pd(1.0), ph = _mm512_set1_pd(FK_PRED_HALF64);
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN), center = _mm512_set1_epi64(FK_DYADIC_COUNT);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512i r = _mm512_loadu_si512((const void *)(W + 2 * i));
+        __m512i c62 = _mm512_and_si512(r, _mm512_set1_epi64(INT64_C(0x3FFFFFFFFFFFFFFF)));
+        __m512i d = _mm512_add_epi64(_mm512_add_epi64(c62, c62), _mm512_set1_epi64(1));
+        __m512d t = _mm512_min_pd(_mm512_mul_pd(_mm512_cvtepi64_pd(d), _mm512_set1_pd(0x1p-64)), ph);
+        __m512d z;
+        if (P->kind == FK_NORMAL) {
+            __mmask8 tail = _mm512_test_epi64_mask(r, _mm512_set1_epi64(INT64_C(1) << 62));
+            __m512d p = FK(dyadic64_vec)(t, _mm512_maskz_mov_epi64((__mmask8)~tail, center));
+            z = _mm512_mask_blend_pd(tail, _mm512_mul_pd(t, p), p);
+            z = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(z), _mm512_and_si512(r, sign)));
+        }
+        else {
+            const double *g = P->g64;
+            __mmask8 right = _mm512_test_epi64_mask(r, sign);
+            __m512d omt = _mm512_sub_pd(one, t);
+            __m512d u = _mm512_mask_blend_pd(right, t, omt), v = _mm512_mask_blend_pd(right, omt, t);
+            __mmask8 low = _mm512_cmp_pd_mask(u, _mm512_set1_pd(g[4]), _CMP_LT_OQ);
+            __mmask8 mid = (__mmask8)(~low & _mm512_cmp_pd_mask(u, _mm512_set1_pd(g[5]), _CMP_LT_OQ));
+            __mmask8 high = (__mmask8)~(low | mid);
+            __m512d m2 = _mm512_set1_pd(g[3]);
+            __m512d yl = _mm512_add_pd(_mm512_set1_pd(g[0]), _mm512_mul_pd(u, m2));
+            __m512d c = _mm512_add_pd(_mm512_set1_pd(g[2]), _mm512_mul_pd(u, m2));
+            __m512d yh = _mm512_add_pd(_mm512_set1_pd(g[1]), _mm512_mul_pd(v, m2));
+            __m512d ac = _mm512_abs_pd(c);
+            __m512d y = _mm512_mask_blend_pd(mid, _mm512_mask_blend_pd(high, yl, yh), ac);
+            __m512d p = FK(dyadic64_vec)(_mm512_min_pd(y, ph), _mm512_maskz_mov_epi64(mid, center));
+            __m512d neg = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(p), sign));
+            z = _mm512_mask_blend_pd(mid, _mm512_mask_blend_pd(low, p, neg), _mm512_mul_pd(c, p));
+        }
+        _mm512_storeu_pd(T + i, _mm512_add_pd(loc, _mm512_mul_pd(z, scale)));
+    }
+    return i;
+}
+#endif
+
 static FK_INLINE void
 FK(transform64)(const fk_params *P, const uint32_t *restrict W, size_t n, double *restrict T)
 {
     const double lo = P->lo64, hi = P->hi64;
 #if defined(FK_ISA_AVX512)
+    if (P->kind == FK_NORMAL || P->kind == FK_TN_GENERAL) {
+        size_t i = FK(dyadic_kinds64_vec)(P, W, n, T);
+        for (; i < n; i++)
+            T[i] = P->kind == FK_NORMAL ? fk_normal64(P, fk_pair(W + 2 * i))
+                                        : fk_tn_general64(P, fk_pair(W + 2 * i));
+        for (i = 0; i < n; i++) {
+            double x = T[i];
+            x = x < lo ? lo : x;
+            T[i] = x > hi ? hi : x;
+        }
+        return;
+    }
     if (P->kind == FK_TRUNCATED) {
         size_t i = FK(tn2_64_vec)(P, W, n, T);
         for (; i < n; i++) T[i] = fk_tn2_64(P, fk_pair(W + 2 * i));
