@@ -23,7 +23,11 @@ def _restore_global_settings():
 
 
 collect_ignore = []
-if importlib.util.find_spec("keras") is None:
-    collect_ignore.append("fanin/keras.py")
+# Keras and TensorFlow are imported only in the child processes of tests/test_keras.py
+# and tests/test_tf_keras.py, which also run these modules' doctests: once Keras is
+# imported, fanin's classes create their Keras-side subclasses (fanin/_frameworks.py).
+collect_ignore += ["fanin/keras.py", "fanin/tf_keras.py"]
 if importlib.util.find_spec("torch") is None:
-    collect_ignore += ["fanin/torch.py", "fanin/_torch_stream.py"]
+    collect_ignore += ["fanin/torch.py", "fanin/_torch_stream.py", "fanin/_torch_dtensor.py"]
+if importlib.util.find_spec("dask") is None:
+    collect_ignore += ["fanin/dask.py"]

@@ -29,3 +29,9 @@ __all__ = [
     "get", "serialize", "deserialize", "floatx", "set_floatx", "set_random_seed",
     "get_num_threads", "set_num_threads", "registry", "STREAM_VERSION", "__version__",
 ]
+
+# Keras imported before fanin: register fanin's classes with it now, so that
+# models load back with fanin's classes (fanin/_frameworks.py).
+from fanin import _frameworks  # noqa: E402
+
+_frameworks.register_loaded()

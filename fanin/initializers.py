@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fanin import _dtypes, _seeds, _shapes, stream
+from fanin import _dtypes, _frameworks, _seeds, _shapes, stream
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
 from fanin.registry import register
 
@@ -104,6 +104,11 @@ class Initializer:
     kind = "custom"
     dtype_kind = "float"
     supports_partitions = True
+
+    def __new__(cls, *args, **kwargs):
+        # With Keras loaded, fanin's own classes create their Keras-side
+        # subclass, so that Keras sees its own API (fanin/_frameworks.py).
+        return super().__new__(_frameworks.framework_class(cls))
 
     def __call__(self, shape, dtype=None, **kwargs):
         """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
@@ -523,8 +528,7 @@ class RandomUniform(StreamInitializer):
     True
     """
 
-    # integer dtypes need stream v2's unbiased uniform integers
-    dtype_kind = "real" if hasattr(stream, "uniform_int") else "float"
+    dtype_kind = "real"
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         self.minval, self.maxval = _real(minval, "minval"), _real(maxval, "maxval")
@@ -536,10 +540,12 @@ class RandomUniform(StreamInitializer):
     def _distribution(self, shape, name):
         if name in _dtypes.FLOAT_NAMES:
             return stream.uniform(self.minval, self.maxval)
+        if not (float(self.minval).is_integer() and float(self.maxval).is_integer()
+                and self.minval < self.maxval):
+            raise ValueError(f"RandomUniform with integer dtype {name} needs integer "
+                             f"minval < maxval, got minval={self.minval}, "
+                             f"maxval={self.maxval}.")
         lo, hi = _dtypes.fit(self.minval, name, "minval"), _dtypes.fit(self.maxval, name, "maxval")
-        if not hi > lo:
-            raise ValueError(f"integer {name} values need integer minval < maxval, got "
-                             f"minval={self.minval}, maxval={self.maxval}.")
         return stream.uniform_int(lo, hi)
 
     def get_config(self):

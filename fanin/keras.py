@@ -1,50 +1,43 @@
 """Keras 3 integration: fanin initializers in Keras layers, saved and loaded models.
 
-Any fanin initializer already works as a Keras 3 ``kernel_initializer`` /
-``bias_initializer`` on the JAX, PyTorch and NumPy backends: Keras calls
-``initializer(shape, dtype=...)`` once per weight and converts the NumPy array
-fanin returns (float16/bfloat16 included) into a backend tensor. Importing this
-module adds what Keras needs to *save and load* such models:
+Any fanin initializer works as a Keras 3 ``kernel_initializer`` /
+``bias_initializer`` on every backend (JAX, PyTorch, TensorFlow, NumPy): Keras
+calls ``initializer(shape, dtype=...)`` once per weight and converts the NumPy
+array fanin returns (float16/bfloat16 included) into a backend tensor.
 
-- It registers every fanin initializer class with Keras's serialization registry
-  under the package ``"fanin"`` (``"fanin>LecunNormal"``, ...), both fanin's own
-  classes and the Keras-side classes defined here, so a model built with
-  ``fanin.LecunNormal(seed=1)`` saves to ``.keras`` with its config (seed
-  included) and loads back, without ``custom_objects``, with a fanin initializer
-  again (call 0 onwards: re-initializing reproduces the same stream).
-- It defines, for every fanin class, a Keras-side class of the same name
-  (``fanin.keras.LecunNormal``) that is both a ``fanin`` initializer and a
-  ``keras.initializers.Initializer`` (for code that checks ``isinstance`` or
-  calls ``clone()``); loaded models get these.
-- :func:`to_keras` / :func:`from_keras` convert between fanin and Keras
-  initializers (objects, classes, names and config dicts).
+This module defines, for every fanin class, a Keras-side class of the same name
+(``fanin.keras.LecunNormal``): a subclass of both the fanin class and Keras's
+``keras.initializers.Initializer`` (``keras.initializers.VarianceScaling`` for
+the variance-scaling family, so ``EinsumDense`` and ``MultiHeadAttention`` give
+it the fans they give Keras's own ``"lecun_normal"``). Once Keras is imported,
+``fanin.LecunNormal(...)`` creates this Keras-side class (still an instance of
+``fanin.LecunNormal``, with the same values and config); see
+:mod:`fanin._frameworks`.
 
-What is required, exactly:
+Importing this module registers fanin's classes and the Keras-side ones with
+Keras's serialization registry as ``"fanin>LecunNormal"``, ..., so a model saves
+to ``.keras`` with fanin's configs (seeds included) and loads back, without
+``custom_objects`` and with ``safe_mode`` on, as fanin initializers starting
+at call 0 (``clone_model`` reproduces the weights). It is imported
+automatically by ``import fanin`` when Keras is already imported, and the first
+time a fanin initializer is created after Keras was imported. Loading a model
+in a process that imported ``fanin`` before ``keras`` and created no
+initializer needs ``import fanin.keras`` first: without it Keras silently
+substitutes its own class of the same name and config.
 
-- **Saving**: ``import fanin.keras`` before saving (it may come after building
-  the model). Without it Keras writes fanin initializers with the bare
-  registered name ``"LecunNormal"``, which loads as Keras's own initializer.
-- **Loading**: ``import fanin.keras`` before ``keras.models.load_model`` (Keras
-  only imports modules of its own packages, so nothing can register itself
-  earlier); no ``custom_objects``, ``safe_mode`` may stay on. Without the import,
-  Keras silently substitutes its own built-in initializer of the same class
-  name and config (the file then also loads where fanin is not installed). The
-  weights come from the file either way; only re-initialization (``clone()``,
-  ``clone_model``) would use Keras's random numbers. Seeds that Keras's own
-  initializers refuse (negative, or ``>= 2**32`` on the JAX and NumPy
-  backends) make that fallback fail to load.
+Under a ``keras.distribution`` layout (JAX backend) Keras passes ``layout=``:
+fanin takes one draw for the variable and each device gets its block of the
+unsharded tensor (``fanin.jax.keras_values`` when available, else computed
+block by block on the host with ``jax.make_array_from_callback``).
 
-The class names are Keras's on purpose: fanin's own classes are named so, and
-saved files stay readable by stock Keras.
+:func:`to_keras` / :func:`from_keras` convert between fanin and Keras
+initializers (objects, classes, names and config dicts).
 
-Under a ``keras.distribution`` layout (JAX), Keras shards the values fanin
-computes on the host; they equal the unsharded tensor.
-
-With ``KERAS_BACKEND`` set to ``jax``, ``torch`` or ``numpy``:
-
->>> import keras, fanin, fanin.keras
+>>> import keras, fanin
 >>> initializer = fanin.LecunNormal()
 >>> layer = keras.layers.Dense(3, kernel_initializer=initializer)
+>>> isinstance(initializer, keras.initializers.VarianceScaling)
+True
 >>> keras.saving.serialize_keras_object(fanin.LecunNormal(seed=1))["registered_name"]
 'fanin>LecunNormal'
 """
@@ -52,6 +45,7 @@ With ``KERAS_BACKEND`` set to ``jax``, ``torch`` or ``numpy``:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import operator
 
 try:
@@ -60,9 +54,13 @@ except ImportError as err:  # pragma: no cover - exercised only without keras
     raise ImportError("fanin.keras needs Keras 3: pip install keras (and a backend: "
                       "jax, torch or tensorflow).") from err
 
+from fanin import _frameworks
 from fanin import initializers as _init
 from fanin import registry as _registry
 from fanin import serialization as _ser
+
+# fanin's classes by name.
+_CORE_CLASSES = _registry.CLASSES
 
 #: The Keras serialization package fanin's classes are registered under.
 PACKAGE = "fanin"
@@ -89,152 +87,55 @@ class Initializer(_init.Initializer, _KerasInitializer):
     """
 
 
-class Zeros(_init.Zeros, Initializer):
-    """``fanin.Zeros`` as a Keras initializer.
-
-    >>> keras.layers.Dense(2, bias_initializer=Zeros()).bias_initializer
-    Zeros()
-    """
+class _VarianceScalingBase(Initializer, keras.initializers.VarianceScaling):
+    """Keras's ``VarianceScaling`` API, which ``EinsumDense`` looks for."""
 
 
-class Ones(_init.Ones, Initializer):
-    """``fanin.Ones`` as a Keras initializer.
+class _LayoutCall:
+    """``__call__`` with Keras 3's ``layout`` keyword (a JAX ``NamedSharding``)."""
 
-    >>> Ones()((2,)).tolist()
-    [1.0, 1.0]
-    """
-
-
-class Constant(_init.Constant, Initializer):
-    """``fanin.Constant`` as a Keras initializer.
-
-    >>> Constant(0.5)((2,)).tolist()
-    [0.5, 0.5]
-    """
+    def __call__(self, shape, dtype=None, layout=None, **kwargs):
+        if layout is None:
+            return super().__call__(shape, dtype, **kwargs)
+        if kwargs:
+            raise ValueError(f"`layout` cannot be combined with {sorted(kwargs)}.")
+        return _layout_values(self.draw(shape, dtype), layout)
 
 
-class RandomNormal(_init.RandomNormal, Initializer):
-    """``fanin.RandomNormal`` as a Keras initializer.
-
-    >>> RandomNormal(stddev=1.0, seed=0)((2, 2)).shape
-    (2, 2)
-    """
-
-
-class RandomUniform(_init.RandomUniform, Initializer):
-    """``fanin.RandomUniform`` as a Keras initializer.
-
-    >>> bool((abs(RandomUniform(seed=0)((8,))) <= 0.05).all())
-    True
-    """
-
-
-class TruncatedNormal(_init.TruncatedNormal, Initializer):
-    """``fanin.TruncatedNormal`` as a Keras initializer.
-
-    >>> bool((abs(TruncatedNormal(seed=0)((8,))) <= 0.1).all())
-    True
-    """
+def _layout_values(draw, layout):
+    """The values of one draw, sharded by ``layout`` (JAX backend)."""
+    if keras.backend.backend() != "jax":
+        return draw.array()
+    import jax
+    # Keras calls initializers inside jax.set_mesh(mesh) with a layout on the
+    # abstract mesh, which cannot place arrays: the same spec on the real mesh.
+    mesh = jax.sharding.get_mesh()
+    sharding = jax.sharding.NamedSharding(mesh, layout.spec)
+    if importlib.util.find_spec("fanin.jax") is not None:
+        import fanin.jax
+        if hasattr(fanin.jax, "keras_values"):
+            with jax.set_mesh(mesh):  # the real mesh's axis types, not Keras's explicit ones
+                return fanin.jax.keras_values(draw, sharding)
+    return jax.make_array_from_callback(draw.shape, sharding,
+                                        lambda index: _block(draw, index))
 
 
-class VarianceScaling(_init.VarianceScaling, Initializer):
-    """``fanin.VarianceScaling`` as a Keras initializer.
-
-    >>> VarianceScaling(scale=2.0, mode="fan_out", seed=0).get_config()["mode"]
-    'fan_out'
-    """
-
-
-class GlorotNormal(_init.GlorotNormal, Initializer):
-    """``fanin.GlorotNormal`` as a Keras initializer.
-
-    >>> GlorotNormal(seed=0)((3, 3)).dtype.name
-    'float32'
-    """
-
-
-class GlorotUniform(_init.GlorotUniform, Initializer):
-    """``fanin.GlorotUniform`` as a Keras initializer.
-
-    >>> GlorotUniform(seed=0)((3, 3)).shape
-    (3, 3)
-    """
-
-
-class LecunNormal(_init.LecunNormal, Initializer):
-    """``fanin.LecunNormal`` as a Keras initializer (the same values).
-
-    >>> import fanin
-    >>> bool((LecunNormal(seed=1)((4, 3)) == fanin.LecunNormal(seed=1)((4, 3))).all())
-    True
-    >>> layer = keras.layers.Dense(3, kernel_initializer=LecunNormal(seed=1))
-    """
-
-
-class LecunUniform(_init.LecunUniform, Initializer):
-    """``fanin.LecunUniform`` as a Keras initializer.
-
-    >>> LecunUniform(seed=0)((3, 3)).shape
-    (3, 3)
-    """
-
-
-class HeNormal(_init.HeNormal, Initializer):
-    """``fanin.HeNormal`` as a Keras initializer.
-
-    >>> HeNormal(seed=0)((3, 3, 2, 4)).shape
-    (3, 3, 2, 4)
-    """
-
-
-class HeUniform(_init.HeUniform, Initializer):
-    """``fanin.HeUniform`` as a Keras initializer.
-
-    >>> HeUniform(seed=0)((3, 3)).shape
-    (3, 3)
-    """
-
-
-class Identity(_init.Identity, Initializer):
-    """``fanin.Identity`` as a Keras initializer.
-
-    >>> Identity(gain=3.0)((2, 2)).tolist()
-    [[3.0, 0.0], [0.0, 3.0]]
-    """
-
-
-class Orthogonal(_init.Orthogonal, Initializer):
-    """``fanin.Orthogonal`` as a Keras initializer.
-
-    >>> Orthogonal(seed=0)((3, 3)).shape
-    (3, 3)
-    """
+def _block(draw, index):
+    """The block of ``draw`` that a tuple of slices (one per axis) selects."""
+    ranges = [range(*s.indices(n)) for s, n in zip(index, draw.shape)]
+    return draw.block(tuple(r.start for r in ranges), tuple(len(r) for r in ranges))
 
 
 #: Keras-side class for each fanin class name.
-CLASSES = {cls.__name__: cls for cls in (
-    Initializer, Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal,
-    VarianceScaling, GlorotNormal, GlorotUniform, LecunNormal, LecunUniform, HeNormal,
-    HeUniform, Identity, Orthogonal)}
+CLASSES = _frameworks.make_classes(__name__, _CORE_CLASSES, _LayoutCall, Initializer,
+                                   _VarianceScalingBase)
+globals().update(CLASSES)
 
-# fanin class -> Keras-side class (exact types only; subclasses are the user's).
-_FANIN_CLASSES = {"Initializer": _init.Initializer, **_registry.CLASSES}
-_WRAPPER_OF = {_FANIN_CLASSES[name]: cls for name, cls in CLASSES.items()}
+#: fanin class -> its Keras-side class (exact types; subclasses are the user's),
+#: read by fanin.Initializer.__new__ through fanin._frameworks.
+KERAS_SIDE = _frameworks.keras_side(CLASSES, _CORE_CLASSES)
 
-
-def _register():
-    """Register fanin's classes and the Keras-side ones as ``"fanin>Name"``.
-
-    fanin's own classes are registered first, then the Keras-side ones, so that
-    both serialize under the same name and loading gives the Keras-side class.
-    """
-    for name, wrapper in CLASSES.items():
-        keras.saving.register_keras_serializable(package=PACKAGE, name=name)(
-            _FANIN_CLASSES[name])
-        keras.saving.register_keras_serializable(package=PACKAGE, name=name)(wrapper)
-
-
-_register()
+_frameworks.register(keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES)
 
 
 def to_keras(initializer):
@@ -263,7 +164,7 @@ def to_keras(initializer):
     if not isinstance(initializer, _init.Initializer):
         raise TypeError(f"to_keras expects a fanin initializer, name or config, got "
                         f"{initializer!r}.")
-    wrapper = _WRAPPER_OF.get(type(initializer))
+    wrapper = KERAS_SIDE.get(type(initializer))
     if wrapper is None:
         return initializer
     new = wrapper.__new__(wrapper)

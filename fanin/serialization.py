@@ -10,8 +10,15 @@ from __future__ import annotations
 import inspect
 import json
 
+from fanin import _frameworks
 from fanin import initializers as _init
 from fanin.registry import CLASSES, NAMES, suggest
+
+# torch.nn.init names -> the Keras-named initializer of the same family (the
+# distributions differ in details: torch's normals are untruncated).
+_TORCH_NAMES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
+                "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+                "trunc_normal": "truncated_normal", "eye": "identity"}
 
 _KERAS3_KEYS = {"module", "class_name", "config", "registered_name", "build_config",
                 "compile_config", "shared_object_id"}
@@ -37,7 +44,7 @@ def serialize(initializer, keras_format: str = "keras2") -> dict:
     if keras_format == "keras2":
         return {"class_name": name, "config": config}
     if keras_format == "keras3":
-        builtin = CLASSES.get(name) is type(initializer)
+        builtin = CLASSES.get(name) is _frameworks.core_class(type(initializer))
         return {"module": "keras.initializers" if builtin else type(initializer).__module__,
                 "class_name": name, "config": config,
                 "registered_name": None if builtin else name}
@@ -86,6 +93,11 @@ def _lookup(name, custom_objects, registered_name=None):
         return NAMES[name]
     close = suggest(name)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    torch_name = _TORCH_NAMES.get(name.lower().rstrip("_"))
+    if torch_name:
+        hint = (f" {name!r} is a torch.nn.init name: the Keras equivalent is "
+                f"{torch_name!r}; fanin.torch.{name.lower().rstrip('_')}_ has torch's "
+                "own semantics.")
     raise ValueError(f"Unknown initializer: '{name}'.{hint} Please ensure you are using a "
                      "`fanin.Initializer` name or pass the object in `custom_objects`.")
 

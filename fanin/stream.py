@@ -61,8 +61,9 @@ __all__ = [
     "seed_to_key",
     "words_per_element",
     "clamp_bounds",
-    "kernel_args",
     "words",
+    "kernel_args",
+    "check_format",
     "Plan",
     "plan",
     "fill",
@@ -737,6 +738,14 @@ def kernel_args(dist: Distribution, fmt: str) -> tuple:
     return code, params, 0, 0
 
 
+def fill_kernel_rows(flat_out, key, call, dist, fmt, starts, row_len) -> None:
+    """The compiled kernel on validated arguments (see :func:`fill_reference_rows`)."""
+    code, params, ilow, irange = kernel_args(dist, fmt)
+    _kernel.fill(flat_out, fmt, key, call & _MASK64, code, params, ilow, irange,
+                 starts, row_len)
+
+
+
 def _load_kernel():
     """The compiled kernel, or None when it is missing or implements another stream."""
     try:  # the compiled kernel, built by the package's own install
@@ -759,34 +768,29 @@ def _load_kernel():
 _kernel = _load_kernel()
 
 
-def fill_kernel_rows(flat_out, key, call, dist, fmt, starts, row_len) -> None:
-    """The compiled kernel on validated arguments (see :func:`fill_reference_rows`)."""
-    code, params, ilow, irange = kernel_args(dist, fmt)
-    _kernel.fill(flat_out, fmt, key, call & _MASK64, code, params, ilow, irange,
-                 starts, row_len)
-
 
 # --------------------------------------------------------------------------- #
 # Plans and dispatch (core)
 # --------------------------------------------------------------------------- #
 
-def _normal_quantile_magnitude(p: float) -> float:
-    """|z| with P(Z < -|z|) = p for a standard normal Z (bisection on math.erfc).
+def _normal_reach(fmt: str) -> float:
+    """The largest |z| the normal transform gives in ``fmt``'s working precision.
 
-    Host-side only: it bounds values for overflow checks, it makes no stream bits.
+    |z| is monotone in the word's tail probability, so the words with the fewest
+    and most bits set under each sign and region bit reach it (for float64, every
+    pairing of them).
     """
-    lo, hi = 0.0, 40.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 0.5 * math.erfc(mid / math.sqrt(2.0)) > p else (lo, mid)
-    return hi
+    edge = np.array([0, 1, 0x3FFFFFFF, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x80000000,
+                     0xBFFFFFFF, 0xC0000000, 0xC0000001, 0xFFFFFFFF], np.uint64)
+    per = words_per_element(fmt)
+    grids = np.meshgrid(*[edge] * per, indexing="ij")
+    words_ = np.stack([g.reshape(-1) for g in grids], axis=-1).reshape(-1)
+    z = _transform(words_, normal(0.0, 1.0), "float64" if fmt == "float64" else "float32")
+    return float(np.max(np.abs(z)))
 
 
-#: The largest |z| the normal transform can give, per format: the inverse CDF of
-#: the most extreme word, P(|Z| > z) = 2**-32 (2**-64 for float64; docs/stream.md
-#: section 5.3), plus 1% for the transform's own error. Overflow checks use it.
-NORMAL_REACH = {fmt: 1.01 * _normal_quantile_magnitude(2.0 ** -(65 if fmt == "float64" else 33))
-                for fmt in FLOAT_FORMATS}
+#: The largest |z| of a standard normal draw, per floating format (overflow checks).
+NORMAL_REACH = {fmt: _normal_reach(fmt) for fmt in FLOAT_FORMATS}
 
 
 #: Rows handed to a backend at once: bounds the row-start array (8 bytes a row)
@@ -893,8 +897,6 @@ def plan(key: int, call: int, dist: Distribution, fmt: str, shape, offset=None,
     >>> plan(1, 0, uniform(0.0, 1.0), "float16", (3,)).block
     (3,)
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"Unknown stream format {fmt!r}; expected one of {FORMATS}.")
     shape = tuple(shape)
     offset = (0,) * len(shape) if offset is None else tuple(offset)
     block = shape if block is None else tuple(block)
@@ -902,7 +904,7 @@ def plan(key: int, call: int, dist: Distribution, fmt: str, shape, offset=None,
     for name, value in (("key", key), ("call", call)):
         if type(value) is not int or not 0 <= value <= _MASK:
             raise ValueError(f"plan {name} must be an int in [0, 2**64), got {value!r}.")
-    check_format(dist, fmt)  # a float distribution needs a float format, and so on
+    check_format(dist, fmt)
     clamp_bounds(dist, fmt)  # raises when no value of the format lies in the support
     return Plan(key, call, dist, fmt, shape, offset, block)
 

@@ -206,6 +206,8 @@ def test_identifiers_that_are_not_initializers():
         fanin.get('{"a":' * 5000)
     with pytest.raises(ValueError, match="Did you mean 'lecun_normal'"):
         fanin.get("lecun_normall")
+    with pytest.raises(ValueError, match="torch.nn.init name: the Keras equivalent is 'he_normal'"):
+        fanin.get("kaiming_normal")  # finding N6
 
 
 @SETTINGS

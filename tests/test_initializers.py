@@ -376,8 +376,24 @@ def test_real_framework_dtypes_when_installed():
 @pytest.mark.parametrize("cls", RANDOM + [fanin.Identity, fanin.Orthogonal])
 @pytest.mark.parametrize("dtype", ["int32", "uint8", "bool", "complex64"])
 def test_random_initializers_reject_non_float(cls, dtype):
-    with pytest.raises(ValueError, match=f"Expected floating point type, got {dtype}"):
+    if cls is fanin.RandomUniform:  # Keras 2.7: float or integer
+        match = (f"Expected float or integer dtype, got {dtype}" if dtype in ("bool", "complex64")
+                 else f"integer dtype {dtype} needs integer minval < maxval")
+    else:
+        match = f"Expected floating point type, got {dtype}"
+    with pytest.raises(ValueError, match=match):
         cls()((3, 3), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64", "uint64"])
+def test_random_uniform_integers_like_keras_2_7(dtype, backend):
+    init = fanin.RandomUniform(minval=-3 if dtype[0] == "i" else 2, maxval=7, seed=4)
+    v = init((20000,), dtype)
+    assert v.dtype == np.dtype(dtype)
+    lo = -3 if dtype[0] == "i" else 2
+    assert set(np.unique(v).tolist()) == set(range(lo, 7))  # every value, nothing else
+    with pytest.raises(ValueError, match="does not fit"):
+        fanin.RandomUniform(0, 300, seed=0)((2,), "int8")
 
 
 def test_constant_initializers_accept_numeric_and_bool():

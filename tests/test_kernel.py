@@ -465,7 +465,7 @@ import numpy as np
 from fanin import stream
 # A child of a non-interactive shell may inherit SIGINT ignored: restore Python's handler.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-n = 2**28  # 2 GiB of address space, about 0.6 s of filling: a miss fails fast
+n = 2**28  # 2 GiB of address space, well under a second of filling: a miss fails fast
 a = np.empty(n, np.float64)
 t_sig = []
 def fire():

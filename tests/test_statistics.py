@@ -583,18 +583,21 @@ def test_clamp_coarse_float32(kind):
 
 @pytest.mark.parametrize("fmt", FLOATS)
 def test_extreme_words_stay_inside(fmt):
-    # The most extreme stream words (all zeros / all ones; the lowest and highest
-    # 24-bit or 53-bit uniforms) through the transform and the rounding step, for
-    # many scales and offsets: every value stays inside the support. This reaches
-    # the float32/float64 edges that random sampling hits with probability 2**-24.
+    # The most extreme stream words (all bits set or clear under each sign and
+    # region bit of the v2 transforms: the largest and smallest magnitudes, the
+    # interval edges) through the transform and the rounding step, for many scales
+    # and offsets: every value stays inside the support. This reaches the edges that
+    # random sampling hits with probability about 2**-32.
     # (Uses stream internals: it exercises the reference transform.)
     if fmt == "bfloat16":
         _dtype(fmt)
-    if fmt == "float64":
-        words = np.array([0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0x7FF, 0, 0xFFFFF800, 0xFFFFFFFF],
-                         np.uint64)
+    edge = np.array([0, 1, 0x1F, 0x20, 0x3FFFFFFF, 0x40000000, 0x7FFFFFE0, 0x7FFFFFFF,
+                     0x80000000, 0x8000001F, 0xBFFFFFFF, 0xC0000000, 0xFFFFFFE0, 0xFFFFFFFF],
+                    np.uint64)
+    if fmt == "float64":  # every pairing of low and high words
+        words = np.stack(np.meshgrid(edge, edge, indexing="ij"), axis=-1).reshape(-1)
     else:
-        words = np.array([0, 0xFF, 0x100, 0xFFFFFEFF, 0xFFFFFF00, 0xFFFFFFFF], np.uint64)
+        words = edge
     rng = np.random.default_rng(7)  # the scales only; the words are fixed
     scales = np.exp(rng.uniform(math.log(1e-4), math.log(1e3), 300))
     locs = np.concatenate([np.zeros(200), rng.uniform(-100, 100, 100)])
@@ -612,7 +615,7 @@ def test_extreme_words_stay_inside(fmt):
             tested += 1
             lo, hi = stream.clamp_bounds(dist, fmt)
             assert (lo, hi) == mine, (fmt, dist)
-            vals = stream._transform(words, dist.kind, fmt, dist.loc, dist.scale)
+            vals = stream._transform(words, dist, fmt)
             out = np.empty(vals.shape, out_t)
             stream._store(vals, out, fmt, lo, hi)
             x = f64(out.view(BF16) if fmt == "bfloat16" else out)

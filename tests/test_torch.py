@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -18,7 +23,7 @@ import fanin  # noqa: E402
 import fanin.torch as ft  # noqa: E402
 from fanin import _torch_stream as ts  # noqa: E402
 from fanin import stream  # noqa: E402
-from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
+from _fills import fill_reference as sfill_reference  # noqa: E402
 
 nn = torch.nn
 
@@ -128,26 +133,6 @@ def test_stream_huge_indices_and_block_carry():
         assert same(got, want)
 
 
-@pytest.mark.parametrize("ftype", [np.float32, np.float64])
-def test_sqrt_correctly_rounded(ftype):
-    rng = np.random.default_rng(2)
-    a = np.exp(rng.uniform(-40, 40, 200_000)).astype(ftype)
-    k = ts._Consts(torch.float32 if ftype is np.float32 else torch.float64, "cpu")
-    assert same(ts._sqrt(torch.from_numpy(a), k), np.sqrt(a))
-
-
-@pytest.mark.parametrize("ftype", [np.float32, np.float64])
-def test_erfinv_all_branches(ftype):
-    """Every Giles branch, including the float64 far tail (|x| very close to 1)."""
-    rng = np.random.default_rng(3)
-    nb = 24 if ftype is np.float32 else 53
-    j = np.concatenate([rng.integers(0, 2**nb, 100_000, dtype=np.int64),
-                        np.arange(2000), 2**nb - 1 - np.arange(2000)])
-    v = (2 * j + (1 - (1 << nb))).astype(ftype) * ftype(2.0 ** -nb)
-    k = ts._Consts(torch.float32 if ftype is np.float32 else torch.float64, "cpu")
-    assert same(ts._erfinv(torch.from_numpy(v), k, True), stream._erfinv(v, ftype))
-
-
 def test_fill_with_torch_ops_matches_draw_fill(backend):
     rng = np.random.default_rng(4)
     inits = [fanin.LecunNormal(seed=3), fanin.HeUniform(seed=4), fanin.RandomNormal(0, 1, 5),
@@ -200,7 +185,9 @@ FUNCS = {  # name -> (function, kwargs, fanin initializer factory)
                        lambda s: fanin.RandomNormal(-1.0, 3.0, s)),
     "random_uniform_": (ft.random_uniform_, {"minval": -2.0, "maxval": 0.5},
                         lambda s: fanin.RandomUniform(-2.0, 0.5, s)),
-    "orthogonal_": (ft.orthogonal_, {"gain": 1.5}, lambda s: fanin.Orthogonal(1.5, s)),
+    # orthogonal_ is torch-named too: layout= selects the Keras semantics
+    "orthogonal_": (ft.orthogonal_, {"gain": 1.5, "layout": "torch"},
+                    lambda s: fanin.Orthogonal(1.5, s)),
 }
 
 
@@ -278,7 +265,11 @@ def test_keras_layout_keyword_means_no_permutation():
 @pytest.mark.parametrize("shape", [(), (1,), (17,), (0,), (0, 5), (5, 0, 3)])
 def test_small_and_empty_tensors(shape):
     w = torch.empty(shape)
-    ft.lecun_normal_(w, seed=3)
+    if w.numel() == 0:
+        with pytest.warns(UserWarning, match="zero-element"):
+            ft.lecun_normal_(w, seed=3)
+    else:
+        ft.lecun_normal_(w, seed=3)
     assert same(w, keras_twin(fanin.LecunNormal(seed=3), shape))
 
 
@@ -499,6 +490,7 @@ def test_init_module_independent_of_construction_order():
 
 
 def test_init_module_values():
+    """Keras rules: glorot uniform kernels (permuted), uniform(-0.05, 0.05) embeddings."""
     torch.manual_seed(0)
     net = Net()
     with torch.no_grad():
@@ -507,10 +499,11 @@ def test_init_module_values():
         net.act.weight.fill_(0.7)
     ft.init_module_(net, seed=7)
     ps = ft.parameter_seed
-    assert same(net.conv.weight, keras_twin(fanin.LecunNormal(seed=ps(7, "conv.weight")), (8, 3, 3, 3)))
-    assert same(net.up.weight, keras_twin(fanin.LecunNormal(seed=ps(7, "up.weight")), (8, 2, 2, 2)))
-    assert same(net.fc.weight, fanin.LecunNormal(seed=ps(7, "fc.weight"))((16, 5)).T)
-    assert same(net.emb.weight, fanin.LecunNormal(seed=ps(7, "emb.weight"))((10, 16)))  # no permute
+    assert same(net.conv.weight, keras_twin(fanin.GlorotUniform(seed=ps(7, "conv.weight")), (8, 3, 3, 3)))
+    assert same(net.up.weight, keras_twin(fanin.GlorotUniform(seed=ps(7, "up.weight")), (8, 2, 2, 2)))
+    assert same(net.fc.weight, fanin.GlorotUniform(seed=ps(7, "fc.weight"))((16, 5)).T)
+    assert same(net.emb.weight,  # Keras's Embedding layout: no permutation
+                fanin.RandomUniform(-0.05, 0.05, seed=ps(7, "emb.weight"))((10, 16)))
     for bias in (net.conv.bias, net.up.bias, net.fc.bias, net.bn.bias, net.ln.bias):
         assert (bias == 0).all()
     assert (net.bn.weight == 1).all() and (net.ln.weight == 1).all()
@@ -520,7 +513,7 @@ def test_init_module_values():
         assert p.is_leaf and p.requires_grad and p.grad is None
 
 
-def test_init_module_options():
+def test_init_module_legacy_kernel_bias_keywords():
     net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
     ft.init_module_(net, kernel=fanin.VarianceScaling(2.0, "fan_out", "uniform", seed=99),
                     bias=fanin.RandomNormal(0.0, 1.0), seed=1)
@@ -530,11 +523,20 @@ def test_init_module_options():
     before = net[0].bias.detach().clone()
     ft.init_module_(net, bias=None, seed=2)
     assert same(net[0].bias, before)
+    rnn = ft.init_module_(nn.LSTM(5, 7), kernel="lecun_normal", seed=0)
+    assert same(rnn.weight_hh_l0,  # kernel= reaches every rank >= 2 parameter
+                fanin.LecunNormal(seed=ft.parameter_seed(0, "weight_hh_l0"))((7, 28)).T)
+
+
+def test_init_module_seed_none_follows_seed_rules():
     fanin.set_random_seed(5)
     a = state(ft.init_module_(nn.Linear(3, 3), seed=None))
     fanin.set_random_seed(5)
     b = state(ft.init_module_(nn.Linear(3, 3), seed=None))
     assert same(a["weight"], b["weight"])
+    g = state(ft.init_module_(nn.Linear(3, 3), seed=None, generator=torch.Generator().manual_seed(1)))
+    want = ft.resolve_seed(generator=torch.Generator().manual_seed(1))
+    assert same(g["weight"], state(ft.init_module_(nn.Linear(3, 3), seed=want))["weight"])
 
 
 def test_init_module_tied_and_rnn_and_attention():
@@ -547,11 +549,17 @@ def test_init_module_tied_and_rnn_and_attention():
 
     m = ft.init_module_(Tied(), seed=3)
     assert m.dec.weight is m.enc.weight
-    assert same(m.enc.weight, fanin.LecunNormal(seed=ft.parameter_seed(3, "dec.weight"))((4, 6)).T)
+    # initialized once, under "dec.weight" (the smallest name), by dec's (Linear) rule
+    assert same(m.enc.weight, fanin.GlorotUniform(seed=ft.parameter_seed(3, "dec.weight"))((4, 6)).T)
     rnn = ft.init_module_(nn.LSTM(5, 7), seed=0)
     assert same(rnn.weight_ih_l0,
-                fanin.LecunNormal(seed=ft.parameter_seed(0, "weight_ih_l0"))((5, 28)).T)
+                fanin.GlorotUniform(seed=ft.parameter_seed(0, "weight_ih_l0"))((5, 28)).T)
+    assert same(rnn.weight_hh_l0,
+                fanin.Orthogonal(seed=ft.parameter_seed(0, "weight_hh_l0"))((7, 28)).T)
     assert (rnn.bias_hh_l0 == 0).all()
+    forget = torch.zeros(28)
+    forget[7:14] = 1
+    assert torch.equal(rnn.bias_ih_l0.detach(), forget)
     mha = ft.init_module_(nn.MultiheadAttention(8, 2), seed=0)
     assert (mha.in_proj_bias == 0).all() and (mha.out_proj.bias == 0).all()
 
@@ -569,6 +577,609 @@ def test_parameter_seed_is_stable():
 
 
 # --------------------------------------------------------------------------- #
+# The torch-named family: the stream's values in the tensor's own layout
+# --------------------------------------------------------------------------- #
+
+
+def scipy_stats():
+    return pytest.importorskip("scipy.stats")
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def torch_fans(shape):
+    """torch.nn.init's own fan rule, as the oracle."""
+    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+
+
+def _gain(name, param=None):
+    return torch.nn.init.calculate_gain(name, param)
+
+
+TORCH_FAMILY = {  # name -> (fill(tensor, seed), the stream distribution torch's formulas give)
+    "uniform_": (lambda t, s: ft.uniform_(t, -1.5, 0.5, seed=s),
+                 lambda shape: stream.uniform(-1.5, 0.5)),
+    "normal_": (lambda t, s: ft.normal_(t, 0.3, 2.0, seed=s),
+                lambda shape: stream.normal(0.3, 2.0)),
+    "trunc_normal_": (lambda t, s: ft.trunc_normal_(t, 0.5, 0.25, 0.0, 1.0, seed=s),
+                      lambda shape: stream.truncated_normal(0.5, 0.25)),  # exactly +-2 std
+    "xavier_uniform_": (  # torch's formula: std = gain * sqrt(2 / (fi + fo)), bound = sqrt(3) std
+        lambda t, s: ft.xavier_uniform_(t, gain=0.7, seed=s),
+        lambda shape: stream.uniform(
+            -(b := math.sqrt(3.0) * (0.7 * math.sqrt(2.0 / sum(torch_fans(shape))))), b)),
+    "xavier_normal_": (
+        lambda t, s: ft.xavier_normal_(t, gain=0.7, seed=s),
+        lambda shape: stream.normal(0.0, 0.7 * math.sqrt(2.0 / sum(torch_fans(shape))))),
+    "kaiming_uniform_": (
+        lambda t, s: ft.kaiming_uniform_(t, a=0.1, mode="fan_out", seed=s),
+        lambda shape: stream.uniform(
+            -(b := math.sqrt(3.0) * (_gain("leaky_relu", 0.1) / math.sqrt(torch_fans(shape)[1]))), b)),
+    "kaiming_normal_": (
+        lambda t, s: ft.kaiming_normal_(t, nonlinearity="relu", seed=s),
+        lambda shape: stream.normal(0.0, _gain("relu") / math.sqrt(torch_fans(shape)[0]))),
+}
+TORCH_SHAPES = [(7, 4), (6, 5, 3), (3, 2, 2, 2)]
+
+
+@pytest.mark.parametrize("fmt", list(TORCH_DTYPES))
+@pytest.mark.parametrize("name", list(TORCH_FAMILY))
+def test_torch_family_values_are_the_stream_in_own_layout(name, fmt, backend):
+    fill, dist = TORCH_FAMILY[name]
+    for shape in TORCH_SHAPES:
+        t = torch.empty(shape, dtype=TORCH_DTYPES[fmt])
+        fill(t, 21)
+        assert same(t, reference(dist(shape), fmt, shape, 21, 0)), shape
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(TORCH_FAMILY)), fmt=st.sampled_from(sorted(TORCH_DTYPES)),
+       shape=st.lists(st.integers(1, 6), min_size=2, max_size=4).map(tuple),
+       seed=st.integers(-2**63, 2**64 - 1))
+def test_torch_family_is_the_stream_for_any_shape_and_seed(name, fmt, shape, seed):
+    fill, dist = TORCH_FAMILY[name]
+    t = fill(torch.empty(shape, dtype=TORCH_DTYPES[fmt]), seed)
+    assert same(t, reference(dist(shape), fmt, shape, seed, 0))
+
+
+@given(shape=st.lists(st.integers(0, 5), max_size=5).map(tuple))
+def test_keras_shape_permutes_back(shape):
+    kshape, axes = ft.keras_shape(shape)
+    back = np.empty(kshape) if axes is None else np.empty(kshape).transpose(axes)
+    assert back.shape == shape and sorted(kshape) == sorted(shape)
+
+
+@pytest.mark.parametrize("name", list(TORCH_FAMILY))
+def test_torch_family_device_path_and_views(name, monkeypatch):
+    fill, _ = TORCH_FAMILY[name]
+    for fmt, dt in TORCH_DTYPES.items():
+        want = fill(torch.empty(6, 5, 3, dtype=dt), 4).clone()
+        base = torch.zeros(8, 10, 3, dtype=dt)
+        view = base[1:7, ::2]  # (6, 5, 3), non-contiguous
+        fill(view, 4)
+        assert same(view, want) and (base[0] == 0).all() and (base[:, 1::2] == 0).all()
+        monkeypatch.setattr(ft, "_CPU_PATH", "torch")
+        assert same(fill(torch.empty(6, 5, 3, dtype=dt), 4), want), fmt
+        monkeypatch.setattr(ft, "_CPU_PATH", "numpy")
+
+
+def test_torch_family_scales_match_torch():
+    """Same distributions as torch.nn.init: fanin's std within sampling error of torch's."""
+    cases = [("xavier_uniform_", {"gain": 1.3}), ("xavier_normal_", {"gain": 0.5}),
+             ("kaiming_uniform_", {"a": 0.3, "mode": "fan_out"}),
+             ("kaiming_normal_", {"nonlinearity": "tanh"}), ("normal_", {"std": 0.2}),
+             ("uniform_", {"a": -0.2, "b": 0.6})]
+    gen = torch.Generator().manual_seed(0)
+    for name, kwargs in cases:
+        ours = getattr(ft, name)(torch.empty(64, 32, 3, 3), seed=1, **kwargs)
+        theirs = getattr(torch.nn.init, name)(torch.empty(64, 32, 3, 3), generator=gen, **kwargs)
+        # 18432 values each: two-sample KS p-values of a shared distribution are
+        # uniform; a wrong scale or fan gives p < 1e-30 at this size.
+        assert scipy_stats().ks_2samp(ours.flatten().numpy(), theirs.flatten().numpy()).pvalue > 1e-4, name
+
+
+def test_orthogonal_two_d_agrees_with_keras_family_and_differs_for_conv():
+    w = ft.orthogonal_(torch.empty(5, 9), gain=1.5, seed=3)
+    assert same(w, ft.orthogonal_(torch.empty(5, 9), gain=1.5, seed=3, layout="torch"))
+    assert same(w, fanin.Orthogonal(1.5, seed=3)((9, 5)).T)
+    conv = ft.orthogonal_(torch.empty(4, 3, 2, 2, dtype=torch.float64), seed=3)
+    assert same(conv, fanin.Orthogonal(seed=3)((12, 4), "float64").T.reshape(4, 3, 2, 2))
+    keras = ft.orthogonal_(torch.empty(4, 3, 2, 2, dtype=torch.float64), seed=3, layout="torch")
+    assert not same(conv, keras)
+    for t in (conv, keras):  # both: orthonormal rows of the (out, in * k) view
+        flat = t.reshape(4, -1)
+        assert torch.allclose(flat @ flat.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
+
+
+def test_sparse_zeros_are_a_reproducible_random_subset():
+    a = ft.sparse_(torch.empty(200, 30), 0.25, std=0.5, seed=4)
+    assert torch.equal(a, ft.sparse_(torch.empty(200, 30), 0.25, std=0.5, seed=4))
+    zeros = a == 0
+    assert (zeros.sum(dim=0) == 50).all()
+    dense = ft.normal_(torch.empty(200, 30), 0.0, 0.5, seed=4)  # the same call 0 values
+    assert torch.equal(a[~zeros], dense[~zeros])
+    # every row is zeroed with probability 1/4 in each of the 30 columns: row counts
+    # are Binomial(30, 0.25) (mean 7.5, sd 2.37), so all 200 lie below 18 (4.4 sd;
+    # chance of a miss ~1e-3 for a random subset, 0 for these fixed seeds) and
+    # their spread is that of a binomial (sample variance within 30% of 5.625)
+    per_row = zeros.sum(dim=1).float()
+    assert int(per_row.max()) < 18 and abs(float(per_row.var()) / 5.625 - 1) < 0.3
+    assert not torch.equal(zeros, ft.sparse_(torch.empty(200, 30), 0.25, seed=5) == 0)
+
+
+def test_eye_dirac_constant_equal_torch(monkeypatch):
+    for shape in [(3, 5), (4, 4), (6, 2)]:
+        assert torch.equal(ft.eye_(torch.empty(shape)), torch.nn.init.eye_(torch.empty(shape)))
+    for dt in (torch.bool, torch.uint8, torch.int32, torch.float16, torch.bfloat16, torch.float64):
+        assert torch.equal(ft.eye_(torch.empty(3, 5, dtype=dt)),
+                           torch.nn.init.eye_(torch.empty(3, 5, dtype=dt))), dt
+        assert torch.equal(ft.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2),
+                           torch.nn.init.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2)), dt
+    view = torch.zeros(8, 6)[:, ::2]  # written in tiles, through _write_draw
+    assert torch.equal(ft.eye_(view), torch.eye(8, 3))
+    perm = torch.zeros(6, 3, 3, 3).permute(0, 1, 3, 2)
+    assert torch.equal(ft.dirac_(perm, 3), torch.nn.init.dirac_(torch.zeros(6, 3, 3, 3), 3))
+    want = ft.sparse_(torch.empty(50, 7), 0.3, seed=1)
+    monkeypatch.setattr(ft, "_CPU_PATH", "torch")  # the device path of every draw kind
+    assert torch.equal(ft.dirac_(torch.empty(6, 3, 3, 3), 2),
+                       torch.nn.init.dirac_(torch.empty(6, 3, 3, 3), 2))
+    assert torch.equal(ft.sparse_(torch.empty(50, 7), 0.3, seed=1), want)
+    assert torch.equal(ft.eye_(torch.empty(3, 4)), torch.eye(3, 4))
+    assert torch.equal(ft.eye_(torch.empty(2, 3, dtype=torch.int32)), torch.eye(2, 3).int())
+    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.int32):
+        assert torch.equal(ft.constant_(torch.empty(5, dtype=dt), 0.3),
+                           torch.nn.init.constant_(torch.empty(5, dtype=dt), 0.3))
+    assert (ft.constant_(torch.empty(3), value=2.5) == 2.5).all()  # Keras's keyword
+    with pytest.raises(TypeError):
+        ft.constant_(torch.empty(3), "a")
+
+
+# --------------------------------------------------------------------------- #
+# Seeds in torch's idiom
+# --------------------------------------------------------------------------- #
+
+
+UNSEEDED = {  # every random function, called without a seed
+    **{n: (lambda t, f=f: f(t, None)) for n, (f, _) in TORCH_FAMILY.items()},
+    "orthogonal_": lambda t: ft.orthogonal_(t),
+    "orthogonal_keras": lambda t: ft.orthogonal_(t, layout="torch"),
+    "sparse_": lambda t: ft.sparse_(t, 0.5),
+    "lecun_normal_": lambda t: ft.lecun_normal_(t),
+    "he_uniform_": lambda t: ft.he_uniform_(t),
+    "random_normal_": lambda t: ft.random_normal_(t),
+    "init_": lambda t: ft.init_(t, "glorot_uniform"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNSEEDED))
+def test_torch_manual_seed_makes_unseeded_calls_reproducible(name):
+    fn = UNSEEDED[name]
+    torch.manual_seed(0)
+    a = [fn(torch.empty(6, 4)).clone() for _ in range(2)]
+    torch.manual_seed(0)
+    b = [fn(torch.empty(6, 4)).clone() for _ in range(2)]
+    assert same(a[0], b[0]) and same(a[1], b[1])
+    assert not same(a[0], a[1])  # each call takes a new seed
+    torch.manual_seed(1)
+    assert not same(fn(torch.empty(6, 4)), a[0])
+
+
+def test_seed_rule_is_two_randint_words():
+    g = torch.Generator().manual_seed(7)
+    w = torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=torch.Generator().manual_seed(7))
+    assert ft.resolve_seed(generator=g) == int(w[0]) + (int(w[1]) << 32)
+    t = ft.normal_(torch.empty(50), generator=torch.Generator().manual_seed(7))
+    assert same(t, ft.normal_(torch.empty(50), seed=int(w[0]) + (int(w[1]) << 32)))
+
+
+def test_explicit_seed_wins_and_leaves_the_generator_alone():
+    g = torch.Generator().manual_seed(3)
+    before = g.get_state()
+    torch.manual_seed(3)
+    default_before = torch.get_rng_state()
+    a = ft.kaiming_normal_(torch.empty(5, 5), generator=g, seed=11)
+    b = ft.he_normal_(torch.empty(5, 5), generator=g, seed=11)
+    assert torch.equal(g.get_state(), before) and torch.equal(torch.get_rng_state(), default_before)
+    assert same(a, ft.kaiming_normal_(torch.empty(5, 5), seed=11))
+    assert same(b, ft.he_normal_(torch.empty(5, 5), seed=11))
+
+
+def test_generator_beats_the_default_generator():
+    torch.manual_seed(0)
+    a = ft.xavier_uniform_(torch.empty(4, 4), generator=torch.Generator().manual_seed(9))
+    torch.manual_seed(1)
+    b = ft.xavier_uniform_(torch.empty(4, 4), generator=torch.Generator().manual_seed(9))
+    assert same(a, b)
+    with pytest.raises(TypeError, match="seed="):
+        ft.normal_(torch.empty(3), 0.0, 1.0, 5)  # a seed where the generator goes
+
+
+def test_fanin_set_random_seed_takes_precedence_over_torch_manual_seed():
+    fanin.set_random_seed(4)
+    torch.manual_seed(0)
+    a = [ft.normal_(torch.empty(8)).clone(), ft.lecun_normal_(torch.empty(3, 3)).clone()]
+    fanin.set_random_seed(4)
+    torch.manual_seed(1)  # ignored: fanin's rule applies
+    b = [ft.normal_(torch.empty(8)).clone(), ft.lecun_normal_(torch.empty(3, 3)).clone()]
+    assert same(a[0], b[0]) and same(a[1], b[1])
+    g = ft.normal_(torch.empty(8), generator=torch.Generator().manual_seed(2))
+    assert same(g, ft.normal_(torch.empty(8), generator=torch.Generator().manual_seed(2)))
+    assert not same(g, a[0])  # an explicit generator still beats fanin's global seed
+
+
+SEED_CHILD = textwrap.dedent("""
+    import hashlib, sys, torch
+    import fanin.torch as ft
+    torch.manual_seed(0)
+    out = [ft.normal_(torch.empty(100)), ft.trunc_normal_(torch.empty(100)),
+           ft.kaiming_uniform_(torch.empty(30, 20)), ft.orthogonal_(torch.empty(6, 4)),
+           ft.lecun_normal_(torch.empty(8, 3, 3, 3)), ft.init_(torch.empty(4, 4), "he_normal")]
+    m = ft.init_module_(torch.nn.LSTM(4, 5), seed=None)
+    out += [p.detach() for p in m.parameters()]
+    print(hashlib.sha256(b"".join(t.contiguous().numpy().tobytes() for t in out)).hexdigest())
+""")
+
+
+@pytest.mark.slow
+def test_torch_manual_seed_reproduces_across_processes():
+    env = dict(os.environ, FANIN_NO_KERNEL_WARNING="1")
+    digests = [subprocess.run([sys.executable, "-c", SEED_CHILD], env=env, capture_output=True,
+                              text=True, timeout=240, check=True).stdout.strip()
+               for _ in range(2)]
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+# --------------------------------------------------------------------------- #
+# Warnings and errors as torch gives them
+# --------------------------------------------------------------------------- #
+
+
+def torch_error(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the oracle's exception, whatever it is
+        return type(e), str(e)
+    raise AssertionError("torch raised nothing")
+
+
+@pytest.mark.parametrize("name,args,kwargs", [
+    ("uniform_", ((3,), 1.0, 0.0), {}),
+    ("normal_", ((3,), 0.0, -1.0), {}),
+    ("xavier_uniform_", ((3,),), {}),
+    ("xavier_normal_", ((),), {}),
+    ("kaiming_uniform_", ((3,),), {}),
+    ("kaiming_normal_", ((3, 4),), {"mode": "fan_avg"}),
+    ("kaiming_normal_", ((3, 4),), {"nonlinearity": "swish"}),
+    ("kaiming_uniform_", ((3, 4),), {"a": True}),
+    ("orthogonal_", ((3,),), {}),
+    ("eye_", ((2, 2, 2),), {}),
+    ("dirac_", ((2, 2),), {}),
+    ("dirac_", ((3, 2, 2),), {"groups": 2}),
+])
+def test_errors_equal_torchs(name, args, kwargs):
+    shape, rest = args[0], args[1:]
+    want = torch_error(getattr(torch.nn.init, name), torch.empty(shape), *rest, **kwargs)
+    with pytest.raises(want[0]) as got:
+        getattr(ft, name)(torch.empty(shape), *rest, **kwargs)
+    assert str(got.value) == want[1]
+
+
+def test_errors_take_no_seed():
+    torch.manual_seed(0)
+    state_before = torch.get_rng_state()
+    for bad in (lambda: ft.uniform_(torch.empty(3), 1.0, 0.0),
+                lambda: ft.kaiming_normal_(torch.empty(3)),
+                lambda: ft.trunc_normal_(torch.empty(3), a=1.0, b=0.0),
+                lambda: ft.trunc_normal_(torch.empty(3), std=0.0),
+                lambda: ft.normal_(torch.empty(3, dtype=torch.int32)),
+                lambda: ft.variance_scaling_(torch.empty(3, 2), mode="fan_sideways"),
+                lambda: ft.random_uniform_(torch.empty(3), 1.0, 0.0),
+                lambda: ft.lecun_normal_(torch.empty(3, dtype=torch.int32)),
+                lambda: ft.orthogonal_(torch.empty(3, 2), gain="x")):
+        with pytest.raises((RuntimeError, ValueError, TypeError)):
+            bad()
+    assert torch.equal(torch.get_rng_state(), state_before)
+
+
+def test_zero_element_tensors_warn_as_torch_and_take_no_seed():
+    torch.manual_seed(0)
+    state_before = torch.get_rng_state()
+    for fn in (ft.kaiming_uniform_, ft.kaiming_normal_, ft.lecun_normal_, ft.he_uniform_,
+               ft.random_normal_):
+        with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+            fn(torch.empty(0, 3))
+    with warnings_as_errors():  # torch's uniform_/normal_/xavier_*/orthogonal_ do not warn
+        for fn in (ft.uniform_, ft.normal_, ft.xavier_uniform_, ft.xavier_normal_,
+                   ft.orthogonal_, ft.trunc_normal_):
+            fn(torch.empty(0, 3))
+    assert torch.equal(torch.get_rng_state(), state_before)
+
+
+def test_meta_tensors_take_no_seed():
+    torch.manual_seed(0)
+    state_before = torch.get_rng_state()
+    w = torch.empty(4, 3, device="meta")
+    for fn in list(UNSEEDED.values()) + [ft.eye_, ft.zeros_, ft.ones_]:
+        assert fn(w) is w and w.is_meta
+    assert ft.dirac_(torch.empty(4, 3, 3, device="meta")).is_meta
+    assert torch.equal(torch.get_rng_state(), state_before)
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        ft.xavier_uniform_(torch.empty(3, device="meta"))
+
+
+WRITERS = {  # every path that writes values, each given a (6, 4) float32 tensor
+    **UNSEEDED,
+    "permuted keras family": lambda t: ft.glorot_uniform_(t, seed=0),
+    "keras layout": lambda t: ft.glorot_uniform_(t, seed=0, layout="keras"),
+    "zeros_": ft.zeros_, "ones_": ft.ones_, "constant_": lambda t: ft.constant_(t, 2.0),
+    "eye_": ft.eye_, "identity_": ft.identity_,
+    "dirac_": lambda t: ft.dirac_(t.view(6, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_inference_tensors_refuse_writes_as_torch(name):
+    with torch.inference_mode():
+        t, oracle = torch.zeros(6, 4), torch.zeros(6, 4)
+    want = torch_error(oracle.normal_)  # (torch writes oracle before it raises)
+    with pytest.raises(want[0]) as got:
+        WRITERS[name](t)
+    assert str(got.value) == want[1]
+    assert (t == 0).all()
+    with torch.inference_mode():  # inside inference mode torch allows it, and so do we
+        WRITERS[name](t)
+
+
+def test_init_module_skips_lazy_parameters():
+    m = ft.init_module_(nn.Sequential(nn.LazyLinear(3), nn.Linear(3, 2)), seed=0)
+    assert isinstance(m[0].weight, nn.parameter.UninitializedParameter)
+    assert same(m[1].weight, fanin.GlorotUniform(seed=ft.parameter_seed(0, "1.weight"))((3, 2)).T)
+
+
+def test_init_module_refuses_inference_parameters():
+    with torch.inference_mode():
+        m = nn.Linear(4, 3)
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+        ft.init_module_(m)
+
+
+def test_keras_shape_validates_dims():
+    with pytest.raises(TypeError, match="integers"):
+        ft.keras_shape((2.5, 3))
+    with pytest.raises(ValueError, match="negative"):
+        ft.keras_shape((2, -3))
+    assert ft.keras_shape(torch.Size([4, 2, 3])) == ((3, 2, 4), (2, 1, 0))
+
+
+def test_keras_named_functions_point_to_torch_named_ones():
+    with pytest.raises(TypeError, match="kaiming_normal_"):
+        ft.he_normal_(torch.empty(3, 4), nonlinearity="relu")
+    with pytest.raises(TypeError, match="xavier_uniform_"):
+        ft.glorot_uniform_(torch.empty(3, 4), gain=2.0)
+    with pytest.raises(TypeError, match="trunc_normal_"):
+        ft.truncated_normal_(torch.empty(3), a=-2, b=2)
+
+
+# --------------------------------------------------------------------------- #
+# trunc_normal_: KS against scipy.stats.truncnorm, no value on or outside a bound
+# --------------------------------------------------------------------------- #
+
+TRUNC_CASES = [  # (mean, std, a, b); the first two are mean +- 2 std (the Keras transform)
+    (0.0, 1.0, -2.0, 2.0), (0.5, 0.25, 0.0, 1.0),
+    (0.0, 1.0, -1.0, 3.0),      # asymmetric
+    (0.0, 1.0, 2.0, 3.0),       # narrow, in the tail (torch's own narrow case)
+    (0.0, 1.0, -0.1, 0.1),      # narrow, central
+    (0.0, 1.0, 5.0, 8.0),       # far right tail
+    (1.0, 2.0, -15.0, -11.0),   # far left tail: [-8, -6] std (stream v2 reaches 9 std)
+    (0.0, 0.02, -2.0, 2.0),     # ViT's call: bounds at +-100 std
+    (3.0, 2.0, 0.0, 100.0),     # one side far away
+    (-1.0, 0.5, -1.0, 40.0),    # half-normal
+]
+
+
+def representable_inside(a, b, dt):
+    """Values of dtype ``dt`` strictly inside (a, b), at most 3 of them (enough to decide)."""
+    lo = torch.tensor(a, dtype=torch.float64).to(dt)
+    if float(lo) <= a:
+        lo = torch.nextafter(lo, torch.tensor(math.inf, dtype=dt))
+    found = []
+    while float(lo) < b and len(found) < 3:
+        found.append(float(lo))
+        lo = torch.nextafter(lo, torch.tensor(math.inf, dtype=dt))
+    return found
+
+
+@pytest.mark.parametrize("fmt", list(TORCH_DTYPES))
+@pytest.mark.parametrize("case", TRUNC_CASES, ids=[str(c) for c in TRUNC_CASES])
+def test_trunc_normal_ks_and_strict_bounds(case, fmt):
+    mean, std, a, b = case
+    dt = TORCH_DTYPES[fmt]
+    if len(representable_inside(a, b, dt)) < 2:
+        pytest.skip(f"{fmt} has fewer than 2 values inside ({a}, {b})")
+    n = 20000
+    t = ft.trunc_normal_(torch.empty(n, dtype=dt), mean, std, a, b, seed=3)
+    v = t.double().numpy()
+    assert np.isfinite(v).all() and (v > a).all() and (v < b).all()
+    st = scipy_stats()
+    dist = st.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
+    # KS statistic against the continuous CDF: at most the sampling error (1.95 /
+    # sqrt(n) is the p = 0.001 critical value) plus the rounding of the dtype (the
+    # largest probability mass of one rounding cell, which moves the empirical CDF
+    # by at most that much at any point).
+    cells = np.unique(v)
+    spacing = np.diff(cells).max() if len(cells) > 1 else 0.0
+    cell_mass = np.max(dist.cdf(cells + spacing / 2) - dist.cdf(cells - spacing / 2))
+    d = st.kstest(v, dist.cdf).statistic
+    assert d < 1.95 / math.sqrt(n) + cell_mass, (d, cell_mass)
+
+
+def test_trunc_normal_bad_bounds():
+    with pytest.raises(ValueError, match="a < b"):
+        ft.trunc_normal_(torch.empty(3), a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="std > 0"):
+        ft.trunc_normal_(torch.empty(3), std=-1.0)
+    torch.manual_seed(0)
+    state_before = torch.get_rng_state()
+    with pytest.raises(ValueError, match="standard deviations"):  # the stream reaches 9 std
+        ft.trunc_normal_(torch.empty(3), a=10.0, b=12.0)
+    assert torch.equal(torch.get_rng_state(), state_before)
+    # a support reaching past 9 std is clipped there: P(Z > 9 | Z > 5) is ~4e-13
+    t = ft.trunc_normal_(torch.empty(1000, dtype=torch.float64), a=5.0, b=30.0, seed=0)
+    assert (t > 5).all() and (t <= 9).all()
+
+
+# --------------------------------------------------------------------------- #
+# init_module_ rules
+# --------------------------------------------------------------------------- #
+
+
+class Zoo(nn.Module):
+    """One of each layer the rules know, big enough for statistics."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(300, 200)
+        self.conv = nn.Conv2d(32, 64, 3)
+        self.lstm = nn.LSTM(40, 50)
+        self.gru = nn.GRU(30, 20)
+        self.emb = nn.Embedding(1000, 16, padding_idx=3)
+        self.ln = nn.LayerNorm(16)
+        self.bn = nn.BatchNorm1d(16)
+        self.mha = nn.MultiheadAttention(64, 4, add_bias_kv=True)
+        self.bil = nn.Bilinear(20, 30, 40)
+        self.act = nn.PReLU(init=0.1)
+
+
+def uniform_ok(t, bound):
+    """Uniform on (-bound, bound): inside it, and KS p > 1e-4 (fixed seeds: deterministic)."""
+    v = t.detach().double().flatten().numpy()
+    return (np.abs(v) <= bound).all() and \
+        scipy_stats().kstest(v, "uniform", args=(-bound, 2 * bound)).pvalue > 1e-4
+
+
+def test_keras_rules_distributions():
+    m = ft.init_module_(Zoo(), rules="keras", seed=0)
+    glorot = lambda fan_in, fan_out: math.sqrt(6 / (fan_in + fan_out))  # noqa: E731
+    assert uniform_ok(m.fc.weight, glorot(300, 200))
+    assert uniform_ok(m.conv.weight, glorot(32 * 9, 64 * 9))
+    assert uniform_ok(m.lstm.weight_ih_l0, glorot(40, 200))
+    assert uniform_ok(m.gru.weight_ih_l0, glorot(30, 60))
+    for rnn, hidden in ((m.lstm, 50), (m.gru, 20)):  # Keras recurrent_kernel (H, gates*H)
+        w = rnn.weight_hh_l0.detach().double()
+        assert torch.allclose(w.T @ w, torch.eye(hidden, dtype=torch.float64), atol=1e-5)
+    forget = torch.zeros(200)
+    forget[50:100] = 1
+    assert torch.equal(m.lstm.bias_ih_l0.detach(), forget) and (m.lstm.bias_hh_l0 == 0).all()
+    assert (m.gru.bias_ih_l0 == 0).all() and (m.gru.bias_hh_l0 == 0).all()
+    emb = torch.cat([m.emb.weight[:3], m.emb.weight[4:]])
+    assert uniform_ok(emb, 0.05) and (m.emb.weight[3] == 0).all()
+    for q in m.mha.in_proj_weight.detach().split(64):  # q, k, v: each its own (E, E) kernel
+        assert uniform_ok(q, glorot(64, 64))
+        assert float(q.abs().max()) > 0.95 * glorot(64, 64)  # not the packed fans' smaller bound
+    assert uniform_ok(m.mha.out_proj.weight, glorot(64, 64))
+    for zero in (m.fc.bias, m.conv.bias, m.mha.in_proj_bias, m.mha.out_proj.bias,
+                 m.mha.bias_k, m.ln.bias, m.bn.bias, m.bil.bias):
+        assert (zero == 0).all()
+    assert (m.ln.weight == 1).all() and (m.bn.weight == 1).all()
+    assert uniform_ok(m.bil.weight, math.sqrt(6 / (30 * 20 + 30 * 40)))  # Keras fans of (40, 20, 30)
+    assert (m.act.weight == 0.1).all()  # Keras has no PReLU default here: left alone
+
+
+def test_torch_rules_match_torchs_own_reset_parameters():
+    """Every parameter: the distribution of torch's reset_parameters (two-sample KS)."""
+    ours = ft.init_module_(Zoo(), rules="torch", seed=0)
+    torch.manual_seed(0)
+    theirs = Zoo()  # torch's own initialization
+    st = scipy_stats()
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        p, q = p.detach().flatten().double().numpy(), q.detach().flatten().double().numpy()
+        if np.unique(q).size <= 2:  # constants (ones, zeros, PReLU's init, padding row)
+            assert np.array_equal(p, q), name
+            continue
+        assert st.ks_2samp(p, q).pvalue > 1e-4, name
+    assert (ours.emb.weight[3] == 0).all()
+
+
+def test_torch_rules_match_nn_transformer_reset():
+    """nn.Transformer re-initializes every matrix with xavier_uniform_: so do the torch rules."""
+    make = lambda: nn.Transformer(64, 4, 1, 1, 128, batch_first=True)  # noqa: E731
+    ours = ft.init_module_(make(), rules="torch", seed=0)
+    torch.manual_seed(0)
+    theirs = make()
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        if p.dim() > 1:
+            bound = math.sqrt(6 / sum(torch_fans(tuple(p.shape))))
+            assert uniform_ok(p, bound) and uniform_ok(q, bound), name
+
+
+def test_rules_are_reproducible_and_order_free():
+    for rules in ("keras", "torch"):
+        a = state(ft.init_module_(Zoo(), rules=rules, seed=5))
+        torch.manual_seed(1)  # torch's state does not matter with a seed
+        b = state(ft.init_module_(Zoo(), rules=rules, seed=5))
+        c = state(ft.init_module_(Zoo(), rules=rules, seed=6))
+        for k in a:
+            assert same(a[k], b[k]), k
+        assert not same(a["fc.weight"], c["fc.weight"])
+    a, b = ft.init_module_(Net(), rules="torch", seed=7), ft.init_module_(Net(reverse=True),
+                                                                           rules="torch", seed=7)
+    for k, v in state(a).items():
+        assert same(v, state(b)[k]), k
+
+
+def test_torch_rules_use_torch_named_functions_with_parameter_seeds():
+    m = ft.init_module_(nn.Sequential(nn.Linear(6, 4), nn.Embedding(5, 3)), rules="torch", seed=2)
+    ps = ft.parameter_seed
+    assert same(m[0].weight, ft.kaiming_uniform_(torch.empty(4, 6), a=math.sqrt(5),
+                                                  seed=ps(2, "0.weight")))
+    assert same(m[0].bias, ft.uniform_(torch.empty(4), -1 / math.sqrt(6), 1 / math.sqrt(6),
+                                       seed=ps(2, "0.bias")))
+    assert same(m[1].weight, ft.normal_(torch.empty(5, 3), seed=ps(2, "1.weight")))
+
+
+def test_user_mapping_rules():
+    net = nn.Sequential()
+    net.add_module("enc", nn.Linear(8, 6))
+    net.add_module("dec", nn.Linear(6, 4))
+    net.add_module("emb", nn.Embedding(7, 5))
+    net.add_module("ln", nn.LayerNorm(4))
+    ps = ft.parameter_seed
+    before = net.dec.bias.detach().clone()
+    ft.init_module_(net, rules={
+        "dec.bias": None,                               # glob -> leave alone
+        "enc.*": "he_uniform",                          # glob -> fanin identifier
+        nn.Linear: ft.kaiming_normal_,                  # type -> function for its weights
+        nn.Embedding: {"weight": fanin.RandomNormal(0.0, 1.0)},
+        nn.LayerNorm: {"bias": fanin.Constant(0.5)},
+    }, seed=3)
+    assert same(net.enc.weight, fanin.HeUniform(seed=ps(3, "enc.weight"))((8, 6)).T)
+    assert same(net.enc.bias, fanin.HeUniform(seed=ps(3, "enc.bias"))((6,)))  # a glob beats types
+    assert same(net.dec.weight, ft.kaiming_normal_(torch.empty(4, 6), seed=ps(3, "dec.weight")))
+    assert same(net.dec.bias, before)
+    assert same(net.emb.weight, fanin.RandomNormal(0.0, 1.0, seed=ps(3, "emb.weight"))((7, 5)))
+    assert (net.ln.bias == 0.5).all() and (net.ln.weight == 1).all()  # weight: base keras rule
+    t = ft.init_module_(nn.Sequential(nn.Linear(3, 2)), rules={"*.bias": "ones"}, base="torch",
+                        seed=1)
+    assert (t[0].bias == 1).all()
+    assert same(t[0].weight, ft.kaiming_uniform_(torch.empty(2, 3), a=math.sqrt(5),
+                                                 seed=ps(1, "0.weight")))
+    with pytest.raises(ValueError, match="Unknown rules"):
+        ft.init_module_(net, rules="flax")
+    with pytest.raises(ValueError, match="Unknown base"):
+        ft.init_module_(net, rules={}, base="flax")
+    with pytest.raises(TypeError, match="keys"):
+        ft.init_module_(net, rules={3: "zeros"})
+    with pytest.raises(TypeError, match="values"):
+        ft.init_module_(net, rules={"*": 3})
+    with pytest.raises(TypeError, match="rules"):
+        ft.init_module_(net, rules=["keras"])
+
+
+# --------------------------------------------------------------------------- #
 # A real Keras twin (subprocess: Keras fixes its backend per process)
 # --------------------------------------------------------------------------- #
 
@@ -576,33 +1187,55 @@ KERAS_CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import keras, fanin
-    seeds = json.loads(sys.argv[1])
-    dense = keras.layers.Dense(5, kernel_initializer=fanin.LecunNormal(seed=seeds["fc"]))
+    seeds, out = json.loads(sys.argv[1]), sys.argv[2]
+    dense = keras.layers.Dense(5, kernel_initializer=fanin.GlorotUniform(seed=seeds["fc.weight"]))
     dense.build((None, 7))
-    conv = keras.layers.Conv2D(8, (3, 2), kernel_initializer=fanin.HeUniform(seed=seeds["conv"]))
+    conv = keras.layers.Conv2D(8, (3, 2),
+                               kernel_initializer=fanin.GlorotUniform(seed=seeds["conv.weight"]))
     conv.build((None, 6, 6, 3))
-    np.save(sys.argv[2], np.asarray(keras.ops.convert_to_numpy(dense.kernel)))
-    np.save(sys.argv[3], np.asarray(keras.ops.convert_to_numpy(conv.kernel)))
+    lstm = keras.layers.LSTM(
+        6, kernel_initializer=fanin.GlorotUniform(seed=seeds["lstm.weight_ih_l0"]),
+        recurrent_initializer=fanin.Orthogonal(seed=seeds["lstm.weight_hh_l0"]),
+        unit_forget_bias=True)
+    lstm.build((None, 3, 4))
+    emb = keras.layers.Embedding(
+        10, 16, embeddings_initializer=fanin.RandomUniform(-0.05, 0.05, seed=seeds["emb.weight"]))
+    emb.build((None,))
+    cell = lstm.cell
+    arrays = {"dense": dense.kernel, "dense_bias": dense.bias, "conv": conv.kernel,
+              "lstm_kernel": cell.kernel, "lstm_recurrent": cell.recurrent_kernel,
+              "lstm_bias": cell.bias, "emb": emb.embeddings}
+    np.savez(out, **{k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in arrays.items()})
 """)
 
 
+class KerasTwins(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(7, 5)
+        self.conv = nn.Conv2d(3, 8, (3, 2))
+        self.lstm = nn.LSTM(4, 6)
+        self.emb = nn.Embedding(10, 16)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")
-def test_real_keras_twin(tmp_path):
-    backend = next((b for b in ("jax", "numpy") if b == "numpy" or importlib.util.find_spec(b)),
-                   "numpy")
-    seeds = {"fc": ft.parameter_seed(0, "fc.weight"), "conv": 77}
+def test_keras_rules_equal_real_keras_twin_layers(tmp_path):
+    backend = next((b for b in ("jax", "torch") if importlib.util.find_spec(b)), "numpy")
+    net = ft.init_module_(KerasTwins(), rules="keras", seed=0)
+    seeds = {name: ft.parameter_seed(0, name) for name, _ in net.named_parameters()}
     env = dict(os.environ, KERAS_BACKEND=backend, FANIN_NO_KERNEL_WARNING="1")
-    dense_f, conv_f = tmp_path / "dense.npy", tmp_path / "conv.npy"
-    proc = subprocess.run([sys.executable, "-c", KERAS_CHILD, json.dumps(seeds), str(dense_f),
-                           str(conv_f)], env=env, capture_output=True, text=True, timeout=240)
+    out = tmp_path / "twins.npz"
+    proc = subprocess.run([sys.executable, "-c", KERAS_CHILD, json.dumps(seeds), str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    net = nn.Sequential()
-    net.add_module("fc", nn.Linear(7, 5))
-    ft.init_module_(net, seed=0)
-    assert same(net.fc.weight, np.load(dense_f).T)
-    conv = nn.Conv2d(3, 8, (3, 2))
-    ft.he_uniform_(conv.weight, seed=77)
-    assert same(conv.weight, np.load(conv_f).transpose(3, 2, 0, 1))
+    k = np.load(out)
+    assert same(net.fc.weight, k["dense"].T) and same(net.fc.bias, k["dense_bias"])
+    assert same(net.conv.weight, k["conv"].transpose(3, 2, 0, 1))
+    assert same(net.lstm.weight_ih_l0, k["lstm_kernel"].T)  # gates i, f, g/c, o in both
+    assert same(net.lstm.weight_hh_l0, k["lstm_recurrent"].T)
+    assert same(net.lstm.bias_ih_l0 + net.lstm.bias_hh_l0, k["lstm_bias"])
+    assert same(net.emb.weight, k["emb"])
 
 
 # --------------------------------------------------------------------------- #
@@ -628,7 +1261,24 @@ def test_cuda_bitwise_equal_to_cpu(fmt):
         want = reference(d, fmt, (3000,), 99, 7)
         got = ts.fill_stream(torch.empty(3000, dtype=dt, device="cuda"), 99, 7, d)
         assert same(got, want), kind
+    for name, (fill, _) in TORCH_FAMILY.items():
+        for shape in TORCH_SHAPES:
+            g = fill(torch.empty(shape, dtype=dt, device="cuda"), 5)
+            assert same(g, fill(torch.empty(shape, dtype=dt), 5)), (name, shape)
     m = ft.init_module_(Net().cuda(), seed=4)
     c = ft.init_module_(Net(), seed=4)
     for k, v in state(c).items():
         assert same(state(m)[k], v), k
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_cuda_generator_and_rules():
+    g = torch.Generator(device="cuda").manual_seed(3)
+    seed = ft.resolve_seed(generator=torch.Generator(device="cuda").manual_seed(3))
+    a = ft.kaiming_normal_(torch.empty(40, 30, device="cuda"), generator=g)
+    assert same(a, ft.kaiming_normal_(torch.empty(40, 30), seed=seed))
+    for rules in ("keras", "torch"):
+        m = ft.init_module_(Zoo().cuda(), rules=rules, seed=4)
+        c = ft.init_module_(Zoo(), rules=rules, seed=4)
+        for k, v in state(c).items():  # (orthogonal matrices: QR on the host for both)
+            assert same(state(m)[k], v), k
