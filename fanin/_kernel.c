@@ -68,7 +68,7 @@
 #define FK_PHILOX_W0 0x9E3779B9u
 #define FK_PHILOX_W1 0xBB67AE85u
 
-#define FK_BLOCKS 16            /* Philox blocks per batch */
+#define FK_BLOCKS 32            /* Philox blocks per batch (a multiple of 8) */
 #define FK_WORDS (4 * FK_BLOCKS) /* words per batch */
 #define FK_SHORT_WORDS 16        /* runs of fewer words: only the blocks they need */
 

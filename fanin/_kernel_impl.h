@@ -17,47 +17,45 @@
 /* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
  * lane l of block b0 + i. */
 #if defined(FK_ISA_AVX512)
-/* Two groups of 8 blocks, one block per 64-bit lane: a word lives in the low 32 bits
- * of its lane (the high 32 bits are don't-care: vpmuludq reads only the low half, and
- * XOR keeps halves apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per
- * group: the full 64-bit product is (hi << 32 | lo), lo needs no extraction. */
+/* FK_BLOCKS / 8 groups of 8 blocks (4 groups keep both 512-bit multiply ports busy),
+ * one block per 64-bit lane: a word lives in the low 32 bits of its lane (the high
+ * 32 bits are don't-care: vpmuludq reads only the low half, and XOR keeps halves
+ * apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per group: the full
+ * 64-bit product is (hi << 32 | lo), lo needs no extraction. */
+#define FK_GROUPS (FK_BLOCKS / 8)
 static FK_INLINE void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     const __m512i idx = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-    /* 64-bit block numbers mod 2**64: low word c0, high word c1 */
-    __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)b0), idx);
-    __m512i b0v = _mm512_add_epi64(_mm512_set1_epi64((long long)(b0 + 8u)), idx);
-    __m512i a1 = _mm512_srli_epi64(a0, 32), b1 = _mm512_srli_epi64(b0v, 32);
     const __m512i m0 = _mm512_set1_epi64(FK_PHILOX_M0), m1 = _mm512_set1_epi64(FK_PHILOX_M1);
     uint32_t k0 = P->key_lo, k1 = P->key_hi;
     /* round 1: words 2 and 3 (the call) are the same in every block */
     uint64_t q1 = (uint64_t)P->call_lo * FK_PHILOX_M1;
-    __m512i x0 = _mm512_set1_epi32((int)((uint32_t)(q1 >> 32) ^ k0));
-    __m512i lo1 = _mm512_set1_epi32((int)(uint32_t)q1);
-    __m512i c3 = _mm512_set1_epi32((int)(P->call_hi ^ k1));
-    __m512i pa = _mm512_mul_epu32(a0, m0), pb = _mm512_mul_epu32(b0v, m0);
-    __m512i a0n = _mm512_xor_si512(a1, x0), b0n = _mm512_xor_si512(b1, x0);
-    __m512i a2 = _mm512_xor_si512(_mm512_srli_epi64(pa, 32), c3);
-    __m512i b2 = _mm512_xor_si512(_mm512_srli_epi64(pb, 32), c3);
-    __m512i a3 = pa, b3 = pb;
-    a0 = a0n; b0v = b0n;
-    a1 = lo1; b1 = lo1;
+    const __m512i x0 = _mm512_set1_epi32((int)((uint32_t)(q1 >> 32) ^ k0));
+    const __m512i lo1 = _mm512_set1_epi32((int)(uint32_t)q1);
+    const __m512i c3 = _mm512_set1_epi32((int)(P->call_hi ^ k1));
+    __m512i v0[FK_GROUPS], v1[FK_GROUPS], v2[FK_GROUPS], v3[FK_GROUPS];
+    for (int g = 0; g < FK_GROUPS; g++) {
+        /* 64-bit block numbers mod 2**64: low word c0, high word c1 */
+        __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)(b0 + 8u * (uint64_t)g)), idx);
+        __m512i pa = _mm512_mul_epu32(a0, m0);
+        v0[g] = _mm512_xor_si512(_mm512_srli_epi64(a0, 32), x0);
+        v1[g] = lo1;
+        v2[g] = _mm512_xor_si512(_mm512_srli_epi64(pa, 32), c3);
+        v3[g] = pa;
+    }
     k0 += FK_PHILOX_W0;
     k1 += FK_PHILOX_W1;
     for (int r = 1; r < 10; r++) {
         __m512i K0 = _mm512_set1_epi32((int)k0), K1 = _mm512_set1_epi32((int)k1);
-        __m512i pa0 = _mm512_mul_epu32(a0, m0), pa2 = _mm512_mul_epu32(a2, m1);
-        __m512i pb0 = _mm512_mul_epu32(b0v, m0), pb2 = _mm512_mul_epu32(b2, m1);
-        /* 0x96: a ^ b ^ c */
-        a0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa2, 32), a1, K0, 0x96);
-        a2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa0, 32), a3, K1, 0x96);
-        b0v = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb2, 32), b1, K0, 0x96);
-        b2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb0, 32), b3, K1, 0x96);
-        a1 = pa2;
-        a3 = pa0;
-        b1 = pb2;
-        b3 = pb0;
+        for (int g = 0; g < FK_GROUPS; g++) {
+            __m512i p0 = _mm512_mul_epu32(v0[g], m0), p2 = _mm512_mul_epu32(v2[g], m1);
+            /* 0x96: a ^ b ^ c */
+            v0[g] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p2, 32), v1[g], K0, 0x96);
+            v2[g] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), v3[g], K1, 0x96);
+            v1[g] = p2;
+            v3[g] = p0;
+        }
         k0 += FK_PHILOX_W0;
         k1 += FK_PHILOX_W1;
     }
@@ -65,15 +63,14 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
      * interleave the pairs of 4 blocks at a time */
     const __m512i lo4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     const __m512i hi4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-    __m512i a01 = _mm512_mask_shuffle_epi32(a0, (__mmask16)0xAAAA, a1, (_MM_PERM_ENUM)0xA0);
-    __m512i a23 = _mm512_mask_shuffle_epi32(a2, (__mmask16)0xAAAA, a3, (_MM_PERM_ENUM)0xA0);
-    __m512i b01 = _mm512_mask_shuffle_epi32(b0v, (__mmask16)0xAAAA, b1, (_MM_PERM_ENUM)0xA0);
-    __m512i b23 = _mm512_mask_shuffle_epi32(b2, (__mmask16)0xAAAA, b3, (_MM_PERM_ENUM)0xA0);
-    _mm512_storeu_si512((void *)(W + 0), _mm512_permutex2var_epi64(a01, lo4, a23));
-    _mm512_storeu_si512((void *)(W + 16), _mm512_permutex2var_epi64(a01, hi4, a23));
-    _mm512_storeu_si512((void *)(W + 32), _mm512_permutex2var_epi64(b01, lo4, b23));
-    _mm512_storeu_si512((void *)(W + 48), _mm512_permutex2var_epi64(b01, hi4, b23));
+    for (int g = 0; g < FK_GROUPS; g++) {
+        __m512i w01 = _mm512_mask_shuffle_epi32(v0[g], (__mmask16)0xAAAA, v1[g], (_MM_PERM_ENUM)0xA0);
+        __m512i w23 = _mm512_mask_shuffle_epi32(v2[g], (__mmask16)0xAAAA, v3[g], (_MM_PERM_ENUM)0xA0);
+        _mm512_storeu_si512((void *)(W + 32 * g), _mm512_permutex2var_epi64(w01, lo4, w23));
+        _mm512_storeu_si512((void *)(W + 32 * g + 16), _mm512_permutex2var_epi64(w01, hi4, w23));
+    }
 }
+#undef FK_GROUPS
 #elif defined(FK_ISA_AVX2)
 static inline void
 FK(mulhilo)(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
@@ -87,9 +84,9 @@ FK(mulhilo)(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
 static FK_INLINE void
 FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
-    /* FK_BLOCKS == 16: two vectors of 8 blocks per counter word */
+    /* FK_BLOCKS / 8 vectors of 8 blocks per counter word */
     const __m256i m0 = _mm256_set1_epi64x(FK_PHILOX_M0), m1 = _mm256_set1_epi64x(FK_PHILOX_M1);
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < FK_BLOCKS / 8; h++) {
         uint32_t c0s[8], c1s[8];
         for (int i = 0; i < 8; i++) {
             uint64_t b = b0 + (uint64_t)(8 * h + i);
