@@ -179,13 +179,13 @@ class Impl:
         self.np, self.fanin = np, fanin
         self.info["fanin_file"] = os.path.dirname(fanin.__file__)
         self.info["kernel_built"] = stream._kernel is not None
-        self.info["kernel_available"] = stream.kernel_available()
+        self.info["kernel_available"] = stream.using_kernel()  # core v2: in use, not built
         if reference:
-            if stream.kernel_available():
+            if stream.using_kernel():
                 raise RuntimeError("FANIN_REFERENCE=1 did not disable the kernel")
             self.info["threads"] = 1
         else:
-            if not stream.kernel_available():
+            if not stream.using_kernel():
                 raise Unavailable("fanin._kernel not built (fanin would use the reference)")
             self.info["kernel_file"] = stream._kernel.__file__
             if hasattr(fanin, "get_num_threads"):
