@@ -68,7 +68,7 @@
 #define FK_PHILOX_W0 0x9E3779B9u
 #define FK_PHILOX_W1 0xBB67AE85u
 
-#define FK_BLOCKS 16            /* Philox blocks per batch */
+#define FK_BLOCKS 32            /* Philox blocks per batch (a multiple of 8) */
 #define FK_WORDS (4 * FK_BLOCKS) /* words per batch */
 #define FK_SHORT_WORDS 16        /* runs of fewer words: only the blocks they need */
 
@@ -98,6 +98,10 @@ typedef struct {
     /* the Keras truncated normal's coefficients with the scale folded in */
     float tn2_32[FK_TN2_32_INTERVALS][FK_TN2_32_DEG1];
     double tn2_64[FK_TN2_64_COUNT][FK_TN2_64_DEG1];
+    /* the same, by coefficient (vector lookups): [k][interval]; for float64, entries
+     * 0..14 the main intervals, 15 unused, 16..31 the last interval's sixteenths */
+    float tn2t_32[FK_TN2_32_DEG1][32];
+    double tn2t_64[FK_TN2_64_DEG1][32];
 } fk_params;
 
 static inline int32_t fk_f2i(float x) { int32_t i; memcpy(&i, &x, 4); return i; }
@@ -308,6 +312,25 @@ fk_clamp16(const fk_params *P, int32_t h)
     int32_t k = fk_key16(h);
     h = k < P->klo16 ? P->lo16 : h;
     return (uint16_t)(k > P->khi16 ? P->hi16 : h);
+}
+
+/* The float32 dyadic tables by coefficient, tail then center: [k][0..503] tail,
+ * [k][504..1007] center (vector gathers). Filled once at import. */
+static float fk_dyadic32_t[FK_DY32_DEG1][2 * FK_DYADIC_COUNT];
+static double fk_dyadic64_t[FK_DY64_DEG1][2 * FK_DYADIC_COUNT];
+
+static void fk_init_tables(void)
+{
+    for (int k = 0; k < FK_DY32_DEG1; k++)
+        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+            fk_dyadic32_t[k][i] = fk_tail_32_table[i][k];
+            fk_dyadic32_t[k][FK_DYADIC_COUNT + i] = fk_center_32_table[i][k];
+        }
+    for (int k = 0; k < FK_DY64_DEG1; k++)
+        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+            fk_dyadic64_t[k][i] = fk_tail_64_table[i][k];
+            fk_dyadic64_t[k][FK_DYADIC_COUNT + i] = fk_center_64_table[i][k];
+        }
 }
 
 /* floor(R * n / 2**(32k)), R = sum r[t] << 32t: schoolbook columns, as stream.py */
@@ -711,13 +734,20 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
     P->ilow = ilow;
     P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
     P->n1 = nm1 == UINT64_MAX ? UINT64_C(1) << 32 : (nm1 + 1) >> 32;
-    if (kind == FK_TRUNCATED) { /* F(c * scale), computed in double, rounded */
+    if (kind == FK_TRUNCATED && P->fmt != FK_F64) { /* F(c * scale): double, rounded */
         for (int i = 0; i < FK_TN2_32_INTERVALS; i++)
-            for (int k = 0; k < FK_TN2_32_DEG1; k++)
-                P->tn2_32[i][k] = (float)((double)fk_tn2_32_table[i][k] * x[1]);
+            for (int k = 0; k < FK_TN2_32_DEG1; k++) {
+                float c = (float)((double)fk_tn2_32_table[i][k] * x[1]);
+                P->tn2_32[i][k] = P->tn2t_32[k][i] = c;
+            }
+    }
+    if (kind == FK_TRUNCATED && P->fmt == FK_F64) {
         for (int i = 0; i < FK_TN2_64_COUNT; i++)
-            for (int k = 0; k < FK_TN2_64_DEG1; k++)
-                P->tn2_64[i][k] = fk_tn2_64_table[i][k] * x[1];
+            for (int k = 0; k < FK_TN2_64_DEG1; k++) {
+                double c = fk_tn2_64_table[i][k] * x[1];
+                P->tn2_64[i][k] = P->tn2t_64[k][i < FK_TN2_64_MAIN - 1 ? i : i + 1] = c;
+            }
+        for (int k = 0; k < FK_TN2_64_DEG1; k++) P->tn2t_64[k][FK_TN2_64_MAIN - 1] = 0.0;
     }
     return 0;
 }
@@ -957,6 +987,7 @@ PyMODINIT_FUNC
 PyInit__kernel(void)
 {
     import_array();
+    fk_init_tables();
     fk_pick_isa();
     fk_num_threads = fk_default_threads();
     PyObject *m = PyModule_Create(&fk_module);

@@ -305,7 +305,7 @@ def fill_stream(out, seed, call, dist, *, starts=None, row_len=None, fmt=None,
                 chunk: int | None = None):
     """Fill the contiguous tensor ``out`` with stream values, computed with torch ops.
 
-    Same arguments and results, to the bit, as :func:`fanin.stream.fill_reference`;
+    Same arguments and results, to the bit, as :func:`fanin.stream.fill_rows`;
     ``out`` is a ``torch.Tensor`` on any device (float16, bfloat16, float32 or
     float64; ``fmt`` defaults to its dtype). Returns ``out``.
 
@@ -334,9 +334,8 @@ def fill_stream(out, seed, call, dist, *, starts=None, row_len=None, fmt=None,
     else:
         starts = np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1)
         row_len = int(row_len)
-        if starts.size * row_len != flat.numel():
-            raise ValueError(f"{starts.size} rows of {row_len} elements do not fill a "
-                             f"tensor of {flat.numel()} elements.")
+        # the checks every backend shares: counts and the 2**62 index limit (R9)
+        stream._check_rows(starts, row_len, flat.numel())
     if flat.numel() == 0:
         return out
     chunk = int(chunk or (CHUNK if out.device.type == "cpu" else DEVICE_CHUNK))

@@ -116,7 +116,7 @@ class Initializer:
         ``partition_shape`` / ``partition_offset`` give the block
         ``[offset, offset + partition_shape)`` of the tensor of ``shape``
         (fans from the full shape); see :meth:`draw` and ``docs/stream.md``
-        section 6 for which call index partitions share.
+        section 10 for which call index partitions share.
         """
         part, offset = _partition_args(type(self).__name__, shape, kwargs,
                                        self.supports_partitions)
@@ -245,7 +245,7 @@ class _DrawMaker:
 class _CallSequence:
     """An instance's call counter and its open partition group (thread-safe).
 
-    Rules (``docs/stream.md`` section 6): a draw or an unpartitioned call takes
+    Rules (``docs/stream.md`` section 10): a draw or an unpartitioned call takes
     the next index and closes the group. A partitioned call joins the open group
     when it is for the same full shape and dtype (the same offset gives the
     same block, overlapping blocks are slices of one tensor), else opens a new
@@ -441,7 +441,7 @@ class StreamInitializer(_Seeded):
         """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
 
         ``partition_shape`` / ``partition_offset`` give a block of the tensor of
-        ``shape``: see :class:`Initializer` and ``docs/stream.md`` section 6.
+        ``shape``: see :class:`Initializer` and ``docs/stream.md`` section 10.
 
         >>> LecunNormal(seed=0)((4, 4), partition_shape=(2, 4), partition_offset=(2, 0)).shape
         (2, 4)

@@ -164,7 +164,11 @@ def to_keras(initializer):
 def _seed_value(seed):
     """A Keras seed (int, None, or a serialized ``SeedGenerator``) as an int or None."""
     if isinstance(seed, dict) and seed.get("class_name") == "SeedGenerator":
-        seed = (seed.get("config") or {}).get("seed")
+        inner = seed.get("config")
+        if not isinstance(inner, dict):  # finding F11: a malformed SeedGenerator config
+            raise TypeError(f"Cannot convert Keras seed {seed!r} to a fanin seed: its "
+                            "'config' must be a dict holding 'seed'.")
+        seed = inner.get("seed")
     if seed is None:
         return None
     try:

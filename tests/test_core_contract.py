@@ -267,3 +267,15 @@ def test_garbage_thread_counts_in_the_environment_never_break_import(value):
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert 1 <= int(r.stdout) <= 1024
+
+
+def test_every_backend_refuses_indices_past_2_62():
+    """Finding R9: the torch-ops backend accepted rows the others refuse."""
+    torch = pytest.importorskip("torch")
+    from fanin import _torch_stream
+    d = stream.normal(0.0, 1.0)
+    starts = np.array([2**62], np.uint64)
+    with pytest.raises(ValueError, match="2\\*\\*62"):
+        stream.fill_rows(np.empty(4, np.float32), 0, 0, d, "float32", starts, 4)
+    with pytest.raises(ValueError, match="2\\*\\*62"):
+        _torch_stream.fill_stream(torch.empty(4), 0, 0, d, starts=starts, row_len=4)

@@ -345,6 +345,15 @@ def from_keras_conversions(ctx):
             pass
         else:
             raise AssertionError(f"from_keras({b!r}) did not raise ValueError")
+    # finding F11: a SeedGenerator whose config is not a dict is a TypeError, not AttributeError
+    for inner in (1, "x", [1], 2.5, True):
+        try:
+            from_keras({"class_name": "LecunNormal",
+                        "config": {"seed": {"class_name": "SeedGenerator", "config": inner}}})
+        except TypeError as err:
+            assert "Cannot convert Keras seed" in str(err), err
+        else:
+            raise AssertionError(f"a SeedGenerator config of {inner!r} did not raise TypeError")
     for b in (3, lambda shape, dtype=None: None, object()):
         try:
             from_keras(b)
