@@ -259,6 +259,7 @@ def test_unseeded_initializers_follow_pythons_random_like_keras():
     assert not np.array_equal(fanin.LecunNormal()((5,)), fanin.LecunNormal()((5,)))
 
 
+@pytest.mark.slow  # a child interpreter per value
 @pytest.mark.parametrize("value", ["99999999999999999999", "-3", "lots", " 2 ", "0x10", ""])
 def test_garbage_thread_counts_in_the_environment_never_break_import(value):
     """Finding F6."""

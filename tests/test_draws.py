@@ -66,6 +66,7 @@ def _fill_in_child(args):
     return draw.block(offset, shape)
 
 
+@pytest.mark.slow  # spawned processes
 def test_a_draw_pickled_to_spawned_processes_fills_blocks_bit_identically():
     d = fanin.HeNormal(seed=11).draw((40, 30), "bfloat16")
     blocks = [((0, 0), (40, 30)), ((13, 7), (5, 11)), ((39, 29), (1, 1)), ((0, 5), (40, 1))]

@@ -7,7 +7,6 @@ import pickle
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -23,12 +22,12 @@ FLOATS = ["float16", "bfloat16", "float32", "float64"]
 
 
 def test_public_api_names():
-    names = ["Initializer", "VarianceScaling", "LecunNormal", "LecunUniform", "GlorotNormal",
-             "GlorotUniform", "HeNormal", "HeUniform", "RandomNormal", "RandomUniform",
-             "TruncatedNormal", "Zeros", "Ones", "Constant", "Identity", "Orthogonal",
-             "get", "serialize", "deserialize", "floatx", "set_floatx", "set_random_seed"]
-    for name in names:
-        assert hasattr(fanin, name), name
+    """Everything __all__ names exists, once, and every initializer class is exported."""
+    assert len(fanin.__all__) == len(set(fanin.__all__))
+    missing = [name for name in fanin.__all__ if not hasattr(fanin, name)]
+    assert not missing
+    classes = set(fanin.registry.CLASSES)
+    assert classes <= set(fanin.__all__)
 
 
 @pytest.mark.parametrize("alias,cls", [
@@ -70,11 +69,14 @@ def test_fixed_scalings(cls, params):
 
 
 def test_lecun_normal_math():
-    """stddev_pre = sqrt(1/fan_in)/0.8796..., cut at 2 stddev_pre."""
-    d = fanin.LecunNormal(seed=0).draw((3, 3, 16, 32))
-    assert d.distribution.kind == "truncated_normal"
-    assert d.distribution.scale == math.sqrt(1 / 144) / 0.87962566103423978
-    assert d.distribution.high == 2 * d.distribution.scale
+    """Keras 2.7: std after truncation sqrt(1 / fan_in), cut at 2 pre-truncation std."""
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm
+    d = fanin.LecunNormal(seed=0).draw((3, 3, 16, 32))  # fan_in = 3 * 3 * 16 = 144
+    dist = d.distribution
+    assert dist.kind == "truncated_normal" and dist.loc == 0
+    assert dist.high == 2 * dist.scale and dist.low == -dist.high
+    # scipy's truncated normal, independent of fanin's constant 0.8796...
+    assert math.isclose(truncnorm.std(-2, 2, scale=dist.scale), 1 / 12, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize("shape,fans", [
@@ -180,6 +182,7 @@ def test_seeded_sequence_repeats_across_instances(backend, cls):
     assert np.array_equal(a1, b((6, 5))) and np.array_equal(a2, b((6, 5)))
 
 
+@pytest.mark.slow  # child interpreters
 def test_same_seed_across_processes():
     code = ("import fanin, sys; i = fanin.LecunNormal(seed=123); i((2, 2)); "
             "sys.stdout.write(i((64, 32)).tobytes().hex())")
@@ -190,6 +193,7 @@ def test_same_seed_across_processes():
     assert runs == {init((64, 32)).tobytes().hex()}
 
 
+@pytest.mark.slow  # child interpreters
 def test_set_random_seed_makes_unseeded_reproducible():
     fanin.set_random_seed(7)
     a = [fanin.LecunNormal()((5,)), fanin.HeUniform()((5,))]
@@ -204,6 +208,7 @@ def test_set_random_seed_makes_unseeded_reproducible():
     assert out == a[0].tobytes().hex()
 
 
+@pytest.mark.slow  # child interpreters
 def test_unseeded_use_os_entropy_in_fresh_processes():
     code = "import fanin, sys; sys.stdout.write(fanin.LecunNormal()((8,)).tobytes().hex())"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -292,11 +297,14 @@ def test_partition_same_offset_same_block_different_offsets_differ():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_tiny_partition_of_huge_tensor_is_instant(backend):
-    t0 = time.perf_counter()
+def test_tiny_partition_of_huge_tensor_allocates_only_the_block(backend):
+    import tracemalloc
+    tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
     v = fanin.LecunNormal(seed=0)((100000, 100000), partition_shape=(1, 1),
                                   partition_offset=(99999, 12345))
-    assert time.perf_counter() - t0 < 0.5
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20  # the full tensor would be 37 GiB; its speed is in benchmarks/
     assert v.shape == (1, 1) and abs(v[0, 0]) < 2 * math.sqrt(1e-5) / 0.8796
     # equals a row slice computed independently
     row = fanin.LecunNormal(seed=0)((100000, 100000), partition_shape=(1, 100000),

@@ -19,6 +19,9 @@ import fanin.jax as fj  # noqa: E402
 from fanin import _jax_stream as js  # noqa: E402
 from fanin import stream  # noqa: E402
 
+# Every case compiles with XLA (1.5-3.5 s each on 2 cores): the CI tier, not the dev loop.
+pytestmark = pytest.mark.slow
+
 DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0),
          stream.truncated_normal(0.5, 2.0, -1.0, 3.5)]
 # A scalar and last axes of every residue mod 4 (groups of 4, 2 and 1 elements per block).

@@ -26,6 +26,10 @@ if __name__ != "__main__":
     if importlib.util.find_spec("keras") is None:
         pytest.skip("keras is not installed", allow_module_level=True)
 
+# Keras runs in child processes (one per backend; ~100 s of setup on 2 cores): the CI
+# tier, not the dev loop.
+pytestmark = pytest.mark.slow
+
 from _checks import (ROOT, Skip, collect, needs_core_v2, needs_uniform_int, outcome,  # noqa: E402
                      registry, run_checks, same_bits, spawn, std_tolerance, truncated_kurtosis)
 

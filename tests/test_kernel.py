@@ -450,6 +450,7 @@ def _run(code, env_extra, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # a child interpreter
 @needs_kernel
 def test_env_var_sets_thread_count():
     r = _run("from fanin import _threads, _kernel; "
@@ -490,6 +491,7 @@ print("after", bool(np.array_equal(b.view(np.uint32), c.view(np.uint32))))
 """
 
 
+@pytest.mark.slow  # child interpreters, signals
 @needs_kernel
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_fill_can_be_interrupted(threads):

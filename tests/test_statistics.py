@@ -37,6 +37,8 @@ os.environ.setdefault("FANIN_NO_KERNEL_WARNING", "1")
 if __name__ == "__main__":  # pragma: no cover - run as a script from a checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+pytestmark = pytest.mark.slow  # Keras children / large samples: the CI tier, not the dev loop
+
 stats = pytest.importorskip("scipy.stats")
 
 import fanin  # noqa: E402

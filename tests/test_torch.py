@@ -1243,6 +1243,7 @@ def test_keras_rules_equal_real_keras_twin_layers(tmp_path):
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 @pytest.mark.parametrize("fmt", list(TORCH_DTYPES))
 def test_cuda_bitwise_equal_to_cpu(fmt):
@@ -1271,6 +1272,7 @@ def test_cuda_bitwise_equal_to_cpu(fmt):
         assert same(state(m)[k], v), k
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 def test_cuda_generator_and_rules():
     g = torch.Generator(device="cuda").manual_seed(3)
