@@ -71,7 +71,7 @@ def reset_hwm() -> bool:
 
 def mem_available() -> int:
     """Bytes of memory available now (fanin's own reading of /proc/meminfo)."""
-    from fanin._shapes import available_memory
+    from fanin.shapes import available_memory
     return available_memory() or (1 << 62)
 
 

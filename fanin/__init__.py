@@ -8,8 +8,8 @@
 """
 
 from fanin import registry
-from fanin._dtypes import floatx, set_floatx
-from fanin._seeds import set_random_seed
+from fanin.dtypes import floatx, set_floatx
+from fanin.seeds import set_random_seed
 from fanin._threads import get_num_threads, set_num_threads
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
 from fanin.initializers import Initializer, StreamInitializer

@@ -32,16 +32,16 @@ class Restore:
 
 def snapshot():
     """Every global setting, for :func:`restore` (the test suite uses this)."""
-    from fanin import _dtypes, _seeds, _threads, stream
-    return (_dtypes.floatx(), _seeds.get_state(), stream.get_backend(),
+    from fanin import dtypes, seeds, _threads, stream
+    return (dtypes.floatx(), seeds.get_state(), stream.get_backend(),
             _threads.get_num_threads())
 
 
 def restore(state) -> None:
     """Put back the settings of a :func:`snapshot`."""
-    from fanin import _dtypes, _seeds, _threads, stream
+    from fanin import dtypes, seeds, _threads, stream
     floatx, seed_state, backend, threads = state
-    _dtypes.set_floatx(floatx)
-    _seeds.set_state(seed_state)
+    dtypes.set_floatx(floatx)
+    seeds.set_state(seed_state)
     stream.set_backend(backend)
     _threads.set_num_threads(threads)

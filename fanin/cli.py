@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import fanin
-from fanin import _dtypes, _shapes, registry, stream
+from fanin import dtypes, shapes, registry, stream
 
 _EPILOG = """\
 IDENTIFIER is anything fanin.get accepts: a name ("lecun_normal", "LecunNormal",
@@ -185,7 +185,7 @@ def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
     if hasattr(init, "fans"):  # VarianceScaling and its family: their input/output axes
         fan_in, fan_out = init.fans(shape)
         return int(fan_in), int(fan_out)
-    return _shapes.compute_fans(shape)
+    return shapes.compute_fans(shape)
 
 
 # --------------------------------------------------------------------------- #
@@ -290,7 +290,7 @@ def _summary(init: fanin.Initializer, shape: tuple[int, ...], values: np.ndarray
     lines = [
         f"initializer  {type(init).__name__}  {json.dumps(init.get_config())}",
         f"shape        {shape}  ({values.size} elements)",
-        f"dtype        {_dtypes.dtype_name(values.dtype)}",
+        f"dtype        {dtypes.dtype_name(values.dtype)}",
         f"fan_in       {fan_in}",
         f"fan_out      {fan_out}",
     ]
@@ -328,7 +328,7 @@ def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
     draw = init.draw(shape, dtype)
     if not isinstance(draw, fanin.StreamDraw) or not shape or shape[0] < 2:
         return draw.array()  # a matrix is computed whole anyway
-    values = np.empty(shape, _dtypes.numpy_dtype(draw.dtype))
+    values = np.empty(shape, dtypes.numpy_dtype(draw.dtype))
     rows = -(-shape[0] // _PROGRESS_STEPS)
     for r in range(0, shape[0], rows):
         draw.fill(values[r:r + rows], offset=(r,) + (0,) * (len(shape) - 1))
@@ -340,7 +340,7 @@ def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
 
 def _sample(args: argparse.Namespace) -> int:
     init, note = _with_seed(_lookup(args.identifier), args.seed)
-    shape = _shapes.normalize_shape(args.shape)
+    shape = shapes.normalize_shape(args.shape)
     dtype = _dtype_name(args.dtype)
     out = _check_out(args.out, args.force) if args.out is not None else None
     dist = _distribution(init, shape, dtype)
@@ -446,7 +446,7 @@ def _plot(path: str, values: np.ndarray, dist: stream.Distribution | None,
             color="#8fb3d9", edgecolor="#5d86b3", linewidth=0.3, label="values")
     mean, std = _measured(values) if flat.size else (math.nan, math.nan)
     title = (f"{type(init).__name__} {json.dumps(init.get_config())}, shape {values.shape}, "
-             f"{_dtypes.dtype_name(values.dtype)}\n")
+             f"{dtypes.dtype_name(values.dtype)}\n")
     title += f"measured mean {mean:.4g}, std {std:.4g}"
     if dist is not None:
         _draw_density(ax, dist)
@@ -519,7 +519,7 @@ def _scaling_rule(init: Any) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     init = _lookup(args.identifier)
-    shape = _shapes.normalize_shape(args.shape)
+    shape = shapes.normalize_shape(args.shape)
     kind = _kind(init)
     core = _core_class(init)
     doc = (core.__doc__ or "").strip().splitlines()

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fanin import _dtypes, _shapes, stream
+from fanin import dtypes, shapes, stream
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
@@ -94,7 +94,7 @@ class Draw:
     @property
     def numpy_dtype(self) -> np.dtype:
         """The numpy dtype of the values (``ml_dtypes.bfloat16`` for bfloat16)."""
-        return _dtypes.numpy_dtype(self.dtype)
+        return dtypes.numpy_dtype(self.dtype)
 
     @property
     def size(self) -> int:
@@ -103,10 +103,10 @@ class Draw:
 
     def _region(self, offset, shape):
         """Validated (offset, shape) of a block of this draw."""
-        shape = _shapes.normalize_shape(self.shape if shape is None else shape, "shape")
+        shape = shapes.normalize_shape(self.shape if shape is None else shape, "shape")
         offset = ((0,) * len(self.shape) if offset is None
-                  else _shapes.normalize_shape(offset, "offset"))
-        _shapes.check_block(self.shape, offset, shape)
+                  else shapes.normalize_shape(offset, "offset"))
+        shapes.check_block(self.shape, offset, shape)
         return offset, shape
 
     def block(self, offset=None, shape=None) -> np.ndarray:
@@ -117,7 +117,7 @@ class Draw:
         """
         offset, shape = self._region(offset, shape)
         dt = self.numpy_dtype
-        _shapes.check_size(shape, dt.itemsize)
+        shapes.check_size(shape, dt.itemsize)
         out = np.empty(shape, dt)
         self._fill_block(out, offset)
         return out

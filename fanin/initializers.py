@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fanin import _dtypes, _frameworks, _seeds, _shapes, stream
+from fanin import dtypes, _frameworks, seeds, shapes, stream
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
 from fanin.registry import register
 
@@ -46,7 +46,7 @@ def _partition_args(cls_name, shape, kwargs, supported=True):
     if not supported and kwargs:
         raise ValueError(f"{cls_name} initializer doesn't support "
                          "partition-related arguments.")
-    return _shapes.check_partition(shape, kwargs.get("partition_shape"),
+    return shapes.check_partition(shape, kwargs.get("partition_shape"),
                                    kwargs.get("partition_offset"))
 
 
@@ -96,7 +96,7 @@ class Initializer:
 
     >>> class Twos(Initializer):
     ...     def draw(self, shape, dtype=None):
-    ...         return ConstantDraw(_shapes.normalize_shape(shape), _dtypes.float_dtype(dtype), value=2.0)
+    ...         return ConstantDraw(shapes.normalize_shape(shape), dtypes.float_dtype(dtype), value=2.0)
     >>> Twos()((2,)).tolist()
     [2.0, 2.0]
     """
@@ -122,7 +122,7 @@ class Initializer:
                                        self.supports_partitions)
         if part is None:
             return self.draw(shape, dtype).array()
-        return self._partition_draw(_shapes.normalize_shape(shape), dtype, part,
+        return self._partition_draw(shapes.normalize_shape(shape), dtype, part,
                                     offset).block(offset, part)
 
     def draw(self, shape, dtype=None) -> Draw:
@@ -149,7 +149,7 @@ class Initializer:
         dtype = out.dtype if dtype is None else dtype
         if shape is None:
             return self.draw(out.shape, dtype).fill(out)
-        shape = _shapes.normalize_shape(shape)
+        shape = shapes.normalize_shape(shape)
         part, offset = _partition_args(type(self).__name__, shape, {
             "partition_shape": out.shape, "partition_offset": partition_offset},
             self.supports_partitions)
@@ -290,10 +290,10 @@ class _Fill(Initializer):
 
     def draw(self, shape, dtype=None) -> Draw:
         """A :class:`fanin.ConstantDraw` (no call index: every draw is the same)."""
-        name = _dtypes.checked_dtype(dtype, self.dtype_kind)
-        shape = _shapes.normalize_shape(shape)
-        _shapes.check_count(shape)
-        return ConstantDraw(shape, name, value=_dtypes.fit(self.value, name, "Constant value"))
+        name = dtypes.checked_dtype(dtype, self.dtype_kind)
+        shape = shapes.normalize_shape(shape)
+        shapes.check_count(shape)
+        return ConstantDraw(shape, name, value=dtypes.fit(self.value, name, "Constant value"))
 
 
 @register("zero")
@@ -355,13 +355,13 @@ class _Seeded(Initializer):
     """
 
     def _init_seed(self, seed):
-        self.seed = _seeds.check_seed(seed)
+        self.seed = seeds.check_seed(seed)
         self._key = stream.seed_to_key(self.seed if self.seed is not None
-                                       else _seeds.fresh_seed())
+                                       else seeds.fresh_seed())
         self._calls = _CallSequence()
 
     def _partition_draw(self, shape, dtype, part, offset):
-        make = self._prepare(shape, _dtypes.checked_dtype(dtype, self.dtype_kind))
+        make = self._prepare(shape, dtypes.checked_dtype(dtype, self.dtype_kind))
         return self._calls.partition(shape, make.dtype, part, offset, make)
 
     def draw(self, shape, dtype=None) -> Draw:
@@ -371,8 +371,8 @@ class _Seeded(Initializer):
         >>> [init.draw((3,)).call for _ in range(3)]
         [0, 1, 2]
         """
-        make = self._prepare(_shapes.normalize_shape(shape),
-                             _dtypes.checked_dtype(dtype, self.dtype_kind))
+        make = self._prepare(shapes.normalize_shape(shape),
+                             dtypes.checked_dtype(dtype, self.dtype_kind))
         return make(self._calls.take())
 
     def _prepare(self, shape, name) -> "_DrawMaker":
@@ -400,15 +400,15 @@ class _Seeded(Initializer):
 
 def _check_fits(dist: stream.Distribution, name: str) -> None:
     """Refuse parameters whose values would overflow the output dtype."""
-    top = _dtypes.max_value(name)
+    top = dtypes.max_value(name)
     if dist.kind == "normal":
         reach = abs(dist.loc) + stream.NORMAL_REACH[name] * abs(dist.scale)
     else:
         reach = max(abs(dist.low), abs(dist.high))
-    if dist.kind == "uniform" and name in _dtypes.FLOAT_NAMES:
+    if dist.kind == "uniform" and name in dtypes.FLOAT_NAMES:
         # loc + u * scale in the working precision: scale = maxval - minval must fit
         reach = max(reach, abs(dist.scale))
-        top = min(top, _dtypes.max_value("float64" if name == "float64" else "float32"))
+        top = min(top, dtypes.max_value("float64" if name == "float64" else "float32"))
     if not reach < top:
         raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
                          f"would overflow {name}.")
@@ -430,7 +430,7 @@ class StreamInitializer(_Seeded):
         return None
 
     def _prepare(self, shape, name):
-        _shapes.check_count(shape)
+        shapes.check_count(shape)
         dist = self._distribution(shape, name)
         _check_fits(dist, name)
         stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
@@ -449,7 +449,7 @@ class StreamInitializer(_Seeded):
         if not kwargs and type(shape) is tuple:
             # Small tensors (biases, 3x3 kernels) already validated once cost a dict
             # lookup and the fill: per-call overhead near NumPy's own.
-            key = (shape, _dtypes.floatx() if dtype is None else dtype)
+            key = (shape, dtypes.floatx() if dtype is None else dtype)
             try:
                 cached = self._plans.get(key)
             except (AttributeError, TypeError):  # no cache yet, or an unhashable dtype
@@ -465,9 +465,9 @@ class StreamInitializer(_Seeded):
         return super().__call__(shape, dtype, **kwargs)
 
     def _remember(self, key, result):
-        if result.nbytes >= _shapes.MEMORY_CHECK_BYTES or not all(type(d) is int for d in key[0]):
+        if result.nbytes >= shapes.MEMORY_CHECK_BYTES or not all(type(d) is int for d in key[0]):
             return
-        name = _dtypes.dtype_name(result.dtype)
+        name = dtypes.dtype_name(result.dtype)
         plans = self.__dict__.setdefault("_plans", {})
         if len(plans) >= 64:  # shapes a model uses are few; bound the cache anyway
             plans.clear()
@@ -538,14 +538,14 @@ class RandomUniform(StreamInitializer):
         self._init_seed(seed)
 
     def _distribution(self, shape, name):
-        if name in _dtypes.FLOAT_NAMES:
+        if name in dtypes.FLOAT_NAMES:
             return stream.uniform(self.minval, self.maxval)
         if not (float(self.minval).is_integer() and float(self.maxval).is_integer()
                 and self.minval < self.maxval):
             raise ValueError(f"RandomUniform with integer dtype {name} needs integer "
                              f"minval < maxval, got minval={self.minval}, "
                              f"maxval={self.maxval}.")
-        lo, hi = _dtypes.fit(self.minval, name, "minval"), _dtypes.fit(self.maxval, name, "maxval")
+        lo, hi = dtypes.fit(self.minval, name, "minval"), dtypes.fit(self.maxval, name, "maxval")
         return stream.uniform_int(lo, hi)
 
     def get_config(self):
@@ -592,8 +592,8 @@ class VarianceScaling(StreamInitializer):
             raise ValueError(f"Invalid `distribution` argument: {distribution}. "
                              f"Allowed distributions: {set(allowed)}.")
         self.mode, self.distribution = mode, distribution
-        self.input_axes = _shapes.check_axes(input_axes, "input_axes")
-        self.output_axes = _shapes.check_axes(output_axes, "output_axes")
+        self.input_axes = shapes.check_axes(input_axes, "input_axes")
+        self.output_axes = shapes.check_axes(output_axes, "output_axes")
 
     def _axes_config(self):
         if self.input_axes is None and self.output_axes is None:
@@ -606,10 +606,10 @@ class VarianceScaling(StreamInitializer):
         >>> LecunNormal(input_axes=[1, 2, 3], output_axes=[0, 2, 3]).fans((64, 32, 3, 3))
         (288, 576)
         """
-        shape = _shapes.normalize_shape(shape)
-        _shapes.check_count(shape)
-        _shapes.check_axes_fit(shape, self.input_axes, self.output_axes)
-        return _shapes.compute_fans(shape, self.input_axes, self.output_axes)
+        shape = shapes.normalize_shape(shape)
+        shapes.check_count(shape)
+        shapes.check_axes_fit(shape, self.input_axes, self.output_axes)
+        return shapes.compute_fans(shape, self.input_axes, self.output_axes)
 
     _fans = fans
 
@@ -727,8 +727,8 @@ class HeUniform(_FixedScaling):
 
 
 def _matrix_shape(shape, rank_ok, what):
-    shape = _shapes.normalize_shape(shape)
-    _shapes.check_count(shape)
+    shape = shapes.normalize_shape(shape)
+    shapes.check_count(shape)
     if not rank_ok(len(shape)):
         raise ValueError(f"{what} Received: shape={shape} of rank {len(shape)}.")
     return shape
@@ -750,10 +750,10 @@ class Identity(Initializer):
 
     def draw(self, shape, dtype=None) -> Draw:
         """An :class:`fanin.IdentityDraw` (no call index)."""
-        name = _dtypes.checked_dtype(dtype, self.dtype_kind)
+        name = dtypes.checked_dtype(dtype, self.dtype_kind)
         shape = _matrix_shape(shape, lambda r: r == 2, "Identity matrix initializer can "
                               "only be used for 2D matrices.")
-        return IdentityDraw(shape, name, gain=_dtypes.fit(self.gain, name, "gain"))
+        return IdentityDraw(shape, name, gain=dtypes.fit(self.gain, name, "gain"))
 
     def get_config(self):
         return {"gain": self.gain}
@@ -787,8 +787,8 @@ class Orthogonal(_Seeded):
         shape = _matrix_shape(shape, lambda r: r >= 2, "The tensor to initialize must be "
                               "at least two-dimensional.")
         make = _DrawMaker(OrthogonalDraw, shape, name,
-                          {"key": self._key, "gain": _dtypes.fit(self.gain, name, "gain")})
-        _shapes.check_size(shape, _dtypes.numpy_dtype(name).itemsize,
+                          {"key": self._key, "gain": dtypes.fit(self.gain, name, "gain")})
+        shapes.check_size(shape, dtypes.numpy_dtype(name).itemsize,
                            make(0).working_bytes)
         return make
 

@@ -87,7 +87,7 @@ import numpy as np
 import torch
 
 import fanin
-from fanin import _dtypes, _seeds, _shapes, _torch_dtensor, stream
+from fanin import dtypes, seeds, shapes, _torch_dtensor, stream
 from fanin._torch_dtensor import local_block
 from fanin._torch_stream import fill_plan
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
@@ -136,7 +136,7 @@ def keras_shape(shape, layout: str = "torch"):
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; expected one of {_LAYOUTS}.")
-    shape = _shapes.normalize_shape(shape)
+    shape = shapes.normalize_shape(shape)
     if layout == "keras" or len(shape) < 2:
         return shape, None
     d = len(shape) - 2
@@ -189,7 +189,7 @@ def _check_generator(generator):
 
 def _fanin_seed_is_set() -> bool:
     """Whether ``fanin.set_random_seed`` is in effect."""
-    return _seeds.get_state()[0] is not None
+    return seeds.get_state()[0] is not None
 
 
 def resolve_seed(seed=None, generator=None) -> int:
@@ -208,11 +208,11 @@ def resolve_seed(seed=None, generator=None) -> int:
     True
     """
     _check_generator(generator)
-    seed = _seeds.check_seed(seed)
+    seed = seeds.check_seed(seed)
     if seed is not None:
         return seed
     if generator is None and _fanin_seed_is_set():
-        return _seeds.fresh_seed()
+        return seeds.fresh_seed()
     device = generator.device if generator is not None else "cpu"
     words = torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=generator,
                           device=device).tolist()
@@ -345,12 +345,12 @@ def _apply(tensor, init, layout, fn):
     kshape, axes = keras_shape(tensor.shape, layout)
     if not isinstance(init, fanin.Initializer):  # a plain callable (shape, dtype) -> array
         if tensor.device.type != "meta":
-            values = _to_torch(np.ascontiguousarray(init(kshape, _dtypes.dtype_name(tensor.dtype))))
+            values = _to_torch(np.ascontiguousarray(init(kshape, dtypes.dtype_name(tensor.dtype))))
             with torch.no_grad():
                 tensor.copy_(values if axes is None else values.permute(axes))
         return tensor
     if tensor.device.type == "meta":  # nothing to fill: validate the dtype only
-        _dtypes.checked_dtype(tensor.dtype, init.dtype_kind)
+        dtypes.checked_dtype(tensor.dtype, init.dtype_kind)
         return tensor
     _write_draw(tensor, init.draw(kshape, tensor.dtype), axes)
     return tensor
@@ -386,7 +386,7 @@ def _keras_random(tensor, make, seed, generator, layout, fn):
     if _warn_empty(tensor, depth=2):
         return tensor
     # validate the parameters and the dtype before a seed is taken
-    _dtypes.checked_dtype(tensor.dtype, make(0).dtype_kind)
+    dtypes.checked_dtype(tensor.dtype, make(0).dtype_kind)
     if _is_meta(tensor):
         return tensor
     return _apply(tensor, make(resolve_seed(seed, generator)), layout, fn)
@@ -650,7 +650,7 @@ def _fill_own(tensor, make_dist, seed, generator, fn):
     """
     _check_tensor(tensor, fn)
     _check_generator(generator)
-    name = _dtypes.float_dtype(tensor.dtype)
+    name = dtypes.float_dtype(tensor.dtype)
     dist = make_dist()
     stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
     if _is_meta(tensor) or tensor.numel() == 0:
@@ -819,7 +819,7 @@ def orthogonal_(tensor, gain=1, generator=None, *, seed=None, layout=None):
                       "orthogonal_")
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    name = _dtypes.float_dtype(tensor.dtype)
+    name = dtypes.float_dtype(tensor.dtype)
     fanin.Orthogonal(gain, 0)
     if tensor.numel() == 0 or _is_meta(tensor):
         return tensor
@@ -848,7 +848,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None, *, seed=None):
     _check_generator(generator)
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    name = _dtypes.float_dtype(tensor.dtype)
+    name = dtypes.float_dtype(tensor.dtype)
     dist = _normal(0.0, std)
     if _is_meta(tensor) or tensor.numel() == 0:
         return tensor
@@ -889,7 +889,7 @@ def eye_(tensor):
     _check_tensor(tensor, "eye_")
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    name = _dtypes.dtype_name(tensor.dtype)
+    name = dtypes.dtype_name(tensor.dtype)
     if not _is_meta(tensor):
         _write_draw(tensor, IdentityDraw(tuple(tensor.shape), name, gain=1), None)
     return tensor
@@ -912,7 +912,7 @@ def dirac_(tensor, groups=1):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
-    name = _dtypes.dtype_name(tensor.dtype)
+    name = dtypes.dtype_name(tensor.dtype)
     if not _is_meta(tensor):
         _write_draw(tensor, DiracDraw(tuple(tensor.shape), name, groups=groups), None)
     return tensor
@@ -975,7 +975,7 @@ def constant_(tensor, val=0, *, value=None):
 def _constant(tensor, value, fn):
     """Every element ``value``, rounded as ``Tensor.fill_`` rounds it."""
     _check_tensor(tensor, fn)
-    name = _dtypes.numeric_dtype(tensor.dtype)
+    name = dtypes.numeric_dtype(tensor.dtype)
     if not _is_meta(tensor):
         _write_draw(tensor, ConstantDraw(tuple(tensor.shape), name, value=value), None)
     return tensor
@@ -999,7 +999,7 @@ def parameter_seed(seed, name: str) -> int:
     >>> parameter_seed(0, "fc.weight") != parameter_seed(1, "fc.weight")
     True
     """
-    seed = _seeds.check_seed(seed)
+    seed = seeds.check_seed(seed)
     if seed is None:
         raise TypeError("parameter_seed() needs an integer seed, got None.")
     if not isinstance(name, str):

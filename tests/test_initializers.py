@@ -367,7 +367,7 @@ def test_dtype_spellings(dtype, name):
     if name == "bfloat16":
         pytest.importorskip("ml_dtypes")
     out = fanin.LecunNormal(seed=0)((3,), dtype)
-    assert fanin._dtypes.dtype_name(out.dtype) == name
+    assert fanin.dtypes.dtype_name(out.dtype) == name
 
 
 def test_real_framework_dtypes_when_installed():

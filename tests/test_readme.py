@@ -11,7 +11,10 @@ are marked slow (the imports alone take seconds).
 
 import doctest
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,15 +87,28 @@ def test_documentation_is_found():
     assert len(DOCUMENTED) >= 7  # README, index, cli and the four guides hold python blocks
 
 
-@pytest.mark.parametrize("path", DOCUMENTED)
-def test_code_blocks_run(path, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+def run_file(path: Path) -> str:
+    """Run ``path``'s blocks in order in one namespace; return why it stopped early, or ""."""
     namespace = {"__name__": "__doc_block__"}
     for line, code in blocks(path):
         missing = [n for n in imported(code) if importlib.util.find_spec(n) is None]
         if missing:
-            pytest.skip(f"{path.name}:{line} needs {', '.join(missing)} (not installed)")
+            return f"{path.name}:{line} needs {', '.join(missing)} (not installed)"
         run_block(code, f"{path.relative_to(ROOT)}:{line}", namespace)
+    return ""
+
+
+@pytest.mark.parametrize("path", DOCUMENTED)
+def test_code_blocks_run(path, tmp_path):
+    """Each file's blocks run in a fresh interpreter, as a reader runs them: importing
+    Keras in this process would turn later tests' fanin objects into Keras-side ones."""
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, __file__, str(path)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    if r.stdout.startswith("skip: "):
+        pytest.skip(r.stdout[len("skip: "):].strip())
 
 
 def test_extraction_sees_doctests_scripts_and_imports(tmp_path):
@@ -107,3 +123,8 @@ def test_extraction_sees_doctests_scripts_and_imports(tmp_path):
     assert imported(found[1][1]) == ["torch"] and imported(found[0][1]) == []
     with pytest.raises(AssertionError, match="Expected"):
         run_block(">>> 1 + 1\n3\n", "sample", {})
+
+
+if __name__ == "__main__":  # the child of test_code_blocks_run: python test_readme.py FILE
+    why = run_file(Path(sys.argv[1]))
+    print(f"skip: {why}" if why else "ok")
