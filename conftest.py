@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import sys
 
 # Keras 3 fixes its backend at first import; TensorFlow (its default) is not a
 # test dependency. Subprocess tests set KERAS_BACKEND themselves.
@@ -20,6 +21,15 @@ def _restore_global_settings():
     saved = _state.snapshot()
     yield
     _state.restore(saved)
+
+
+@pytest.fixture(autouse=True)
+def _keras_stays_out_of_this_process():
+    """Keras and tf_keras run in child processes only: once imported here, fanin's
+    classes would create Keras-side subclasses in every later test."""
+    yield
+    loaded = [m for m in ("keras", "tf_keras") if m in sys.modules]
+    assert not loaded, f"this test imported {loaded} into the pytest process; use a child"
 
 
 collect_ignore = []

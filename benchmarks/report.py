@@ -22,13 +22,13 @@ import peers
 #   measure "peak_extra_mib":  fanin's worst peak memory beyond the output, all cases
 #   measure "small_ratio":     (3, 3) call time / the `versus` NumPy call's time
 #   measure "thread_speedup":  2-thread rate / 1-thread rate (float32)
-TARGETS = (
-    {"measure": "x_fill", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 0.5},
-    {"measure": "x_fastest_peer", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 10.0},
-    {"measure": "x_fill", "dtype": "float64", "sizes": ("16.8M", "268M"), "min": 0.25},
+TARGETS = (  # DESIGN 4 (and issue 8's table)
+    {"measure": "x_fill", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 1.2},
+    {"measure": "x_fastest_peer", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 6.0},
+    {"measure": "x_fill", "dtype": "bfloat16", "sizes": ("16.8M", "268M"), "min": 0.75},
+    {"measure": "x_fill", "dtype": "float64", "sizes": ("16.8M", "268M"), "min": 0.8},
     {"measure": "peak_extra_mib", "max": 16.0},
     {"measure": "small_ratio", "versus": "np.standard_normal", "max": 3.0},
-    {"measure": "small_ratio", "versus": "np.normal", "max": 3.0},
     {"measure": "thread_speedup", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 1.8},
 )
 TABLE_ORDER = ("fill", "fanin", "fanin-ref")  # then the peers
