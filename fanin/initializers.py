@@ -359,6 +359,7 @@ class _Seeded(Initializer):
         self._key = stream.seed_to_key(self.seed if self.seed is not None
                                        else seeds.fresh_seed())
         self._calls = _CallSequence()
+        self._plans = {}  # (shape, dtype) -> what a repeated small call needs
 
     def _partition_draw(self, shape, dtype, part, offset):
         make = self._prepare(shape, dtypes.checked_dtype(dtype, self.dtype_kind))
@@ -388,6 +389,7 @@ class _Seeded(Initializer):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._calls = _CallSequence()
+        self._plans = {}
 
     def __copy__(self):
         new = type(self).__new__(type(self))
@@ -446,35 +448,26 @@ class StreamInitializer(_Seeded):
         >>> LecunNormal(seed=0)((4, 4), partition_shape=(2, 4), partition_offset=(2, 0)).shape
         (2, 4)
         """
-        if not kwargs and type(shape) is tuple:
-            # Small tensors (biases, 3x3 kernels) already validated once cost a dict
-            # lookup and the fill: per-call overhead near NumPy's own.
-            key = (shape, dtypes.floatx() if dtype is None else dtype)
-            try:
-                cached = self._plans.get(key)
-            except (AttributeError, TypeError):  # no cache yet, or an unhashable dtype
-                cached = None
-            if cached is not None:
-                dt, name, dist = cached
-                out = np.empty(shape, dt)
-                stream.fill_whole(out, self._key, self._calls.take(), dist, name)
-                return out
-            result = super().__call__(shape, dtype)
-            self._remember(key, result)
-            return result
-        return super().__call__(shape, dtype, **kwargs)
-
-    def _remember(self, key, result):
-        if result.nbytes >= shapes.MEMORY_CHECK_BYTES or not all(type(d) is int for d in key[0]):
-            return
-        name = dtypes.dtype_name(result.dtype)
-        plans = self.__dict__.setdefault("_plans", {})
-        if len(plans) >= 64:  # shapes a model uses are few; bound the cache anyway
-            plans.clear()
+        if kwargs or type(shape) is not tuple or not all(type(d) is int for d in shape):
+            return super().__call__(shape, dtype, **kwargs)
+        # Small tensors (biases, 3x3 kernels) already drawn once with this shape and
+        # dtype cost a dict lookup and the fill: per-call overhead near NumPy's own.
+        key = (shape, dtypes.floatx() if dtype is None else dtype)
         try:
-            plans[key] = (result.dtype, name, self._distribution(key[0], name))
+            cached = self._plans.get(key)
         except TypeError:  # an unhashable dtype object: no cache
-            pass
+            return super().__call__(shape, dtype)
+        if cached is None:
+            draw = self.draw(shape, dtype)
+            if draw.size * draw.numpy_dtype.itemsize < shapes.MEMORY_CHECK_BYTES:
+                if len(self._plans) >= 64:  # shapes a model uses are few; bound it anyway
+                    self._plans.clear()
+                self._plans[key] = (draw.numpy_dtype, draw.dtype, draw.distribution)
+            return draw.array()
+        dt, name, dist = cached
+        out = np.empty(shape, dt)
+        stream.fill_whole(out, self._key, self._calls.take(), dist, name)
+        return out
 
 
 class _Gaussian(StreamInitializer):

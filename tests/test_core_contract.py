@@ -280,3 +280,17 @@ def test_every_backend_refuses_indices_past_2_62():
         stream.fill_rows(np.empty(4, np.float32), 0, 0, d, "float32", starts, 4)
     with pytest.raises(ValueError, match="2\\*\\*62"):
         _torch_stream.fill_stream(torch.empty(4), 0, 0, d, starts=starts, row_len=4)
+
+
+def test_the_small_call_cache_never_bypasses_validation():
+    """A repeated (1,) call is served from the per-instance cache; (True,) compares and
+    hashes equal to (1,) but is not a shape, and must still be refused."""
+    init = fanin.LecunNormal(seed=0)
+    first, second = init((1,)), init((1,))  # the second one comes from the cache
+    assert not np.array_equal(first, second)
+    call_0 = fanin.LecunNormal(seed=0).draw((1,))
+    call_1 = fanin.StreamDraw((1,), "float32", key=call_0.key, call=1,
+                              distribution=call_0.distribution)
+    assert np.array_equal(first, call_0.array()) and np.array_equal(second, call_1.array())
+    with pytest.raises(TypeError, match="integers"):
+        init((True,))
