@@ -30,7 +30,7 @@ from torch.distributed.tensor.placement_types import _StridedShard  # noqa: E402
 
 import fanin  # noqa: E402
 import fanin.torch as ft  # noqa: E402
-from fanin import _torch_dtensor  # noqa: E402
+from fanin.torch import dtensor as ft_dtensor  # noqa: E402
 
 # --------------------------------------------------------------------------- #
 # Index arithmetic, in-process, against torch's own
@@ -55,7 +55,7 @@ def _layouts(draw):
 @given(_layouts())
 def test_held_indices_match_torch(layout):
     shape, mesh_shape, coordinate, placements = layout
-    held = _torch_dtensor.held_indices(shape, mesh_shape, coordinate, placements)
+    held = ft_dtensor.held_indices(shape, mesh_shape, coordinate, placements)
     local_shape, offset = _compute_local_shape_and_global_offset(shape, mesh_shape, coordinate,
                                                                  placements)
     assert tuple(len(ix) for ix in held) == tuple(local_shape)
@@ -67,14 +67,14 @@ def test_held_indices_strided_example():
     # The example of torch's _StridedShard docstring: 8 rows on a (dp=2, tp=2) mesh,
     # [_StridedShard(0, split_factor=2), Shard(0)]: rank (0, 1) holds rows 4-5, (1, 0) rows 2-3.
     placements = [_StridedShard(0, split_factor=2), Shard(0)]
-    rows = {c: _torch_dtensor.held_indices((8,), (2, 2), c, placements)[0].tolist()
+    rows = {c: ft_dtensor.held_indices((8,), (2, 2), c, placements)[0].tolist()
             for c in [(0, 0), (0, 1), (1, 0), (1, 1)]}
     assert rows == {(0, 0): [0, 1], (0, 1): [4, 5], (1, 0): [2, 3], (1, 1): [6, 7]}
 
 
 def test_held_indices_partial_is_refused():
     with pytest.raises(ValueError, match="Partial"):
-        _torch_dtensor.held_indices((4,), (2,), [0], [Partial()])
+        ft_dtensor.held_indices((4,), (2,), [0], [Partial()])
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def test_plain_tensors_never_import_dtensor():
 
 
 def test_plain_tensor_is_not_a_dtensor():
-    assert not _torch_dtensor.is_dtensor(torch.empty(2))
+    assert not ft_dtensor.is_dtensor(torch.empty(2))
     with pytest.raises(TypeError, match="DTensor"):
         ft.local_block(torch.empty(2))
 
@@ -178,8 +178,15 @@ def _placements_1d(shape):
     return out
 
 
-def _case_stream_1d(rank, world, cpu_in_place):
-    _torch_dtensor.CPU_IN_PLACE = cpu_in_place  # False: the path of other devices
+def _case_stream_1d(rank, world, staged):
+    if staged:  # the route of other devices: host chunks copied in
+        with ft.write.staged_on_cpu():
+            _stream_1d(world)
+    else:
+        _stream_1d(world)
+
+
+def _stream_1d(world):
     mesh = init_device_mesh("cpu", (world,))
     # every function on a weight sharded both ways; every shape and placement on one
     cases = [(fn, {**kwargs, "seed": 11}, (7, 5), torch.float32, placements)
@@ -324,8 +331,8 @@ def _case_fsdp2_tp(rank, world):
 
 # (case, number of processes, extra arguments): one spawn each.
 _RUNS = {
-    "stream-functions-2-host-copy": (_case_stream_1d, 2, (False,)),
-    "stream-functions-4": (_case_stream_1d, 4, (True,)),
+    "stream-functions-2-host-copy": (_case_stream_1d, 2, (True,)),
+    "stream-functions-4": (_case_stream_1d, 4, (False,)),
     "value-functions-2": (_case_values_1d, 2, ()),
     "mesh-2d-and-strided": (_case_mesh_2d, 4, ()),
     "fill-is-local": (_case_local_only, 2, ()),

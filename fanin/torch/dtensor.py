@@ -1,10 +1,10 @@
-"""DTensor support for :mod:`fanin.torch`: each rank fills only its local shard.
+"""Which part of a DTensor this rank holds: the index arithmetic behind shard-local fills.
 
 A fanin draw fully determines a tensor, and any block of it can be computed on
-its own (``draw.fill(out, offset)``). So a rank that holds a shard of a
-``torch.distributed.tensor.DTensor`` computes exactly the rows and columns it
-holds, with no communication and no full-size temporary, and ``full_tensor()``
-equals the single-device result bit for bit.
+its own. So a rank that holds a shard of a ``torch.distributed.tensor.DTensor``
+computes exactly the rows and columns it holds, with no communication and no
+full-size temporary, and ``full_tensor()`` equals the single-device result bit
+for bit (the writing itself is :mod:`fanin.torch.write`'s).
 
 Which global indices a rank holds is worked out from the DTensor's public
 metadata (``device_mesh.shape``, ``device_mesh.get_coordinate()``,
@@ -15,26 +15,23 @@ FSDP2's strided shards (``_StridedShard(d, split_factor=f)``, from FSDP2 on top
 of tensor parallelism) first split those indices into ``f`` pieces and give
 each rank its chunk of every piece; ``Replicate()`` keeps them all. A strided
 shard may be several separate blocks of the global tensor: each is written where
-it belongs.
-``Partial()`` placements hold addends, not values, and are refused.
+it belongs. ``Partial()`` placements hold addends, not values, and are refused.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from fanin.draws import TILE_BYTES, tiles
+__all__ = ["is_dtensor", "held_indices", "local_blocks", "local_block"]
 
-#: CPU shards are filled in place through NumPy; tests set this False to run the
-#: path of other devices (blocks computed on the host, copied in) on the CPU.
-CPU_IN_PLACE = True
+Block = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
-def is_dtensor(tensor) -> bool:
+def is_dtensor(tensor: Any) -> bool:
     """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (or a Parameter of one).
 
     Costs a dict lookup: a DTensor can only exist once ``torch.distributed.tensor``
@@ -44,18 +41,14 @@ def is_dtensor(tensor) -> bool:
     return module is not None and isinstance(tensor, module.DTensor)
 
 
-# --------------------------------------------------------------------------- #
-# Which global indices this rank holds
-# --------------------------------------------------------------------------- #
-
-
-def _chunk(indices, parts: int, rank: int):
+def _chunk(indices: np.ndarray, parts: int, rank: int) -> np.ndarray:
     """Rank ``rank``'s piece of ``indices`` split as ``torch.chunk(indices, parts)``."""
     size = -(-len(indices) // parts)  # ceil: torch.chunk's chunk size
     return indices[rank * size:(rank + 1) * size]
 
 
-def held_indices(shape, mesh_shape, coordinate, placements):
+def held_indices(shape: Sequence[int], mesh_shape: Sequence[int], coordinate: Sequence[int],
+                 placements: Sequence[Any]) -> list[np.ndarray]:
     """Per tensor dim, the global indices (in local order) held at ``coordinate``.
 
     ``shape``: the global shape; ``mesh_shape`` / ``coordinate``: the device mesh's
@@ -83,7 +76,7 @@ def held_indices(shape, mesh_shape, coordinate, placements):
     return held
 
 
-def _dtensor_indices(dt):
+def _dtensor_indices(dt: Any) -> list[np.ndarray]:
     mesh = dt.device_mesh
     coordinate = mesh.get_coordinate()
     if coordinate is None:
@@ -91,7 +84,7 @@ def _dtensor_indices(dt):
     return held_indices(tuple(dt.shape), tuple(mesh.shape), coordinate, dt.placements)
 
 
-def _runs(indices):
+def _runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
     """Maximal runs of consecutive values: [(local start, global start, length)]."""
     if len(indices) == 0:
         return []
@@ -101,7 +94,7 @@ def _runs(indices):
     return [(int(a), int(indices[a]), int(b - a)) for a, b in zip(starts, stops)]
 
 
-def local_blocks(dt):
+def local_blocks(dt: Any) -> list[Block]:
     """The blocks of the global tensor this rank holds.
 
     A list of ``(local_offset, global_offset, shape)``: the local tensor's block
@@ -117,7 +110,7 @@ def local_blocks(dt):
     return blocks
 
 
-def local_block(dt):
+def local_block(dt: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(offset, shape)``: where this rank's local shard sits in the global tensor.
 
     ``dt.to_local()`` equals ``dt.full_tensor()[o0:o0 + s0, o1:o1 + s1, ...]``.
@@ -138,71 +131,3 @@ def local_block(dt):
         offset.append(int(ix[0]) if len(ix) else int(dt.shape[dim]))
         shape.append(len(ix))
     return tuple(offset), tuple(shape)
-
-
-# --------------------------------------------------------------------------- #
-# Writing
-# --------------------------------------------------------------------------- #
-
-
-def _to_keras(offset, shape, axes):
-    """A torch-layout block as the Keras-layout block it is a permutation of."""
-    if axes is None:
-        return tuple(offset), tuple(shape)
-    koffset, kshape = [0] * len(axes), [0] * len(axes)
-    for dim, kdim in enumerate(axes):  # torch dim ``dim`` is Keras dim ``axes[dim]``
-        koffset[kdim], kshape[kdim] = offset[dim], shape[dim]
-    return tuple(koffset), tuple(kshape)
-
-
-def _numpy_view(t):
-    """A NumPy array sharing a CPU tensor's memory, any strides (bfloat16 as uint16 bits)."""
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(np.uint16)
-    return t.numpy()
-
-
-def _from_numpy(values):
-    """A CPU torch tensor sharing ``values``' memory (bfloat16 through int16)."""
-    if values.dtype.name == "bfloat16":
-        return torch.from_numpy(values.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(values)
-
-
-def _write_block(target, draw, offset, axes):
-    """Fill ``target`` (torch layout) with the draw's block at torch offset ``offset``.
-
-    On the CPU the target's memory, seen in Keras layout (a transposed NumPy
-    view), is filled by ``draw.fill``: in place when contiguous, else through
-    temporaries of at most ``TILE_BYTES``. On other devices the block is
-    computed on the host in tiles of at most ``TILE_BYTES`` and copied in.
-    """
-    if target.numel() == 0:
-        return
-    koffset, kshape = _to_keras(offset, target.shape, axes)
-    if target.device.type == "cpu" and CPU_IN_PLACE:
-        view = _numpy_view(target.detach())  # same memory, never tracked by autograd
-        draw.fill(view if axes is None else view.transpose(np.argsort(axes)), koffset)
-        torch.autograd.graph.increment_version(target)  # NumPy writes bypass autograd
-        return
-    dims = range(target.dim())
-    keras_dim = dims if axes is None else axes  # torch dim d is Keras dim keras_dim[d]
-    for o, s in tiles(kshape, TILE_BYTES // draw.numpy_dtype.itemsize, koffset):
-        src = _from_numpy(draw.block(o, s))
-        region = tuple(slice(o[k] - koffset[k], o[k] - koffset[k] + s[k]) for k in
-                       (keras_dim[d] for d in dims))
-        target[region].copy_(src if axes is None else src.permute(axes))
-
-
-def write(tensor, draw, axes):
-    """Write ``draw`` (Keras layout, the global shape) into the DTensor ``tensor``.
-
-    ``tensor`` is ``keras_tensor.permute(axes)`` (``axes=None``: no permutation).
-    Only this rank's local shard is computed and written; nothing is communicated.
-    """
-    with torch.no_grad():
-        local = tensor.to_local()
-        for local_offset, global_offset, shape in local_blocks(tensor):
-            target = local[tuple(slice(o, o + s) for o, s in zip(local_offset, shape))]
-            _write_block(target, draw, global_offset, axes)
-    return tensor
