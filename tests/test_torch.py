@@ -234,8 +234,8 @@ def test_permutation_axes_explicit():
 @pytest.mark.parametrize("shape", [(370, 230), (256, 32, 3, 3), (70, 50, 2, 3, 4)])
 def test_permuted_writes_in_bounded_blocks(shape, monkeypatch, backend):
     """Permuted tensors are written tile by tile (tiles of the Keras tensor, in its C
-    order), through one temporary of at most TILE_BYTES; values as in one piece."""
-    monkeypatch.setattr(fanin.draws, "TILE_BYTES", 4096)  # a few rows per tile
+    order), through one temporary of at most TRANSPOSE_BYTES; values as in one piece."""
+    monkeypatch.setattr(ft.write, "TRANSPOSE_BYTES", 4096)  # a few rows per tile
     w = torch.empty(shape)
     ft.lecun_normal_(w, seed=4)  # first-call costs (caches) are not temporaries
     tracemalloc.start()
@@ -260,10 +260,23 @@ def test_torch_layout_is_a_block_transpose_of_long_rows():
     ft.lecun_normal_(w, seed=1)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < fanin.draws.TILE_BYTES + (1 << 20) < w.numel() * 4, peak
+    assert peak < ft.write.TRANSPOSE_BYTES + (1 << 20) < w.numel() * 4, peak
     k = fanin.LecunNormal(seed=1).draw((3 * 2**20, 2))
     assert same(w[:, -1000:], k.block((3 * 2**20 - 1000, 0), (1000, 2)).T)
     assert same(w[:, :1000], k.block((0, 0), (1000, 2)).T)
+
+
+@pytest.mark.parametrize("fmt", list(TORCH_DTYPES))
+@pytest.mark.parametrize("shape", [(300, 200), (128, 64, 3, 3), (3, 70, 2, 2), (70, 3, 5)])
+def test_both_transpose_orders_equal_the_keras_twin(shape, fmt, backend):
+    """Long Keras rows take torch-ordered tiles (torch's transposing copy), short ones
+    Keras-ordered tiles (a transposed NumPy view): the same values either way."""
+    for limit in (4 << 20, 64 * 64 * 16):  # one tile, and many tiles
+        w = torch.empty(shape, dtype=TORCH_DTYPES[fmt])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ft.write, "TRANSPOSE_BYTES", limit)
+            ft.glorot_normal_(w, seed=9)
+        assert same(w, keras_twin(fanin.GlorotNormal(seed=9), shape, fmt)), limit
 
 
 def test_keras_layout_keyword_means_no_permutation():

@@ -253,15 +253,52 @@ def _inverse(axes: Sequence[int]) -> list[int]:
     return [int(a) for a in np.argsort(axes)]
 
 
+#: A torch-ordered tile is used when its Keras block has rows at least this long
+#: (the stream's runs stay long); shorter ones take tiles in the Keras order.
+MIN_KERAS_ROW = 64
+#: Tile of a permuted write: small enough to stay in the cache between the
+#: stream writing it and the transpose reading it.
+TRANSPOSE_BYTES = 4 << 20
+
+
 def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
     """CPU: the draw's values written in place through a NumPy view (any strides).
 
-    A permuted target is seen in the draw's layout (a transposed view): the draw
-    fills it in tiles of its own C order, so the stream runs over whole rows and
-    each tile is copied into place as one block transpose.
+    A permuted target is a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
+    Tiles of whole rows of the tensor are copied in by torch's blocked transpose
+    when the Keras block they need still has long rows (the stream runs over
+    them); otherwise (``(2, 2**22)``: Keras rows of 2) the tiles follow the
+    Keras order, so the stream runs over whole Keras rows, and each is copied
+    into a transposed view of the tensor.
     """
     view = _numpy_view(out)
-    draw.fill(view.transpose(_inverse(axes)) if axes else view, offset)
+    if not axes:
+        draw.fill(view, offset)
+        return
+    limit = max(1, TRANSPOSE_BYTES // out.element_size())
+    per_index = out.numel() // max(1, out.shape[0])  # elements of one index of dim 0
+    if min(out.shape[0], limit // max(1, per_index)) >= MIN_KERAS_ROW:
+        _fill_torch_order(out, draw, offset, axes, limit)
+        return
+    target = view.transpose(_inverse(axes))  # the tensor's memory in the draw's layout
+    buffer = np.empty(min(limit, out.numel()), draw.numpy_dtype)
+    for o, s in tiles(target.shape, limit, offset):
+        tmp = buffer[:math.prod(s)].reshape(s).view(target.dtype)
+        draw.fill(tmp, o)
+        target[tuple(slice(a - b, a - b + n) for a, b, n in zip(o, offset, s))] = tmp
+
+
+def _fill_torch_order(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape,
+                      limit: int) -> None:
+    """Tiles of whole rows of ``out``: each Keras block into a buffer, then one transposing ``copy_``."""
+    buffer = torch.empty(min(limit, out.numel()), dtype=out.dtype)  # one for every tile
+    for t_offset, t_shape in tiles(tuple(out.shape), limit):
+        k_offset = _to_draw_layout(t_offset, axes)
+        k_shape = _to_draw_layout(t_shape, axes)
+        tmp = buffer[:math.prod(k_shape)].view(k_shape)
+        draw.fill(_numpy_view(tmp), tuple(o + b for o, b in zip(k_offset, offset)))
+        region = tuple(slice(o, o + n) for o, n in zip(t_offset, t_shape))
+        out[region].copy_(tmp.permute(*axes))
 
 
 def _staging(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
