@@ -111,4 +111,3 @@ __all__ = [
     "init_module_", "parameter_seed", "resolve_seed", "keras_shape",
     "fill_with_torch_ops", "local_block",
 ]
-del nn_init

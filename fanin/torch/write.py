@@ -106,7 +106,10 @@ def check_tensor(tensor: Any, fn: str) -> None:
     if tensor.layout != torch.strided:
         raise ValueError(f"{fn}() supports dense (strided) tensors only, got layout "
                          f"{tensor.layout}.")
-    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+    # checked up front so the error comes before a seed is taken (the operator's own
+    # check comes later); a traced function cannot ask, and its operator still checks
+    if (not torch.compiler.is_compiling() and tensor.is_inference()
+            and not torch.is_inference_mode_enabled()):
         raise RuntimeError(_INFERENCE_ERROR)
 
 
@@ -178,16 +181,31 @@ def stream_draw(seed: int, shape: Sequence[int], name: str, dist: stream.Distrib
 
 
 def _encode(value: Any) -> Any:
+    """A draw as nested tuples of Python scalars (what JSON then writes)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"class": type(value).__name__, "fields": fields}
+        fields = tuple((f.name, _encode(getattr(value, f.name)))
+                       for f in dataclasses.fields(value))
+        return ("class", type(value).__name__, fields)
     if isinstance(value, (tuple, list)):
-        return [_encode(v) for v in value]
+        return ("tuple", tuple(_encode(v) for v in value))
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"cannot pass {type(value).__name__} to the fanin::fill operator.")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, tuple) and value[0] == "class":
+        return {"class": value[1], "fields": {k: _json(v) for k, v in value[2]}}
+    if isinstance(value, tuple):
+        return [_json(v) for v in value[1]]
+    return value
+
+
+@torch.compiler.assume_constant_result  # traced code gets the string, not the JSON encoder
+def _dumps(encoded: Any) -> str:
+    return json.dumps(_json(encoded), separators=(",", ":"))
 
 
 def encode_draw(draw: Draw) -> str:
@@ -202,7 +220,7 @@ def encode_draw(draw: Draw) -> str:
     """
     if not isinstance(draw, Draw):
         raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
-    return json.dumps(_encode(draw), separators=(",", ":"))
+    return _dumps(_encode(draw))
 
 
 def _subclasses(base: type) -> dict[str, type]:
