@@ -87,6 +87,7 @@ def test_every_draw_kind_crosses_the_boundary():
         write.decode_draw('{"class": "os.system", "fields": {}}')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
 def test_compiled_function_equals_eager(backend):
     """Both families compile; Dynamo breaks the graph where it cannot follow fanin's
@@ -128,6 +129,7 @@ def test_inductor_compiled_function_and_module_init_equal_eager():
         assert same(a, b)
 
 
+@pytest.mark.slow
 def test_hf_style_init_weights_under_compile():
     """nn.init-style use (as in transformers' ``_init_weights``), compiled."""
     class Block(torch.nn.Module):

@@ -222,7 +222,8 @@ def _torch_rule(module: torch.nn.Module, local: str, p: torch.Tensor) -> Optiona
     """PyTorch's own ``reset_parameters`` distributions (the ``"torch"`` rules).
 
     Layers models define themselves get what their own constructors give:
-    norms ones and zeros, GPT-2's ``Conv1D`` N(0, 0.02**2) and zero bias.
+    norms ones and zeros, GPT-2's ``Conv1D`` N(0, 0.02**2) and zero bias, other
+    parameters named like biases zeros.
     """
     if _is_norm(module) and p.ndim <= 1:
         return {"weight": _unseeded(ones_), "bias": _unseeded(zeros_)}.get(local)
@@ -230,7 +231,14 @@ def _torch_rule(module: torch.nn.Module, local: str, p: torch.Tensor) -> Optiona
         return _zero_padding_row(module, _torch_writer(normal_))
     if _is_transposed_linear(module):
         return {"weight": _torch_writer(normal_, std=0.02), "bias": _unseeded(zeros_)}.get(local)
-    return _torch_layer_rule(module, local)
+    known = _torch_layer_rule(module, local)
+    if known is None and _is_bias_name(local) and not _is_torch_layer(module):
+        return _unseeded(zeros_)  # a model's own bias vector (BERT's output bias): zeros
+    return known
+
+
+def _is_torch_layer(module: torch.nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.")
 
 
 def _torch_overrides(module: torch.nn.Module) -> dict[int, Writer]:
@@ -467,7 +475,8 @@ def init_module_(module: torch.nn.Module, rules: Union[str, dict] = "keras",
     RNNs uniform(+-1/sqrt(hidden_size)); norms (as above) ones/zeros;
     ``MultiheadAttention`` ``xavier_uniform_`` projections, ``xavier_normal_``
     ``bias_k``/``bias_v``, zero in/out biases; ``PReLU`` its ``init``; GPT-2's
-    ``Conv1D`` N(0, 0.02**2) and zero bias (its own constructor's); inside an
+    ``Conv1D`` N(0, 0.02**2) and zero bias (its own constructor's); a bias of a
+    layer torch does not define (BERT's output bias) zeros; inside an
     ``nn.Transformer`` every parameter of rank > 1 ``xavier_uniform_``.
 
     ``rules`` may also be a mapping of overrides on top of ``base`` (``"keras"`` or
