@@ -2,8 +2,9 @@
 
 Every backend computes the same bits. ``"kernel"`` (the compiled kernel) is the
 default when it is built; ``"reference"`` (pure NumPy) otherwise, or when the
-environment variable ``FANIN_REFERENCE=1`` (or ``FANIN_BACKEND=reference``) is set at
-import. Other backends (``"triton"``) add themselves with :func:`add_backend`.
+environment variable ``FANIN_REFERENCE=1`` is set at import. ``"triton"`` (the fused
+GPU kernel; on a CPU, in Triton's interpreter with ``TRITON_INTERPRET=1``) is loaded
+when first selected. ``FANIN_BACKEND=<name>`` selects a backend at import.
 
 >>> with set_backend("reference"):
 ...     using_kernel()
@@ -12,6 +13,7 @@ False
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Callable
 
@@ -29,8 +31,11 @@ __all__ = ["BACKENDS", "add_backend", "set_backend", "get_backend", "using_kerne
 _ROWS: dict[str, Callable[..., None]] = {"reference": fill_reference_rows}
 if KERNEL is not None:
     _ROWS["kernel"] = fill_kernel_rows
-#: Every backend name fanin knows (built or not).
-BACKENDS = ("kernel", "reference")
+#: Backends in modules of their own, imported when first selected: each module has a
+#: ``fill_rows`` with the signature of :func:`fanin.stream.numpy.fill_reference_rows`.
+_LOADED_ON_USE = {"triton": "fanin.stream.triton"}
+#: Every backend name fanin knows (built, installed or not).
+BACKENDS = ("kernel", "reference", *_LOADED_ON_USE)
 
 
 def add_backend(name: str, rows: Callable[..., None]) -> None:
@@ -42,13 +47,27 @@ def add_backend(name: str, rows: Callable[..., None]) -> None:
         BACKENDS = BACKENDS + (name,)
 
 
+def _available(name: str) -> bool:
+    """Whether backend ``name`` can run here, importing it on first use."""
+    if name not in _ROWS and name in _LOADED_ON_USE:
+        try:
+            module = importlib.import_module(_LOADED_ON_USE[name])
+        except ImportError:
+            return False
+        _ROWS[name] = module.fill_rows
+    return name in _ROWS
+
+
 def _initial() -> str:
     """The kernel when built, unless FANIN_REFERENCE=1 or FANIN_BACKEND names another
     (read once, at import)."""
     if os.environ.get("FANIN_REFERENCE", "") not in ("", "0"):
         return "reference"
     wanted = os.environ.get("FANIN_BACKEND", "")
-    if wanted in _ROWS:
+    if wanted:
+        if wanted not in BACKENDS or not _available(wanted):
+            raise RuntimeError(f"FANIN_BACKEND={wanted!r} is not an available backend "
+                               f"(one of {BACKENDS}; triton needs torch and triton).")
         return wanted
     return "kernel" if KERNEL is not None else "reference"
 
@@ -66,7 +85,7 @@ def set_backend(name: str) -> Restore:
     global _backend
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}.")
-    if name not in _ROWS:
+    if not _available(name):
         what = "compiled kernel" if name == "kernel" else f"{name} backend"
         raise RuntimeError(f"fanin's {what} is not available.")
     previous, _backend = _backend, name
