@@ -621,10 +621,12 @@ class VarianceScaling(StreamInitializer):
 class _FixedScaling(VarianceScaling):
     """A VarianceScaling with fixed (scale, mode, distribution): config is the seed."""
 
-    _params: tuple  # (scale, mode, distribution), set by each subclass
+    #: (scale, mode, distribution), set by each subclass; the torch and JAX families
+    #: of the same names are generated from it.
+    fixed_scaling: tuple
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        self._set_params(*self._params, input_axes, output_axes)
+        self._set_params(*self.fixed_scaling, input_axes, output_axes)
         self._init_seed(seed)
 
     def get_config(self):
@@ -651,7 +653,7 @@ class LecunNormal(_FixedScaling):
     (True, True)
     """
 
-    _params = (1.0, "fan_in", "truncated_normal")
+    fixed_scaling = (1.0, "fan_in", "truncated_normal")
 
 
 @register()
@@ -662,7 +664,7 @@ class LecunUniform(_FixedScaling):
     'float32'
     """
 
-    _params = (1.0, "fan_in", "uniform")
+    fixed_scaling = (1.0, "fan_in", "uniform")
 
 
 @register()
@@ -673,7 +675,7 @@ class GlorotNormal(_FixedScaling):
     (4, 4)
     """
 
-    _params = (1.0, "fan_avg", "truncated_normal")
+    fixed_scaling = (1.0, "fan_avg", "truncated_normal")
 
 
 @register()
@@ -684,7 +686,7 @@ class GlorotUniform(_FixedScaling):
     (4, 4)
     """
 
-    _params = (1.0, "fan_avg", "uniform")
+    fixed_scaling = (1.0, "fan_avg", "uniform")
 
 
 @register()
@@ -695,7 +697,7 @@ class HeNormal(_FixedScaling):
     (3, 3, 8, 16)
     """
 
-    _params = (2.0, "fan_in", "truncated_normal")
+    fixed_scaling = (2.0, "fan_in", "truncated_normal")
 
 
 @register()
@@ -706,7 +708,7 @@ class HeUniform(_FixedScaling):
     (8,)
     """
 
-    _params = (2.0, "fan_in", "uniform")
+    fixed_scaling = (2.0, "fan_in", "uniform")
 
 
 # --------------------------------------------------------------------------- #
