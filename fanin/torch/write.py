@@ -50,7 +50,7 @@ import torch
 
 import fanin
 from fanin import dtypes, seeds, shapes, stream
-from fanin._torch_stream import fill_plan  # the torch-ops port of the stream: imported here only
+from fanin.stream.torch import fill_plan  # the torch-ops port of the stream: imported here only
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 from fanin.torch import dtensor
 
