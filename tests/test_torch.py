@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -893,6 +894,60 @@ def test_errors_equal_torchs(name, args, kwargs):
     with pytest.raises(want[0]) as got:
         getattr(ft, name)(torch.empty(shape), *rest, **kwargs)
     assert str(got.value) == want[1]
+
+
+# Ranges at, inside and beyond each dtype's finite range, and non-finite ones.
+_EDGES = [0.0, 0.5, 1.0, 1e4, 4e4, 65504.0, 1e5, 1e38, 1.7e38, 3e38, 1e300, math.inf, math.nan]
+_BOUNDS = st.sampled_from(_EDGES + [-x for x in _EDGES]) | st.floats(-1e39, 1e39)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(fmt=st.sampled_from(sorted(TORCH_DTYPES)), a=_BOUNDS, b=_BOUNDS,
+       fn=st.sampled_from(["uniform_", "xavier_uniform_", "kaiming_uniform_"]))
+def test_ranges_too_wide_for_the_dtype_raise_what_torch_raises(fmt, a, b, fn):
+    """Where torch refuses a range it cannot sample in the tensor's dtype, fanin raises
+    torch's RuntimeError with torch's words; where torch samples, fanin's values lie
+    in the range and are finite (no constant tensor, no values piled on the limit)."""
+    dt = TORCH_DTYPES[fmt]
+    args = {"uniform_": (a, b), "xavier_uniform_": (), "kaiming_uniform_": ()}[fn]
+    kwargs = {"uniform_": {}, "xavier_uniform_": {"gain": abs(a) if math.isfinite(a) else a},
+              "kaiming_uniform_": {"a": a if math.isfinite(a) else 0.0}}[fn]
+    try:
+        getattr(torch.nn.init, fn)(torch.empty(40, 30, dtype=dt), *args, **kwargs)
+        want = None
+    except (RuntimeError, OverflowError, ValueError) as e:
+        want = e
+    t = torch.empty(40, 30, dtype=dt)
+    if want is not None:
+        with pytest.raises(type(want)) as got:
+            getattr(ft, fn)(t, *args, seed=0, **kwargs)
+        # the same words up to the numbers torch prints (C++ formatting)
+        assert str(got.value).split(",")[0] == str(want).split(",")[0]
+        return
+    try:
+        getattr(ft, fn)(t, *args, seed=0, **kwargs)
+    except ValueError:  # a range torch samples that the stream refuses, with a reason
+        return
+    v = t.double()
+    assert torch.isfinite(v).all()
+    if fn == "uniform_" and a < b:
+        assert (v >= float(torch.tensor(a, dtype=dt))).all()
+
+
+def test_the_findings_ranges_raise_torchs_errors():
+    for args, dt, words in [((-3e38, 3e38), torch.float32, "to-from <= std::numeric_limits<Float>"),
+                            ((-math.inf, math.inf), torch.float32, "from is out of bounds for float"),
+                            ((-1e5, 1e5), torch.float16, "from is out of bounds for c10::Half")]:
+        with pytest.raises(RuntimeError, match=re.escape(words)):
+            ft.uniform_(torch.empty(100, dtype=dt), *args, seed=0)
+    with pytest.raises(RuntimeError, match="to-from"):
+        ft.xavier_uniform_(torch.empty(100, 100), gain=1.5e39, seed=0)
+    with pytest.raises(RuntimeError, match="beyond|range of c10::Half"):
+        ft.trunc_normal_(torch.empty(100, dtype=torch.float16), std=1e5, a=-1e6, b=1e6, seed=0)
+    with pytest.raises(ValueError, match="finite std > 0, got std=inf"):
+        ft.trunc_normal_(torch.empty(3), std=math.inf)
+    with pytest.raises(ValueError, match="finite mean"):
+        ft.trunc_normal_(torch.empty(3), mean=math.nan)
 
 
 def test_errors_take_no_seed():

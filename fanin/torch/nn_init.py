@@ -34,9 +34,11 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "xavier_uni
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
                "conv_transpose2d", "conv_transpose3d", "sigmoid")
 
-#: How torch's range errors name a dtype (its C++ scalar type).
+#: How torch's range errors name a dtype: its C++ type, and its scalar-type name.
 _CPP_NAMES = {torch.float16: "c10::Half", torch.bfloat16: "c10::BFloat16",
               torch.float32: "float", torch.float64: "double"}
+_SCALAR_NAMES = {torch.float16: "Half", torch.bfloat16: "BFloat16", torch.float32: "Float",
+                 torch.float64: "Double"}
 
 Generator = Optional[torch.Generator]
 
@@ -103,7 +105,8 @@ def _uniform(a: float, b: float, dtype: torch.dtype) -> stream.Distribution:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
                            f"from={a:g} > to={b:g}")
     if name is not None and not b - a <= float(torch.finfo(dtype).max):
-        raise RuntimeError(f"uniform_ expects to-from <= std::numeric_limits<{name}>::max(), "
+        raise RuntimeError(f"uniform_ expects to-from <= std::numeric_limits<"
+                           f"{_SCALAR_NAMES[dtype]}>::max(), "
                            f"but found to={b:g} and from={a:g} which result in to-from to "
                            f"exceed the limit")
     return stream.uniform(a, b)
