@@ -8,6 +8,7 @@ The index arithmetic is checked in-process against torch's own (private)
 """
 
 import datetime
+import math
 import os
 import subprocess
 import sys
@@ -272,7 +273,9 @@ class _Net(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.embed = torch.nn.Embedding(11, 6)
+        self.embed = torch.nn.Embedding(11, 6, padding_idx=7)  # a zero row on rank 1 of 2
+        self.mha = torch.nn.MultiheadAttention(6, 2)  # q, k, v blocks of one parameter
+        self.lstm = torch.nn.LSTM(5, 3)  # the forget gate's ones, a block of rows
         self.conv = torch.nn.Conv1d(6, 5, 3)
         self.norm = torch.nn.LayerNorm(5)
         self.fc1 = torch.nn.Linear(5, 7)
@@ -324,6 +327,29 @@ def _case_fsdp2_tp(rank, world):
     _assert_state_equal(net)
 
 
+def _case_fsdp2_hf(rank, world):
+    """HF Llama, GPT-2 and BERT (small configs) in the FSDP2 meta flow, both rule sets:
+    every parameter equals the single-process init bit for bit, and the loss is finite."""
+    from torch.distributed.fsdp import fully_shard
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_torch_modules import hf_loss, hf_models
+    mesh = init_device_mesh("cpu", (world,))
+    for name, make in hf_models().items():
+        for rules in ("keras", "torch"):
+            reference = ft.init_module_(make(), rules=rules, seed=0)
+            with torch.device("meta"):
+                net = make()
+            fully_shard(net, mesh=mesh)
+            net.to_empty(device="cpu")
+            with torch.no_grad():  # buffers (rotary tables, position ids) are the caller's
+                for (_, b), (_, r) in zip(net.named_buffers(), reference.named_buffers()):
+                    b.copy_(r)
+            ft.init_module_(net, rules=rules, seed=0)
+            for (key, p), (_, r) in zip(net.named_parameters(), reference.named_parameters()):
+                assert _same_bits(p.full_tensor().detach(), r.detach()), (name, rules, key)
+            assert math.isfinite(hf_loss(net)), (name, rules)
+
+
 # --------------------------------------------------------------------------- #
 # Tests
 # --------------------------------------------------------------------------- #
@@ -339,6 +365,7 @@ _RUNS = {
     "fsdp2-meta-flow-2": (_case_fsdp2, 2, ()),
     "fsdp2-meta-flow-4": (_case_fsdp2, 4, ()),
     "fsdp2-over-tensor-parallel": (_case_fsdp2_tp, 4, ()),
+    "fsdp2-meta-flow-hf-models-2": (_case_fsdp2_hf, 2, ()),
 }
 
 

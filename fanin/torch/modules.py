@@ -15,16 +15,19 @@ import fnmatch
 import hashlib
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
+import numpy as np
 import torch
 
 import fanin
-from fanin import seeds, stream
+from fanin import dtypes, seeds, stream
+from fanin.draws import Draw
 from fanin.torch.keras_named import reseeded
 from fanin.torch.nn_init import (constant_, kaiming_uniform_, normal_, ones_, torch_fans,
                                  uniform_, xavier_normal_, xavier_uniform_, zeros_)
-from fanin.torch.write import apply_initializer, is_meta, resolve_seed
+from fanin.torch.write import apply_initializer, fill_rows_, is_meta, resolve_seed, write_draw
 
 __all__ = ["init_module_", "parameter_seed", "MISSING"]
 
@@ -124,9 +127,9 @@ def _zero_padding_row(module: torch.nn.Module, write: Writer) -> Writer:
     """Embedding: after ``write``, row ``padding_idx`` is zeros (as torch's reset)."""
     def wrapped(p: torch.Tensor, seed: int) -> None:
         write(p, seed)
-        if getattr(module, "padding_idx", None) is not None and not is_meta(p):
-            with torch.no_grad():
-                p[module.padding_idx].fill_(0)
+        index = getattr(module, "padding_idx", None)
+        if index is not None and not is_meta(p):
+            fill_rows_(p, index, index + 1, 0)
     return wrapped
 
 
@@ -135,9 +138,23 @@ def _lstm_bias_ih(hidden: int) -> Writer:
     def write(p: torch.Tensor, seed: int) -> None:
         zeros_(p)
         if not is_meta(p):
-            with torch.no_grad():
-                p[hidden:2 * hidden].fill_(1)
+            fill_rows_(p, hidden, 2 * hidden, 1)
     return write
+
+
+@dataclass(frozen=True)
+class TransposedBlocksDraw(Draw):
+    """A ``(k * n, m)`` tensor whose rows ``[i n, (i + 1) n)`` are ``parts[i]`` (``(m, n)``) transposed."""
+
+    parts: tuple = field(kw_only=True)
+
+    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
+        n = self.shape[0] // len(self.parts)
+        (r0, c0), rows = offset, out.shape[0]
+        for i, part in enumerate(self.parts):
+            first, last = max(r0, i * n), min(r0 + rows, (i + 1) * n)
+            if first < last:
+                part.fill(out[first - r0:last - r0].T, (c0, first - i * n))
 
 
 def _mha_in_proj(embed_dim: int) -> Writer:
@@ -148,9 +165,10 @@ def _mha_in_proj(embed_dim: int) -> Writer:
     """
     def write(p: torch.Tensor, seed: int) -> None:
         init = fanin.GlorotUniform(seed=seed)
-        for i in range(3):
-            apply_initializer(p[i * embed_dim:(i + 1) * embed_dim], init, "torch",
-                              "init_module_")
+        name = dtypes.float_dtype(p.dtype)
+        parts = tuple(init.draw((p.shape[1], embed_dim), name) for _ in range(3))
+        if not is_meta(p):
+            write_draw(p, TransposedBlocksDraw(tuple(p.shape), name, parts=parts), None)
     return write
 
 

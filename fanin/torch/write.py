@@ -54,7 +54,8 @@ from fanin.stream.torch import fill_plan  # the torch-ops port of the stream: im
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 from fanin.torch import dtensor
 
-__all__ = ["keras_shape", "resolve_seed", "fill_with_torch_ops", "write_draw", "encode_draw",
+__all__ = ["keras_shape", "resolve_seed", "fill_with_torch_ops", "write_draw", "fill_rows_",
+           "encode_draw",
            "decode_draw", "staged_on_cpu", "triton_fill", "STAGE_BYTES"]
 
 LAYOUTS = ("torch", "keras")
@@ -456,6 +457,23 @@ def write_draw(tensor: torch.Tensor, draw: Draw, axes: Optional[Sequence[int]]) 
                 target.fill_(draw.value)
             elif target.numel():
                 torch.ops.fanin.fill(target, spec, _to_draw_layout(global_offset, axes), order)
+
+
+def fill_rows_(tensor: torch.Tensor, start: int, stop: int, value: float) -> None:
+    """``tensor[start:stop] = value`` (dim 0), on a DTensor only where this rank holds rows."""
+    with torch.no_grad():
+        if not dtensor.is_dtensor(tensor):
+            tensor[start:stop].fill_(value)
+            return
+        local = tensor.to_local()
+        for local_offset, global_offset, shape in dtensor.local_blocks(tensor):
+            first = max(start, global_offset[0])
+            last = min(stop, global_offset[0] + shape[0])
+            if first < last:
+                rows = slice(local_offset[0] + first - global_offset[0],
+                             local_offset[0] + last - global_offset[0])
+                rest = tuple(slice(o, o + n) for o, n in zip(local_offset[1:], shape[1:]))
+                local[(rows,) + rest].fill_(value)
 
 
 def apply_initializer(tensor: torch.Tensor, init: Any, layout: str, fn: str) -> torch.Tensor:
