@@ -136,7 +136,7 @@ def _family_function(cls: type) -> Callable[..., torch.Tensor]:
                              name)
 
     fill.__name__ = fill.__qualname__ = name
-    fill.__signature__ = signature  # type: ignore[attr-defined]
+    setattr(fill, "__signature__", signature)
     doc = (cls.__doc__ or "").strip().splitlines()
     note = f"\n\n{_NOTES[name]}" if name in _NOTES else ""
     fill.__doc__ = (f"Keras ``{cls.__name__}`` in place: ``fanin.{cls.__name__}(...)``'s values "

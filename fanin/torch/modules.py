@@ -361,7 +361,7 @@ def _module_rule(module: torch.nn.Module, rules: Union[str, dict], base: str, ke
         if rules not in _RULES:
             raise ValueError(f"Unknown rules {rules!r}; expected one of {sorted(_RULES)} "
                              f"or a mapping.")
-        rules, base = {}, rules
+        rules, base = {}, str(rules)
     elif not isinstance(rules, dict):
         raise TypeError(f"rules must be 'keras', 'torch' or a dict, got "
                         f"{type(rules).__name__}.")
@@ -447,7 +447,7 @@ def _reset(owners: dict[str, torch.nn.Module], seed: int) -> None:
     for name, mod in owners.items():
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(parameter_seed(seed, name) >> 1)  # torch takes 63 bits
-            mod.reset_parameters()
+            getattr(mod, "reset_parameters")()
 
 
 def _twin(p: torch.Tensor) -> torch.Tensor:

@@ -225,9 +225,11 @@ def encode_draw(draw: Draw) -> str:
 
 
 def _subclasses(base: type) -> dict[str, type]:
-    found, todo = {base.__name__: base}, [base]
+    found: dict[str, type] = {base.__name__: base}
+    todo: list[type] = [base]
     while todo:
-        for sub in todo.pop().__subclasses__():
+        subs: list[type] = todo.pop().__subclasses__()
+        for sub in subs:
             found.setdefault(sub.__name__, sub)
             todo.append(sub)
     return found
@@ -239,7 +241,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         # only draws and distributions are rebuilt: a class name is never imported
         known = {**_subclasses(stream.Distribution), **_subclasses(Draw)}
-        cls = known.get(value.get("class"))
+        cls = known.get(str(value.get("class")))
         if cls is None:
             raise ValueError(f"unknown class {value.get('class')!r} in a fanin::fill draw.")
         return cls(**{k: _decode(v) for k, v in value["fields"].items()})
@@ -446,7 +448,7 @@ def write_draw(tensor: torch.Tensor, draw: Draw, axes: Optional[Sequence[int]]) 
     with torch.no_grad():
         if not dtensor.is_dtensor(tensor):
             if isinstance(draw, ConstantDraw):
-                tensor.fill_(draw.value)
+                tensor.fill_(draw.value)  # type: ignore[call-overload]  # a checked scalar
             elif tensor.numel():
                 torch.ops.fanin.fill(tensor, spec, [0] * tensor.dim(), order)
             return
@@ -482,8 +484,8 @@ def apply_initializer(tensor: torch.Tensor, init: Any, layout: str, fn: str) -> 
     kshape, axes = keras_shape(tensor.shape, layout)
     if not isinstance(init, fanin.Initializer):  # a plain callable (shape, dtype) -> array
         if not is_meta(tensor):
-            values = np.ascontiguousarray(init(kshape, dtypes.dtype_name(tensor.dtype)))
-            values = _numpy_to_torch(values)
+            array = np.ascontiguousarray(init(kshape, dtypes.dtype_name(tensor.dtype)))
+            values = _numpy_to_torch(array)
             with torch.no_grad():
                 tensor.copy_(values if axes is None else values.permute(axes))
         return tensor
