@@ -22,6 +22,7 @@ import fanin.torch as ft  # noqa: E402
 from fanin import stream  # noqa: E402
 from fanin.torch import write  # noqa: E402
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
@@ -166,6 +167,33 @@ def test_meta_and_fake_tensors_take_the_shape_only(dtype):
         assert ft.uniform_(fake, -1.0, 1.0, seed=0) is fake
         ft.init_module_(torch.nn.Linear(4, 6, dtype=dtype), seed=0)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class _Recorder(TorchDispatchMode):
+    """Sees every operator call: under it, plain eager tensors dispatch fanin::fill too."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dispatched_operator_equals_the_eager_route(dtype):
+    """Plain eager CPU tensors call the operator's CPU kernel directly (no dispatch
+    cost); through the dispatcher the operator gives the same bits."""
+    fills = [lambda t: ft.glorot_uniform_(t, seed=1), lambda t: ft.trunc_normal_(t, std=.02, seed=2),
+             lambda t: ft.orthogonal_(t, seed=3), lambda t: ft.sparse_(t, 0.2, seed=4),
+             lambda t: ft.identity_(t), lambda t: ft.he_normal_(t[:, ::2], seed=5)]
+    for fill in fills:
+        want = fill(torch.zeros(12, 10, dtype=dtype))
+        with _Recorder() as seen:
+            got = fill(torch.zeros(12, 10, dtype=dtype))
+        assert "fanin.fill.default" in seen.ops
+        assert same(got, want)
 
 
 def test_writes_bump_autograd_versions_and_keep_parameters_leaves():

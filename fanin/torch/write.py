@@ -204,9 +204,18 @@ def _json(value: Any) -> Any:
     return value
 
 
-@torch.compiler.assume_constant_result  # traced code gets the string, not the JSON encoder
 def _dumps(encoded: Any) -> str:
     return json.dumps(_json(encoded), separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1)
+def _traced_dumps() -> Callable[[Any], str]:
+    """:func:`_dumps` as a constant of traced code (Dynamo cannot trace the JSON encoder).
+
+    Made on first use under ``torch.compile``: the decorator imports Dynamo (and
+    with it ``torch.distributed``), which plain eager users need not pay for.
+    """
+    return torch.compiler.assume_constant_result(_dumps)
 
 
 def encode_draw(draw: Draw) -> str:
@@ -221,7 +230,8 @@ def encode_draw(draw: Draw) -> str:
     """
     if not isinstance(draw, Draw):
         raise TypeError(f"draw must be a fanin.Draw, got {type(draw).__name__}.")
-    return _dumps(_encode(draw))
+    dumps = _traced_dumps() if torch.compiler.is_compiling() else _dumps
+    return dumps(_encode(draw))
 
 
 def _subclasses(base: type) -> dict[str, type]:
@@ -298,7 +308,8 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
         return
     limit = max(1, TRANSPOSE_BYTES // out.element_size())
     per_index = out.numel() // max(1, out.shape[0])  # elements of one index of dim 0
-    if min(out.shape[0], limit // max(1, per_index)) >= MIN_KERAS_ROW:
+    rows = min(out.shape[0], limit // max(1, per_index))  # of the draw's last axis
+    if axes[0] == len(axes) - 1 and rows >= MIN_KERAS_ROW:
         _fill_torch_order(out, draw, offset, axes, limit)
         return
     target = view.transpose(_inverse(axes))  # the tensor's memory in the draw's layout
@@ -437,20 +448,39 @@ def _to_draw_layout(offset: Sequence[int], axes: Optional[Sequence[int]]) -> lis
     return out
 
 
+def _plain_eager_cpu(t: torch.Tensor) -> bool:
+    """A plain CPU tensor in eager mode, under no dispatch mode: nothing but the
+    operator's CPU kernel would run, so it is called directly. (Dispatching a custom
+    operator the first time imports Dynamo and ``torch.distributed``, a second that
+    plain users need not pay, and costs ~20 us a call.)"""
+    return (type(t) is torch.Tensor and t.device.type == "cpu"
+            and not torch.compiler.is_compiling() and torch._C._len_torch_dispatch_stack() == 0)
+
+
+def _fill(target: torch.Tensor, draw: Draw, offset: Sequence[int], axes: list[int]) -> None:
+    """One ``fanin::fill`` of ``target`` (the draw's block at ``offset``, permuted by ``axes``)."""
+    if _plain_eager_cpu(target):
+        fill = _staging if _STAGED_ON_CPU.get() else _fill_host
+        fill(target, draw, tuple(offset), tuple(axes))
+        if not target.is_inference():  # inference tensors have no version counter
+            torch.autograd.graph.increment_version(target)  # as the operator's dispatch does
+        return
+    torch.ops.fanin.fill(target, encode_draw(draw), list(offset), axes)
+
+
 def write_draw(tensor: torch.Tensor, draw: Draw, axes: Optional[Sequence[int]]) -> None:
     """Write ``draw`` (its global shape, in its layout) into ``tensor`` = the draw permuted by ``axes``.
 
-    One ``fanin::fill`` call for a plain tensor (any strides); one per local block
-    for a DTensor. Constants use ``Tensor.fill_``, exact in every dtype.
+    One ``fanin::fill`` for a plain tensor (any strides); one per local block for a
+    DTensor. Constants use ``Tensor.fill_``, exact in every dtype.
     """
-    spec = encode_draw(draw)
     order = [] if axes is None else [int(a) for a in axes]
     with torch.no_grad():
         if not dtensor.is_dtensor(tensor):
             if isinstance(draw, ConstantDraw):
                 tensor.fill_(draw.value)  # type: ignore[call-overload]  # a checked scalar
             elif tensor.numel():
-                torch.ops.fanin.fill(tensor, spec, [0] * tensor.dim(), order)
+                _fill(tensor, draw, [0] * tensor.dim(), order)
             return
         local = tensor.to_local()
         for local_offset, global_offset, shape in dtensor.local_blocks(tensor):
@@ -458,7 +488,7 @@ def write_draw(tensor: torch.Tensor, draw: Draw, axes: Optional[Sequence[int]]) 
             if isinstance(draw, ConstantDraw):
                 target.fill_(draw.value)
             elif target.numel():
-                torch.ops.fanin.fill(target, spec, _to_draw_layout(global_offset, axes), order)
+                _fill(target, draw, _to_draw_layout(global_offset, axes), order)
 
 
 def fill_rows_(tensor: torch.Tensor, start: int, stop: int, value: float) -> None:
