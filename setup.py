@@ -30,6 +30,13 @@ class BuildExt(build_ext):
     """Choose compiler flags by compiler family (gcc/clang vs MSVC); say loudly
     when the optional kernel cannot be built."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # Always compile: a kernel left in build/ by an earlier install must not be
+        # reused when the compiler, its flags or CC changed (CC=false must give the
+        # NumPy fallback in a checkout that was built before, too).
+        self.force = True
+
     def build_extension(self, ext):
         try:
             super().build_extension(ext)

@@ -5,7 +5,7 @@ its tests; CI runs it.)
 """
 
 import email
-import importlib.util
+import importlib.metadata
 import subprocess
 import sys
 import tarfile
@@ -22,10 +22,31 @@ NEEDED = ("LICENSE", "README.md", "pyproject.toml", "setup.py", "conftest.py",
           "fanin/_tables.h")
 
 
+def _installed_version(distribution: str) -> tuple[int, ...] | None:
+    """The installed version of a distribution, or None. Looks at installed metadata,
+    not at importable names: a checkout's setuptools output folder `build/` imports as a
+    namespace package called `build` but is not the PyPA build tool."""
+    try:
+        text = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def why_no_build() -> str:
+    """Why the sdist cannot be built without isolation here, or ""."""
+    if _installed_version("build") is None:
+        return "the `build` package is not installed (it is in the `test` extra)"
+    setuptools = _installed_version("setuptools")
+    if setuptools is None or setuptools < (77,):
+        return "setuptools >= 77 is not installed (it is in the `test` extra)"
+    return ""
+
+
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
-    if importlib.util.find_spec("build") is None:
-        pytest.skip("the `build` package is not installed")
+    if why_no_build():
+        pytest.skip(why_no_build())
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation",
                            "--outdir", str(out), str(ROOT)],
@@ -54,6 +75,20 @@ def test_sdist_holds_tests_docs_and_license(sdist):
 def test_build_prints_no_deprecation_warning(sdist):
     _, log = sdist
     assert "deprecat" not in log.lower(), [ln for ln in log.splitlines() if "eprecat" in ln]
+
+
+def test_skip_check_is_not_fooled_by_a_build_folder(tmp_path, monkeypatch):
+    (tmp_path / "build").mkdir()  # what `pip install .` leaves in a checkout
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(importlib.metadata, "version", _no_build_distribution)
+    assert "`build` package is not installed" in why_no_build()
+
+
+def _no_build_distribution(name: str) -> str:
+    if name == "build":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return "80.0"
 
 
 def test_license_file_is_apache_2():
