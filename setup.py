@@ -41,6 +41,10 @@ class BuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as error:  # the compiler is missing or failed
+            # a kernel from an earlier build must not be installed in its place
+            stale = self.get_ext_fullpath(ext.name)
+            if os.path.exists(stale):
+                os.remove(stale)
             banner = _NO_KERNEL_BANNER.format(error=f"{type(error).__name__}: {error}")
             print(banner, file=sys.stderr, flush=True)
             raise  # optional=True: setuptools goes on without the extension
