@@ -16,17 +16,20 @@ ignore it, or use it as a context manager that puts the previous value back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class Restore:
     """What a setter returns: ignore it, or use it as a context manager that restores."""
 
-    def __init__(self, restore):
+    def __init__(self, restore: Callable[[], object]) -> None:
         self._restore = restore
 
-    def __enter__(self):
+    def __enter__(self) -> Restore:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self._restore()
 
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+_C = TypeVar("_C", bound=type)
 
 #: Canonical class name -> class, in registration order (the documented order).
 CLASSES: dict[str, type] = {}
@@ -33,9 +37,9 @@ def snake_name(class_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
-def register(*keras_names: str):
+def register(*keras_names: str) -> Callable[[_C], _C]:
     """Class decorator: add a class and its names (plus ``keras_names``) to the registry."""
-    def add(cls):
+    def add(cls: _C) -> _C:
         name = cls.__name__
         names = (name, snake_name(name), name + "V2", *keras_names)
         for n in names:

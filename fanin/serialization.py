@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from fanin import _frameworks
 from fanin import initializers as _init
+from fanin.initializers import Initializer
 from fanin.registry import CLASSES, NAMES, suggest
 
 # torch.nn.init names -> the Keras-named initializer of the same family (the
@@ -24,7 +27,7 @@ _KERAS3_KEYS = {"module", "class_name", "config", "registered_name", "build_conf
                 "compile_config", "shared_object_id"}
 
 
-def serialize(initializer, keras_format: str = "keras2") -> dict:
+def serialize(initializer: Initializer, keras_format: str = "keras2") -> dict[str, Any]:
     """The Keras config dict of an initializer.
 
     ``keras_format="keras2"`` gives ``{"class_name", "config"}``; ``"keras3"`` adds
@@ -51,7 +54,8 @@ def serialize(initializer, keras_format: str = "keras2") -> dict:
     raise ValueError(f"Unknown keras_format {keras_format!r}: expected 'keras2' or 'keras3'.")
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: Mapping[str, Any],
+                custom_objects: Mapping[str, Any] | None = None) -> Initializer:
     """Rebuild an initializer from a Keras 2 or Keras 3 config dict.
 
     Only fanin's classes (under their Keras names) and ``custom_objects`` can be
@@ -102,7 +106,8 @@ def _lookup(name, custom_objects, registered_name=None):
                      "`fanin.Initializer` name or pass the object in `custom_objects`.")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier: Any, custom_objects: Mapping[str, Any] | None = None,
+        ) -> Initializer | None:
     """An initializer from a name, config dict, JSON string, class, instance or None.
 
     >>> get("lecun_normal")
