@@ -52,6 +52,22 @@ def register(*keras_names: str) -> Callable[[_C], _C]:
     return add
 
 
+#: ``torch.nn.init`` names -> the fanin (Keras) name of the same family. The
+#: distributions differ in details: torch's normals are untruncated, Keras's truncated.
+TORCH_NAMES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
+               "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+               "trunc_normal": "truncated_normal", "eye": "identity"}
+
+
+def torch_equivalent(name: str) -> str | None:
+    """The fanin name of the family of a ``torch.nn.init`` name, if it has one.
+
+    >>> torch_equivalent("xavier_uniform_"), torch_equivalent("lecun_normal")
+    ('glorot_uniform', None)
+    """
+    return TORCH_NAMES.get(str(name).lower().rstrip("_"))
+
+
 def suggest(name: str, n: int = 3) -> list[str]:
     """Snake-case names of the registered classes closest to ``name`` ("did you mean")."""
     key = snake_name(str(name)) if "_" not in str(name) else str(name).lower()

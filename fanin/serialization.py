@@ -15,13 +15,7 @@ from typing import Any
 from fanin import _frameworks
 from fanin import initializers as _init
 from fanin.initializers import Initializer
-from fanin.registry import CLASSES, NAMES, suggest
-
-# torch.nn.init names -> the Keras-named initializer of the same family (the
-# distributions differ in details: torch's normals are untruncated).
-_TORCH_NAMES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-                "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
-                "trunc_normal": "truncated_normal", "eye": "identity"}
+from fanin.registry import CLASSES, NAMES, suggest, torch_equivalent
 
 _KERAS3_KEYS = {"module", "class_name", "config", "registered_name", "build_config",
                 "compile_config", "shared_object_id"}
@@ -97,7 +91,7 @@ def _lookup(name, custom_objects, registered_name=None):
         return NAMES[name]
     close = suggest(name)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    torch_name = _TORCH_NAMES.get(name.lower().rstrip("_"))
+    torch_name = torch_equivalent(name)
     if torch_name:
         hint = (f" {name!r} is a torch.nn.init name: the Keras equivalent is "
                 f"{torch_name!r}; fanin.torch.{name.lower().rstrip('_')}_ has torch's "
