@@ -3,7 +3,8 @@
 Four settings exist, each owned by one module: the default float dtype
 (:func:`fanin.set_floatx`), the global seed (:func:`fanin.set_random_seed`), the
 backend that fills numpy arrays (:func:`fanin.stream.set_backend`) and the kernel's
-thread count (:func:`fanin.set_num_threads`). Each setter returns a :class:`Restore`:
+thread count (:func:`fanin.set_num_threads`). Each setter returns a
+:class:`fanin.restore.Restore`:
 ignore it, or use it as a context manager that puts the previous value back.
 
 >>> import fanin
@@ -15,22 +16,6 @@ ignore it, or use it as a context manager that puts the previous value back.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-
-class Restore:
-    """What a setter returns: ignore it, or use it as a context manager that restores."""
-
-    def __init__(self, restore: Callable[[], object]) -> None:
-        self._restore = restore
-
-    def __enter__(self) -> Restore:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._restore()
 
 
 def snapshot():

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fanin._state import Restore
+from fanin.restore import Restore
 
 #: What a dtype argument may be: a name ("float32", "bfloat16", "float"), a NumPy
 #: dtype or scalar type, ``ml_dtypes.bfloat16``, or a torch / JAX / TensorFlow dtype

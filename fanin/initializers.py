@@ -414,15 +414,10 @@ class _Seeded(Initializer):
 def _check_fits(dist: stream.Distribution, name: str) -> None:
     """Refuse parameters whose values would overflow the output dtype."""
     top = dtypes.max_value(name)
-    if dist.kind == "normal":
-        reach = abs(dist.loc) + stream.NORMAL_REACH[name] * abs(dist.scale)
-    else:
-        reach = max(abs(dist.low), abs(dist.high))
     if dist.kind == "uniform" and name in dtypes.FLOAT_NAMES:
-        # loc + u * scale in the working precision: scale = maxval - minval must fit
-        reach = max(reach, abs(dist.scale))
+        # the working precision computes loc + u * scale: it must hold scale too
         top = min(top, dtypes.max_value("float64" if name == "float64" else "float32"))
-    if not reach < top:
+    if not dist.spec.reach(dist, name) < top:
         raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
                          f"would overflow {name}.")
 

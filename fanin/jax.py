@@ -4,7 +4,7 @@ Every function mirrors its ``jax.nn.initializers`` namesake (same arguments,
 same fan rules) and returns ``init(key, shape, dtype=..., out_sharding=None)``,
 which works as a Flax linen or NNX ``kernel_init``, under ``jax.jit``,
 ``jax.vmap`` and sharded ``jit``. The values are fanin's stream, computed
-with ``jax.numpy`` operations on the device (see :mod:`fanin._jax_stream`):
+with ``jax.numpy`` operations on the device (see :mod:`fanin.stream.jax`):
 
 - ``init(key, shape, dtype)`` equals, bit for bit, call 0 of the matching
   fanin initializer seeded with ``seed_of(key)``; ``key(seed)`` is the inverse.
@@ -40,7 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import fanin
-from fanin import _jax_stream, stream
+from fanin import stream
+from fanin.stream import jax as _jax_stream
 from fanin.initializers import TRUNCATED_STDDEV
 
 __all__ = [

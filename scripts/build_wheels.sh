@@ -24,7 +24,7 @@ wheel=$(ls "$work"/repaired/fanin-*-manylinux*_x86_64.whl)
 python - "$wheel" <<'PY'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-assert any(n.startswith("fanin/_kernel") and n.endswith(".so") for n in names), names
+assert any(n.startswith("fanin/stream/_kernel") and n.endswith(".so") for n in names), names
 assert not [n for n in names if n.endswith((".c", ".h"))], "sources in the wheel"
 PY
 rm -f "$out"/fanin-*-manylinux*_x86_64.whl

@@ -16,14 +16,14 @@ tar -xzf "$sdist" -C "$work/src"
 tree=$(ls -d "$work"/src/fanin-*/)
 # The earlier build: compiles the kernel into the tree's build/ folder.
 python -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheel" "$tree" > /dev/null
-ls "$tree"/build/lib*/fanin/_kernel*.so > /dev/null
+ls "$tree"/build/lib*/fanin/stream/_kernel*.so > /dev/null
 
 check() {  # check LABEL SOURCE: install SOURCE with CC=false in a fresh venv
     local label=$1 source=$2 venv="$work/venv-$1"
     fresh_venv "$venv"
     CC=false "$venv/bin/python" -m pip install -v --no-deps --no-build-isolation \
         "$source" > "$work/install-$label.log" 2>&1
-    grep -q "WARNING: fanin's compiled kernel (fanin._kernel) was NOT built" \
+    grep -q "WARNING: fanin's compiled kernel (fanin.stream._kernel) was NOT built" \
         "$work/install-$label.log" \
         || { echo "$label: no warning in the install log" >&2
              tail -30 "$work/install-$label.log" >&2; exit 1; }

@@ -617,9 +617,9 @@ def test_extreme_words_stay_inside(fmt):
             tested += 1
             lo, hi = stream.clamp_bounds(dist, fmt)
             assert (lo, hi) == mine, (fmt, dist)
-            vals = stream._transform(words, dist, fmt)
+            vals = stream.numpy.values(words, dist, fmt)
             out = np.empty(vals.shape, out_t)
-            stream._store(vals, out, fmt, lo, hi)
+            stream.numpy.store(vals, out, fmt, (lo, hi))
             x = f64(out.view(BF16) if fmt == "bfloat16" else out)
             if dist.kind == "truncated_normal":
                 assert np.all((x > dist.low) & (x < dist.high)), (fmt, s, loc, x)
@@ -735,7 +735,7 @@ RAW_KEYS = [SEED, 0x123456789ABCDEF0, 0]
 
 
 def raw_words(key, call, count=1 << 20):
-    return stream._words(key, call, np.zeros(1, np.uint64), count)[0]
+    return stream.numpy.row_words(key, call, np.zeros(1, np.uint64), count)[0]
 
 
 def chi2_uniform_p(codes, k):

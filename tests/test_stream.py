@@ -257,7 +257,7 @@ def test_uniform_int_covers_range_and_power_of_two_is_exact(backend):
     # a power-of-two range is the top bits of the element's last word: exact
     out = np.empty(64, np.uint8)
     sfill(out, 1, 2, stream.uniform_int(0, 256))
-    words = stream._words(1, 2, np.zeros(1, np.uint64), 128)[0]
+    words = stream.numpy.row_words(1, 2, np.zeros(1, np.uint64), 128)[0]
     assert np.array_equal(out, (words[1::2] >> np.uint64(24)).astype(np.uint8))
 
 

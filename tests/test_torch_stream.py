@@ -1,11 +1,12 @@
-"""The torch-ops stream (fanin._torch_stream) against the NumPy reference, bit for bit."""
+"""The torch-ops stream (fanin.stream.torch) against the NumPy reference, bit for bit."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from fanin import _torch_stream as ts, stream  # noqa: E402
+from fanin import stream  # noqa: E402
+from fanin.stream import torch as ts  # noqa: E402
 from _fills import fill_reference  # noqa: E402
 import test_stream as T  # noqa: E402
 

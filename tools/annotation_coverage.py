@@ -9,7 +9,7 @@ functions with a return annotation.
 
     python tools/annotation_coverage.py                 # table and totals
     python tools/annotation_coverage.py --min 95        # exit 1 below 95 % of parameters
-    python tools/annotation_coverage.py --skip fanin.torch
+    python tools/annotation_coverage.py --skip fanin.torch fanin.stream   # and submodules
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def measure(skip: set[str]) -> list[tuple[str, int, int, int, int]]:
     """Per module: (name, annotated params, params, annotated returns, functions)."""
     rows = []
     for name, path in public_modules().items():
-        if name in skip:
+        if any(name == s or name.startswith(s + ".") for s in skip):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         ann = total = ret = funcs = 0
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--min", type=float, default=None,
                         help="exit 1 when the parameter share is below this percentage")
-    parser.add_argument("--skip", nargs="*", default=[], help="modules to leave out")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="modules to leave out, with their submodules")
     args = parser.parse_args(argv)
     rows = measure(set(args.skip))
     print(f"{'module':<22} {'parameters':>14} {'returns':>12}")
