@@ -503,7 +503,8 @@ _BAD = st.one_of(
     st.tuples(st.just("--dtype"), _not_option.filter(lambda t: not _numeric_dtype(t))),
     st.tuples(st.just("--shape"), st.integers(max_value=-1).map(str)),
     st.tuples(st.just("--shape"), _not_option.filter(lambda t: not t.strip().isdigit())),
-    st.tuples(st.just("--seed"), _not_option.filter(lambda t: not t.strip().lstrip("+-").isdigit())),
+    st.tuples(st.just("--seed"),
+              _not_option.filter(lambda t: not t.strip().lstrip("+-").isdigit())),
     st.tuples(st.just("identifier"), _not_option.filter(
         lambda t: t.strip() not in _NAMES and not t.strip().startswith(("{", '"')))),
     st.tuples(st.just("config"), st.fixed_dictionaries({

@@ -1,8 +1,9 @@
 """Every ```python block of README.md and docs/ runs, as a reader would run it.
 
 Each block runs on its own, in a fresh namespace (a reader may copy any one block:
-its imports are inside it); the blocks of one file share one interpreter. A block of ``>>>`` lines runs as a doctest (its outputs are
-checked, with ELLIPSIS); any other block is executed as a script. A block that
+its imports are inside it); the blocks of one file share one interpreter. A block
+of ``>>>`` lines runs as a doctest (its outputs are checked, with ELLIPSIS); any
+other block is executed as a script. A block that
 imports a framework that is not installed skips the rest of its file. Keras runs on
 the JAX backend (the root conftest sets KERAS_BACKEND=jax before anything imports
 Keras, as the Keras guide tells readers to). Files whose blocks import a framework
