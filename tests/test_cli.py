@@ -495,6 +495,15 @@ def _numeric_dtype(text):
     return dt.kind in "biufc" and dt.fields is None and dt.shape == ()
 
 
+def _an_int(text):
+    """Whether argparse's ``type=int`` takes ``text`` (as int() does: " 3", "1_0")."""
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
 _word = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
 _not_option = _word.filter(lambda t: not t.startswith("-"))
 _bad_value = st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2),
@@ -502,9 +511,8 @@ _bad_value = st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2),
 _BAD = st.one_of(
     st.tuples(st.just("--dtype"), _not_option.filter(lambda t: not _numeric_dtype(t))),
     st.tuples(st.just("--shape"), st.integers(max_value=-1).map(str)),
-    st.tuples(st.just("--shape"), _not_option.filter(lambda t: not t.strip().isdigit())),
-    st.tuples(st.just("--seed"),
-              _not_option.filter(lambda t: not t.strip().lstrip("+-").isdigit())),
+    st.tuples(st.just("--shape"), _not_option.filter(lambda t: not _an_int(t))),
+    st.tuples(st.just("--seed"), _not_option.filter(lambda t: not _an_int(t))),
     st.tuples(st.just("identifier"), _not_option.filter(
         lambda t: t.strip() not in _NAMES and not t.strip().startswith(("{", '"')))),
     st.tuples(st.just("config"), st.fixed_dictionaries({
