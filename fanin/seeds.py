@@ -25,6 +25,9 @@ from fanin.stream import seed_to_key, words
 SEED_CALL = (1 << 64) - 1
 
 _lock = threading.Lock()
+#: A seed argument: any integer (taken mod 2**64), or None for an unseeded instance.
+Seed = SupportsIndex | None
+
 _global_key: int | None = None
 _created = 0
 

@@ -15,6 +15,8 @@ from fanin.stream import MAX_INDEX as MAX_ELEMENTS
 #: What a shape argument may be: a sequence of integers (Python ints, NumPy
 #: integers, anything with ``__index__``), e.g. a tuple, ``torch.Size``, a NumPy array.
 ShapeLike = Iterable[SupportsIndex]
+#: Keras's ``input_axes`` / ``output_axes``: an axis or a list of axes.
+Axes = Sequence[int] | int | None
 
 #: Requests below this size skip the available-memory check (a file read or two).
 MEMORY_CHECK_BYTES = 1 << 28
