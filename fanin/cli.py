@@ -454,7 +454,7 @@ def _write_atomically(path: str, write: Callable[[IO[bytes]], object], force: bo
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as err:  # e.g. a full disk; the message may not name the file
-            raise CLIError(f"writing {path!r} failed ({err}); it was left as it was.") from None
+            raise CLIError(f"writing {path!r} failed ({err}); no file was changed.") from None
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would give
         if force:
             os.replace(tmp, path)
