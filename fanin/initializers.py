@@ -605,8 +605,12 @@ class LecunNormal(_FixedScaling):
     >>> initializer = LecunNormal()
     >>> values = initializer(shape=(2, 2))
     >>> a, b = LecunNormal(seed=1), LecunNormal(seed=1)
-    >>> bool((a((3,)) == b((3,))).all()), bool((a((3,)) == b((3,))).all())
+    >>> first_a, first_b = a((3,)), b((3,))      # call 0 of each
+    >>> second_a, second_b = a((3,)), b((3,))    # call 1 of each: new values
+    >>> bool((first_a == first_b).all()), bool((second_a == second_b).all())
     (True, True)
+    >>> bool((first_a == second_a).all())
+    False
     """
 
     fixed_scaling = (1.0, "fan_in", "truncated_normal")
