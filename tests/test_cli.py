@@ -562,3 +562,11 @@ def test_bad_arguments_are_one_line_exit_2_and_write_nothing(bad):
         files = {name: open(os.path.join(folder, name), "rb").read()
                  for name in os.listdir(folder)}
         assert files == old, argv
+
+
+@pytest.mark.parametrize("text", ["01", "f4,", "i4,i4", "(2,)f4", "floaty", "S3", "O", "M8"])
+def test_a_bad_dtype_is_named_as_typed(capsys, text):
+    status, out, err = run(capsys, "sample", "lecun_normal", "--shape", "2", "--dtype", text)
+    assert status == 2 and out == ""
+    assert err == (f"fanin: error: --dtype {text!r} is not a numeric dtype (try float32, "
+                   "float16, bfloat16 or float64).\n")
