@@ -100,6 +100,10 @@ def test_license_file_is_apache_2():
 
 
 def _coverage_tool():
+    """tools/annotation_coverage.py, which reads the source tree's fanin/ (absent where
+    the tests run against an installed sdist or wheel)."""
+    if not (ROOT / "tools" / "annotation_coverage.py").exists() or not (ROOT / "fanin").is_dir():
+        pytest.skip("needs the source tree (tools/ and fanin/)")
     spec = importlib.util.spec_from_file_location("annotation_coverage",
                                                   ROOT / "tools" / "annotation_coverage.py")
     module = importlib.util.module_from_spec(spec)
