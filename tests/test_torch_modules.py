@@ -157,13 +157,13 @@ def _too_wide(p, seed):
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(n=st.integers(1, 5), data=st.data(), rules=st.sampled_from(["keras", "torch"]),
-       value=st.sampled_from([_failing, _too_wide, ft.kaiming_normal_]))
+       value=st.sampled_from([_failing, _too_wide, ft.kaiming_normal_, "orthogonal"]))
 def test_a_failing_rule_anywhere_changes_nothing(n, data, rules, value):
     """One rule that fails, on any parameter of any layer: no parameter changes."""
     m = Stack(n)
     names = [name for name, _ in m.named_parameters()]
     target = data.draw(st.sampled_from(names))
-    if value is ft.kaiming_normal_:  # fails on a bias (fewer than 2 dimensions)
+    if value in (ft.kaiming_normal_, "orthogonal"):  # fail on a bias (fewer than 2 dims)
         target = target.replace("weight", "bias")
     before = snapshot(m)
     with pytest.raises((RuntimeError, ValueError)):

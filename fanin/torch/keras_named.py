@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 import torch
 
 import fanin
-from fanin import dtypes, registry
+from fanin import registry
 from fanin.torch.write import (apply_initializer, check_generator, check_tensor, is_meta,
                                keras_shape, resolve_seed, warn_empty)
 
@@ -88,8 +88,9 @@ def _keras_random(tensor: torch.Tensor, make: Callable[[Optional[int]], Any],
     keras_shape(tensor.shape, layout)
     if warn_empty(tensor, depth=2):
         return tensor
-    # validate the parameters and the dtype before a seed is taken
-    dtypes.checked_dtype(tensor.dtype, make(0).dtype_kind)
+    # validate the parameters, the shape and the dtype before a seed is taken (a
+    # draw of a fresh instance is a few numbers)
+    make(0).draw(keras_shape(tensor.shape, layout)[0], tensor.dtype)
     if is_meta(tensor):
         return tensor
     return apply_initializer(tensor, make(resolve_seed(seed, generator)), layout, fn)

@@ -27,7 +27,8 @@ from fanin.draws import Draw
 from fanin.torch.keras_named import reseeded
 from fanin.torch.nn_init import (constant_, kaiming_uniform_, normal_, ones_, torch_fans,
                                  uniform_, xavier_normal_, xavier_uniform_, zeros_)
-from fanin.torch.write import apply_initializer, fill_rows_, is_meta, resolve_seed, write_draw
+from fanin.torch.write import (apply_initializer, fill_rows_, is_meta, keras_shape, resolve_seed,
+                               write_draw)
 
 __all__ = ["init_module_", "parameter_seed", "MISSING"]
 
@@ -106,7 +107,12 @@ def _is_bias_name(local: str) -> bool:
 def _keras_writer(init: Any, layout: str = "torch") -> Writer:
     """A fanin initializer (Keras semantics) as a writer, reseeded per parameter."""
     def write(p: torch.Tensor, seed: int) -> None:
-        apply_initializer(p, reseeded(init, seed), layout, "init_module_")
+        fresh = reseeded(init, seed)
+        if is_meta(p) and isinstance(fresh, fanin.Initializer):
+            # validates shape and dtype as the real write will (a draw is a few numbers)
+            fresh.draw(keras_shape(p.shape, layout)[0], p.dtype)
+            return
+        apply_initializer(p, fresh, layout, "init_module_")
     return write
 
 

@@ -315,8 +315,8 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: Generator = No
     check_tensor(tensor, "orthogonal_")
     check_generator(generator)
     if layout is not None:
-        keras_shape(tensor.shape, layout)
-        fanin.Orthogonal(gain, 0)  # validates gain before a seed is taken
+        # validates gain, shape and dtype before a seed is taken
+        fanin.Orthogonal(gain, 0).draw(keras_shape(tensor.shape, layout)[0], tensor.dtype)
         if is_meta(tensor):
             return tensor
         return apply_initializer(tensor, fanin.Orthogonal(gain, resolve_seed(seed, generator)),
