@@ -43,3 +43,5 @@ if importlib.util.find_spec("dask") is None:
     collect_ignore += ["fanin/dask.py"]
 if importlib.util.find_spec("jax") is None:
     collect_ignore += ["fanin/jax.py", "fanin/stream/jax.py"]
+if importlib.util.find_spec("triton") is None:
+    collect_ignore += ["fanin/stream/triton.py"]

@@ -54,6 +54,8 @@ def _available(name: str) -> bool:
             module = importlib.import_module(_LOADED_ON_USE[name])
         except ImportError:
             return False
+        if not module.available():  # installed, but no device it can run on here
+            return False
         _ROWS[name] = module.fill_rows
     return name in _ROWS
 

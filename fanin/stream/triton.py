@@ -104,8 +104,8 @@ def _philox(b, p_ptr):
     """Philox4x32-10 of the blocks ``b`` (int64 < 2**62) of the parameters' call and key."""
     c0 = (b & 0xFFFFFFFF).to(tl.uint32)
     c1 = (b >> 32).to(tl.uint32)
-    c2 = tl.zeros_like(c0) + tl.load(p_ptr + _K_CALL).to(tl.uint32)
-    c3 = tl.zeros_like(c0) + tl.load(p_ptr + _K_CALL + 1).to(tl.uint32)
+    c2 = tl.full(c0.shape, 0, tl.uint32) + tl.load(p_ptr + _K_CALL).to(tl.uint32)
+    c3 = tl.full(c0.shape, 0, tl.uint32) + tl.load(p_ptr + _K_CALL + 1).to(tl.uint32)
     m0 = tl.full(c0.shape, _K_M0, tl.uint32)
     m1 = tl.full(c0.shape, _K_M1, tl.uint32)
     for i in tl.static_range(_K_ROUNDS):
@@ -117,6 +117,14 @@ def _philox(b, p_ptr):
         lo1 = c2 * m1
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return c0, c1, c2, c3
+
+
+@triton.jit
+def _interleave(a, b):
+    """a0 b0 a1 b1 ... along the last axis of 2-D tensors (tl.interleave's result, from
+    builtins only: the kernel uses no function Triton defines with @jit, so it runs in
+    the interpreter whenever this module was imported with TRITON_INTERPRET=1)."""
+    return tl.reshape(tl.join(a, b), (a.shape[0], 2 * a.shape[1]))
 
 
 @triton.jit
@@ -182,14 +190,12 @@ def _coef(ptr, off, BITS: tl.constexpr, AS_BITS: tl.constexpr):
 def _dyadic(dy_ptr, center, y, BITS: tl.constexpr, NC: tl.constexpr):
     """A dyadic table's polynomial at y in (0, 1/2): the tail table, or the center one
     where ``center`` (the two are one array, tail rows first)."""
+    MANT: tl.constexpr = 23 if BITS == 32 else 52
+    BIAS: tl.constexpr = 127 if BITS == 32 else 1023
     if BITS == 32:
-        MANT: tl.constexpr = 23
-        BIAS: tl.constexpr = 127
         b = y.to(tl.uint32, bitcast=True)
         frac = (b << _K_SUB) & ((1 << 23) - 1)
     else:
-        MANT: tl.constexpr = 52
-        BIAS: tl.constexpr = 1023
         b = y.to(tl.uint64, bitcast=True)
         frac = (b << _K_SUB) & tl.full(b.shape, (1 << 52) - 1, tl.uint64)
     idx = (b >> (MANT - _K_SUB)).to(tl.int32) - ((BIAS + _K_EXP_MIN) << _K_SUB)
@@ -322,47 +328,56 @@ def _float_bits(v, p_ptr, FMT: tl.constexpr, BITS: tl.constexpr):
         return x.to(tl.int64, bitcast=True)
 
 
-@triton.jit(do_not_specialize=["row_len", "chunks"])
-def _fill_kernel(out_ptr, p_ptr, dy_ptr, row_len, chunks,
-                 KIND: tl.constexpr, FMT: tl.constexpr, PER: tl.constexpr,
-                 BLOCK: tl.constexpr):
-    """Program ``pid``: chunk ``pid % chunks`` of row ``pid // chunks`` (the row starts
-    follow the parameters)."""
+@triton.jit
+def _stored_bits(c0, c1, c2, c3, p_ptr, dy_ptr, KIND: tl.constexpr, FMT: tl.constexpr,
+                 PER: tl.constexpr):
+    """The four words of each Philox block to the stored bits of the elements they make
+    (along the last axis: 4 // PER elements per block, in order)."""
     BITS: tl.constexpr = 64 if FMT == _K_F64 else 32
     NC: tl.constexpr = _K_NC64 if FMT == _K_F64 else _K_NC32
-    EPB: tl.constexpr = 4 // PER  # elements per Philox block
-    pid = tl.program_id(0).to(tl.int64)
-    row = pid // chunks
-    s = tl.load(p_ptr + _K_STARTS + row)  # the row's first element index
-    b0 = s // EPB + (pid - row * chunks) * BLOCK  # the program's first block
-    c0, c1, c2, c3 = _philox(b0 + tl.arange(0, BLOCK), p_ptr)
-    k = b0 * EPB + tl.arange(0, BLOCK * EPB) - s  # each element's position in its row
-    mask = (k >= 0) & (k < row_len)
-    dst = out_ptr + row * row_len + k
     if FMT == _K_INT:
         if PER == 2:
-            v = _uniform_int(tl.interleave(c0, c2).to(tl.uint64),
-                             tl.interleave(c1, c3).to(tl.uint64), 0, 0, p_ptr, PER)
+            v = _uniform_int(_interleave(c0, c2).to(tl.uint64),
+                             _interleave(c1, c3).to(tl.uint64), 0, 0, p_ptr, PER)
         else:
             v = _uniform_int(c0.to(tl.uint64), c1.to(tl.uint64), c2.to(tl.uint64),
                              c3.to(tl.uint64), p_ptr, PER)
-        tl.store(dst, v.to(tl.int64, bitcast=True).to(out_ptr.dtype.element_ty), mask=mask)
+        return v.to(tl.int64, bitcast=True)
     else:
         if BITS == 32:
-            r = tl.interleave(tl.interleave(c0, c2), tl.interleave(c1, c3))
-        else:
-            r = (tl.interleave(c1, c3).to(tl.uint64) << 32) | tl.interleave(c0, c2).to(
+            r = _interleave(_interleave(c0, c2), _interleave(c1, c3))
+        else:  # H << 32 | L, L the element's first word
+            r = (_interleave(c1, c3).to(tl.uint64) << 32) | _interleave(c0, c2).to(
                 tl.uint64)
         if KIND == _K_UNIFORM:
             v = _uniform(r, p_ptr, BITS)
         elif KIND == _K_NORMAL:
             v = _normal(r, p_ptr, dy_ptr, BITS, NC)
         elif KIND == _K_TN2_KIND:
-            v = _truncated_normal2(r, p_ptr, BITS,
-                                  _K_TN2_NC64 if BITS == 64 else _K_TN2_NC32)
+            v = _truncated_normal2(r, p_ptr, BITS, _K_TN2_NC64 if BITS == 64 else _K_TN2_NC32)
         else:
             v = _truncated_general(r, p_ptr, dy_ptr, BITS, NC)
-        tl.store(dst, _float_bits(v, p_ptr, FMT, BITS), mask=mask)
+        return _float_bits(v, p_ptr, FMT, BITS)
+
+
+@triton.jit(do_not_specialize=["nrows", "row_len", "chunks"])
+def _fill_kernel(out_ptr, p_ptr, dy_ptr, nrows, row_len, chunks,
+                 KIND: tl.constexpr, FMT: tl.constexpr, PER: tl.constexpr,
+                 ROWS: tl.constexpr, BLOCK: tl.constexpr):
+    """Program ``pid``: Philox blocks ``chunk * BLOCK ..`` (chunk = ``pid % chunks``) of
+    each of ROWS rows (group ``pid // chunks``); the row starts follow the parameters."""
+    EPB: tl.constexpr = 4 // PER  # elements per Philox block
+    pid = tl.program_id(0).to(tl.int64)
+    group = pid // chunks
+    rows = group * ROWS + tl.arange(0, ROWS)[:, None]
+    live = rows < nrows
+    s = tl.load(p_ptr + _K_STARTS + rows, mask=live, other=0)  # first element indices
+    b0 = s // EPB + (pid - group * chunks) * BLOCK  # each row's first block here
+    c0, c1, c2, c3 = _philox(b0 + tl.arange(0, BLOCK)[None, :], p_ptr)
+    k = b0 * EPB + tl.arange(0, BLOCK * EPB)[None, :] - s  # positions in the rows
+    bits = _stored_bits(c0, c1, c2, c3, p_ptr, dy_ptr, KIND, FMT, PER)
+    tl.store(out_ptr + rows * row_len + k, bits.to(out_ptr.dtype.element_ty),
+             mask=live & (k >= 0) & (k < row_len))
 
 
 # --------------------------------------------------------------------------- #
@@ -371,7 +386,9 @@ def _fill_kernel(out_ptr, p_ptr, dy_ptr, row_len, chunks,
 
 #: True when the kernel runs in Triton's interpreter (TRITON_INTERPRET=1 at import).
 _INTERPRETED = type(_fill_kernel).__name__ == "InterpretedFunction"
-_BLOCK_MIN, _BLOCK_MAX = 16, 256  # Philox blocks per program
+# Philox blocks per program (ROWS * BLOCK): more in the interpreter, where each
+# program's every operation costs a Python call.
+_BLOCKS = 1024 if _INTERPRETED else 256
 
 
 def _round_keys(key: int) -> list[int]:
@@ -395,8 +412,8 @@ def _params(key: int, call: int, dist: Distribution, fmt: str,
     p[_STARTS:] = starts.view(np.int64)  # element indices < 2**62
     kind = dist.spec
     if kind.is_integer:
-        low = dist.low & spec.MASK64
-        p[_N:_N + 2] = dist.scale & spec.MASK32, dist.scale >> 32
+        low, n = int(dist.low) & spec.MASK64, int(dist.scale)  # ints for uniform_int
+        p[_N:_N + 2] = n & spec.MASK32, n >> 32
         p[_LOW] = low - (1 << 64) if low >> 63 else low
         return p
     prec = spec.precision(fmt)
@@ -422,11 +439,13 @@ def _dyadic_table(device: str, bits: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([prec.tail, prec.center])).to(device)
 
 
-def _block(per: int, row_len: int) -> tuple[int, int]:
-    """(Philox blocks per program, programs per row) for rows of ``row_len`` elements."""
-    nblocks = (per * row_len + 3) // 4 + 1  # a row may start at any lane
-    block = min(_BLOCK_MAX, max(_BLOCK_MIN, triton.next_power_of_2(nblocks)))
-    return block, triton.cdiv(nblocks, block)
+def _layout(per: int, row_len: int) -> tuple[int, int, int]:
+    """(ROWS, BLOCK, chunks): rows per program, Philox blocks per row and program, and
+    programs per row, for rows of ``row_len`` >= 1 elements."""
+    epb = 4 // per
+    nblocks = (row_len + epb - 2) // epb + 1  # a row may start at any lane
+    block = min(_BLOCKS, triton.next_power_of_2(nblocks))
+    return _BLOCKS // block, block, triton.cdiv(nblocks, block)
 
 
 def _pieces(starts: np.ndarray, row_len: int,
@@ -438,7 +457,8 @@ def _pieces(starts: np.ndarray, row_len: int,
             for t in range(0, row_len, _PIECE):
                 yield r * row_len + t, np.array([s + t], np.uint64), min(_PIECE, row_len - t)
         return
-    group = max(1, min(_MAX_PROGRAMS // _block(per, row_len)[1], _PIECE // row_len))
+    rows, _, chunks = _layout(per, row_len)
+    group = max(1, min(_MAX_PROGRAMS // chunks * rows, _PIECE // row_len))
     for g in range(0, starts.size, group):
         yield g * row_len, starts[g:g + group], row_len
 
@@ -448,14 +468,13 @@ def _launch(out: torch.Tensor, key: int, call: int, dist: Distribution, fmt: str
     """One launch: ``len(starts)`` rows of ``row_len`` elements into the flat tensor of
     bits ``out`` (on the device that computes)."""
     per = spec.words_per_element(fmt)
-    block, chunks = _block(per, row_len)
+    rows, block, chunks = _layout(per, row_len)
     params = torch.from_numpy(_params(key, call, dist, fmt, starts)).to(out.device)
-    bits = 64 if fmt == "float64" else 32
-    table = _dyadic_table(str(out.device), bits)
-    code = _FMT_CODES.get(fmt, 4)
-    _fill_kernel[(starts.size * chunks,)](
-        out, params, table, row_len, chunks, KIND=dist.spec.code, FMT=code, PER=per,
-        BLOCK=block, num_warps=4, enable_fp_fusion=False)
+    table = _dyadic_table(str(out.device), 64 if fmt == "float64" else 32)
+    grid = (triton.cdiv(starts.size, rows) * chunks,)
+    _fill_kernel[grid](out, params, table, starts.size, row_len, chunks,
+                       KIND=dist.spec.code, FMT=_FMT_CODES.get(fmt, 4), PER=per, ROWS=rows,
+                       BLOCK=block, num_warps=4, enable_fp_fusion=False)
 
 
 def _fill_bits(out: torch.Tensor, key: int, call: int, dist: Distribution, fmt: str,
