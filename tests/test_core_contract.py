@@ -207,7 +207,7 @@ def test_identifiers_that_are_not_initializers():
     with pytest.raises(ValueError, match="Did you mean 'lecun_normal'"):
         fanin.get("lecun_normall")
     with pytest.raises(ValueError, match="torch.nn.init name: the Keras equivalent is 'he_normal'"):
-        fanin.get("kaiming_normal")  # finding N6
+        fanin.get("kaiming_normal")  # a torch name
 
 
 @SETTINGS

@@ -18,12 +18,12 @@ import fanin  # noqa: E402
 import fanin.jax as fj  # noqa: E402
 from fanin.stream import jax as js, transforms  # noqa: E402
 from fanin import stream  # noqa: E402
+import _dists  # noqa: E402
 
 # Every case compiles with XLA (1.5-3.5 s each on 2 cores): the CI tier, not the dev loop.
 pytestmark = pytest.mark.slow
 
-DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0),
-         stream.truncated_normal(0.5, 2.0, -1.0, 3.5)]
+DISTS = list(_dists.FAST.values())
 # A scalar and last axes of every residue mod 4 (groups of 4, 2 and 1 elements per block).
 SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 17)]
 HALF_AND_32 = ["float32", "bfloat16", "float16"]

@@ -63,8 +63,8 @@ SEED = 20240607
 N_MAIN = 1 << 20   # "10**6" main samples
 N_CASE = 1 << 18   # every other (initializer, dtype) case
 
-# DESIGN.md section 2: the standard deviation of a standard normal truncated to
-# [-2, 2]. The contract states this literal; test_truncation_constant checks it
+# The standard deviation of a standard normal truncated to [-2, 2], as the Keras
+# reference page states it (the README quotes it); test_truncation_constant checks it
 # against scipy, and the bounds below use it so they equal the contract's bounds
 # to the last bit.
 TN_STD = 0.87962566103423978
@@ -89,7 +89,7 @@ def _params(fmts):
 
 # --------------------------------------------------------------------------- #
 # The exact distribution each initializer must follow, derived independently
-# from the contract (DESIGN.md section 2), not from fanin's own code.
+# from the Keras semantics (README, docs/stream.md), not from fanin's own code.
 # --------------------------------------------------------------------------- #
 
 
@@ -254,7 +254,7 @@ def representable(fmt, low=-math.inf, high=math.inf):
 
 
 def clamp_bounds(spec, fmt):
-    """Smallest and largest value of ``fmt`` the contract allows (DESIGN.md 3):
+    """Smallest and largest value of ``fmt`` docs/stream.md allows:
 
     truncated normal strictly inside (low, high), uniform in [low, high).
     Computed from the enumerated representable values, independently of fanin.

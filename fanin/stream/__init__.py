@@ -44,7 +44,7 @@ from fanin.stream.plans import ROWS_PER_RUN, Plan, plan  # noqa: F401
 from fanin.stream.numpy import fill_reference_rows, philox4x32, words  # noqa: F401
 from fanin.stream.kernel import fill_kernel_rows, kernel_args  # noqa: F401
 from fanin.stream.backends import (  # noqa: F401
-    BACKENDS, fill, fill_rows, fill_whole, get_backend, kernel_available, set_backend,
+    BACKENDS, WholeFill, fill, fill_rows, get_backend, kernel_available, set_backend,
     using_kernel,
 )
 

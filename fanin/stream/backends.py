@@ -20,12 +20,12 @@ from typing import Callable
 import numpy as np
 
 from fanin.restore import Restore
-from fanin.stream.kernel import KERNEL, fill_kernel_rows
+from fanin.stream.kernel import KERNEL, fill_kernel_rows, kernel_args
 from fanin.stream.numpy import fill_reference_rows
 from fanin.stream.plans import Plan, check_rows, plan
 
 __all__ = ["BACKENDS", "add_backend", "set_backend", "get_backend", "using_kernel",
-           "kernel_available", "check_out", "fill", "fill_rows", "fill_whole"]
+           "kernel_available", "check_out", "fill", "fill_rows", "WholeFill"]
 
 #: fill_rows-style functions on validated arguments, by backend name.
 _ROWS: dict[str, Callable[..., None]] = {"reference": fill_reference_rows}
@@ -189,14 +189,45 @@ _WHOLE = np.zeros(1, np.uint64)  # one row starting at element 0
 _WHOLE.flags.writeable = False
 
 
-def fill_whole(out: np.ndarray, key: int, call: int, dist, fmt: str) -> None:
-    """Fill a fresh C-contiguous array of ``fmt`` with elements 0.. of (key, call).
+class WholeFill:
+    """Whole tensors (elements 0.. of (key, call)) of one distribution in one format, with
+    everything but the key and call checked and prepared once, for the backend in use
+    when it was made: the small-call path (biases, 3x3 kernels), where per-call
+    overhead, not the values, is the cost.
 
-    The least-overhead path, for callers that created ``out`` themselves and
-    hold a validated ``key``, ``call`` and ``dist`` (small tensors: biases).
+    >>> from fanin.stream.kinds import normal
+    >>> w = WholeFill(normal(0.0, 1.0), "float32")
+    >>> a = w.new((2, 3), np.dtype(np.float32), 7, 0)
+    >>> b = np.empty((2, 3), np.float32); w.into(b, 7, 0)
+    >>> bool((a == b).all())
+    True
     """
-    flat = out.reshape(-1)
-    if fmt == "bfloat16":
-        flat = flat.view(np.uint16)
-    if flat.size:
-        _ROWS[_backend](flat, key, call, dist, fmt, _WHOLE, flat.size)
+
+    def __init__(self, dist, fmt: str):
+        plan(0, 0, dist, fmt, ())  # validates the format and the support
+        self.dist, self.fmt, self.backend = dist, fmt, _backend
+        self._rows = _ROWS[_backend]
+        self._kernel = kernel_args(dist, fmt) if _backend == "kernel" else None
+        self._new = getattr(KERNEL, "new", None) if self._kernel is not None else None
+        self._bits = fmt == "bfloat16"  # the kernel writes bfloat16 as uint16 bits
+
+    def new(self, shape: tuple, dtype: np.dtype, key: int, call: int) -> np.ndarray:
+        """A new C-contiguous array of ``shape`` and ``dtype`` (the format's) filled."""
+        if self._new is not None:
+            out = self._new(shape, self.fmt, key, call, *self._kernel)
+            return out.view(dtype) if self._bits else out
+        out = np.empty(shape, dtype)
+        self.into(out, key, call)
+        return out
+
+    def into(self, out: np.ndarray, key: int, call: int) -> None:
+        """Fill ``out``: C-contiguous, native, of the format's dtype (or uint16 bits)."""
+        flat = out.reshape(-1)
+        if self._bits:
+            flat = flat.view(np.uint16)
+        if not flat.size:
+            return
+        if self._kernel is not None:
+            KERNEL.fill(flat, self.fmt, key, call, *self._kernel, _WHOLE, flat.size)
+        else:
+            self._rows(flat, key, call, self.dist, self.fmt, _WHOLE, flat.size)

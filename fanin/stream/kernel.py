@@ -5,6 +5,7 @@ The kernel is used only when it implements this stream: the same
 (:data:`~fanin.stream.spec.TABLES_ID`); otherwise fanin warns and uses the NumPy
 reference. ``FANIN_NO_KERNEL_WARNING=1`` silences the warning for a missing kernel.
 
+>>> from fanin.stream.kinds import normal
 >>> kernel_args(normal(0.0, 2.0), "float32")[0]
 1
 """
@@ -19,7 +20,7 @@ from types import ModuleType
 import numpy as np
 
 from fanin.stream import spec
-from fanin.stream.kinds import Distribution, clamp_bounds, normal  # noqa: F401 (doctest)
+from fanin.stream.kinds import Distribution, clamp_bounds
 
 __all__ = ["KERNEL", "MAX_THREADS", "kernel_args", "fill_kernel_rows"]
 
