@@ -28,7 +28,7 @@ VARIANTS = [(f"{kname} {fname}", k, f, 2 if f == F64 else 1, 1, 256, False)
             for fname, f in (("float32", F32), ("float64", F64))]
 VARIANTS += [("normal float16", NORMAL, F16, 1, 1, 256, False),
              ("truncated_general bfloat16", GENERAL, BF16, 1, 1, 256, False),
-             ("normal float32 rows", NORMAL, F32, 1, 64, 4, False),
+             ("normal float32 rows", NORMAL, F32, 1, 32, 8, False),
              ("uniform_int 2 words", INT, INTS, 2, 1, 256, False),
              ("uniform_int 4 words", INT, INTS, 4, 1, 256, False),
              ("normal float32 fused", NORMAL, F32, 1, 1, 256, True),

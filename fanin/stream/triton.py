@@ -444,7 +444,8 @@ def _layout(per: int, row_len: int) -> tuple[int, int, int]:
     programs per row, for rows of ``row_len`` >= 1 elements."""
     epb = 4 // per
     nblocks = (row_len + epb - 2) // epb + 1  # a row may start at any lane
-    block = min(_BLOCKS, triton.next_power_of_2(nblocks))
+    # three layouts per kind and format: every one is a compilation on a GPU
+    block = next((b for b in (8, 64) if nblocks <= b < _BLOCKS), _BLOCKS)
     return _BLOCKS // block, block, triton.cdiv(nblocks, block)
 
 
