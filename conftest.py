@@ -39,9 +39,9 @@ collect_ignore = []
 collect_ignore += ["fanin/keras.py", "fanin/tf_keras.py"]
 if importlib.util.find_spec("torch") is None:
     collect_ignore += ["fanin/torch.py", "fanin/stream/torch.py", "fanin/_torch_dtensor.py"]
-if importlib.util.find_spec("triton") is None:
-    collect_ignore += ["fanin/stream/triton.py"]
 if importlib.util.find_spec("dask") is None:
     collect_ignore += ["fanin/dask.py"]
 if importlib.util.find_spec("jax") is None:
     collect_ignore += ["fanin/jax.py", "fanin/stream/jax.py"]
+if importlib.util.find_spec("triton") is None:
+    collect_ignore += ["fanin/stream/triton.py"]
