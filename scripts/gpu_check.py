@@ -242,36 +242,36 @@ def triton_bench(results, repeats, sizes):
     if device != "cuda":
         raise Skipped("the benchmark needs a CUDA device")
     for shape in sizes:
-        n = math.prod(shape)
-        std = 1.0 / math.sqrt(shape[0]) if len(shape) > 1 else 0.02
         for fmt in ("float32", "bfloat16"):
-            t = torch.empty(shape, dtype=getattr(torch, fmt), device=device)
-            cases = [
-                ("fanin triton normal", lambda: ft.fill_tensor(
-                    t, stream.plan(SEED, CALL, stream.normal(0.0, std), fmt, shape))),
-                ("fanin triton truncated_normal", lambda: ft.fill_tensor(
-                    t, stream.plan(SEED, CALL, stream.truncated_normal(0.0, std), fmt, shape))),
-                ("fanin triton uniform", lambda: ft.fill_tensor(
-                    t, stream.plan(SEED, CALL, stream.uniform(-std, std), fmt, shape))),
-                ("torch Tensor.normal_", lambda: t.normal_(0.0, std)),
-                ("torch Tensor.uniform_", lambda: t.uniform_(-std, std)),
-                ("torch.nn.init.trunc_normal_", lambda: torch.nn.init.trunc_normal_(
-                    t, std=std, a=-2 * std, b=2 * std)),
-            ]
-            for name, fill in cases:
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-                base = torch.cuda.memory_allocated()
-                best = timed(lambda: (fill(), torch.cuda.synchronize()), repeats)
-                extra = torch.cuda.max_memory_allocated() - base
-                results.append({"bench": name, "dtype": fmt, "shape": shape, "best_s": best,
-                                "elements_per_s": n / best, "extra_peak_bytes": extra})
-                print(f"  {name:32s} {fmt:8s} {str(shape):14s} {best * 1e3:9.2f} ms "
-                      f"{n / best / 1e9:7.2f} G elem/s  +{extra / 2**20:8.1f} MiB peak",
-                      flush=True)
-            del t
+            _bench_tensor(ft, torch, shape, fmt, results, repeats)
             torch.cuda.empty_cache()
 
+
+def _bench_tensor(ft, torch, shape, fmt, results, repeats):
+    n = math.prod(shape)
+    std = 1.0 / math.sqrt(shape[0]) if len(shape) > 1 else 0.02
+    t = torch.empty(shape, dtype=getattr(torch, fmt), device="cuda")
+
+    def fanin_fill(dist):
+        return lambda: ft.fill_tensor(t, stream.plan(SEED, CALL, dist, fmt, shape))
+
+    cases = [("fanin triton normal", fanin_fill(stream.normal(0.0, std))),
+             ("fanin triton truncated_normal", fanin_fill(stream.truncated_normal(0.0, std))),
+             ("fanin triton uniform", fanin_fill(stream.uniform(-std, std))),
+             ("torch Tensor.normal_", lambda: t.normal_(0.0, std)),
+             ("torch Tensor.uniform_", lambda: t.uniform_(-std, std)),
+             ("torch.nn.init.trunc_normal_",
+              lambda: torch.nn.init.trunc_normal_(t, std=std, a=-2 * std, b=2 * std))]
+    for name, fill in cases:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        best = timed(lambda: (fill(), torch.cuda.synchronize()), repeats)
+        extra = torch.cuda.max_memory_allocated() - base
+        results.append({"bench": name, "dtype": fmt, "shape": shape, "best_s": best,
+                        "elements_per_s": n / best, "extra_peak_bytes": extra})
+        print(f"  {name:32s} {fmt:8s} {str(shape):14s} {best * 1e3:9.2f} ms "
+              f"{n / best / 1e9:7.2f} G elem/s  +{extra / 2**20:8.1f} MiB peak", flush=True)
 
 # --------------------------------------------------------------------------- #
 

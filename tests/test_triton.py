@@ -230,6 +230,14 @@ def test_fill_tensor_refuses_bad_arguments(out, plan, error, match):
         assert torch.equal(out, before)
 
 
+def test_fill_tensor_fills_a_parameter_in_place():
+    w = torch.nn.Parameter(torch.zeros(6, 5))
+    assert ft.fill_tensor(w, stream.plan(4, 1, DISTS[3], "float32", (6, 5))) is w
+    want = np.empty((6, 5), np.float32)
+    stream.fill(want, stream.plan(4, 1, DISTS[3], "float32", (6, 5)))
+    assert np.array_equal(w.detach().numpy(), want) and w.requires_grad
+
+
 def test_fill_tensor_fills_an_int_tensor_and_a_block():
     p = stream.plan(9, 1, stream.uniform_int(5, 2**64 - 9), "uint64", (5, 7), (1, 2), (3, 4))
     want = np.empty((3, 4), np.uint64)
@@ -317,6 +325,26 @@ def test_fanin_backend_triton_in_a_child():
                          text=True, timeout=600, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("ok ")
+
+
+@pytest.mark.slow
+def test_fanin_backend_triton_without_a_device_is_refused():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device serves the compiled kernel here")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(FANIN_BACKEND="triton",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    run = subprocess.run([sys.executable, "-c", "import fanin"], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode != 0 and "TRITON_INTERPRET=1" in run.stderr, run.stderr[-2000:]
+    code = ("from fanin import stream\n"
+            "try:\n    stream.set_backend('triton')\n"
+            "except RuntimeError as e:\n    print('refused', stream.get_backend(), e)")
+    env.pop("FANIN_BACKEND")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert run.stdout.startswith("refused kernel") or run.stdout.startswith(
+        "refused reference"), run.stdout + run.stderr[-2000:]
 
 
 # --------------------------------------------------------------------------- #

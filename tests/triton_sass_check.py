@@ -29,6 +29,8 @@ VARIANTS = [(f"{kname} {fname}", k, f, 2 if f == F64 else 1, 1, 256, False)
 VARIANTS += [("normal float16", NORMAL, F16, 1, 1, 256, False),
              ("truncated_general bfloat16", GENERAL, BF16, 1, 1, 256, False),
              ("normal float32 rows", NORMAL, F32, 1, 32, 8, False),
+             ("truncated_normal float64 rows", TN2, F64, 2, 4, 64, False),
+             ("uniform_int 2 words rows", INT, INTS, 2, 32, 8, False),
              ("uniform_int 2 words", INT, INTS, 2, 1, 256, False),
              ("uniform_int 4 words", INT, INTS, 4, 1, 256, False),
              ("normal float32 fused", NORMAL, F32, 1, 1, 256, True),

@@ -69,7 +69,8 @@ def _initial() -> str:
     if wanted:
         if wanted not in BACKENDS or not _available(wanted):
             raise RuntimeError(f"FANIN_BACKEND={wanted!r} is not an available backend "
-                               f"(one of {BACKENDS}; triton needs torch and triton).")
+                               f"(one of {BACKENDS}; triton needs torch, triton and a CUDA "
+                               "device, or TRITON_INTERPRET=1 for the CPU).")
         return wanted
     return "kernel" if KERNEL is not None else "reference"
 

@@ -16,10 +16,14 @@ like the C kernel, tested against the reference bit for bit):
   the bits of one ``int64`` parameter tensor (no scalar argument whose Triton type would
   depend on its value).
 
-On a CPU the kernel runs in Triton's interpreter when ``TRITON_INTERPRET=1`` was set
-before Triton was imported; on CUDA devices, compiled. Selecting the backend
-(``fanin.stream.set_backend("triton")`` or ``FANIN_BACKEND=triton``) fills numpy arrays
-through :func:`fill_rows`; :func:`fill_tensor` fills torch tensors from a plan.
+On CUDA devices the kernel is compiled; on a CPU it runs in Triton's interpreter when
+``TRITON_INTERPRET=1`` was set before this module was imported (Triton decides when the
+kernel is defined). Selecting the backend (``fanin.stream.set_backend("triton")`` or
+``FANIN_BACKEND=triton``) fills numpy arrays through :func:`fill_rows`;
+:func:`fill_tensor` fills torch tensors from a plan.
+
+>>> available("meta")
+False
 """
 
 from __future__ import annotations
@@ -543,8 +547,8 @@ def fill_tensor(out: torch.Tensor, plan: Plan) -> torch.Tensor:
                            "(CUDA devices; the CPU only with TRITON_INTERPRET=1 set "
                            "before triton is imported).")
     check_format(plan.dist, plan.fmt)
-    flat = out.view(-1).view(_BITS_DTYPE[out.element_size()])
     with torch.no_grad(), _on(out.device):
+        flat = out.view(-1).view(_BITS_DTYPE[out.element_size()])
         for start, starts, row_len in plan.runs():
             _fill_bits(flat[start:start + starts.size * row_len], plan.key, plan.call,
                        plan.dist, plan.fmt, starts, row_len)
