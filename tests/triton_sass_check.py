@@ -31,6 +31,7 @@ VARIANTS += [("normal float16", NORMAL, F16, 1, 1, 256, False),
              ("normal float32 rows", NORMAL, F32, 1, 32, 8, False),
              ("truncated_normal float64 rows", TN2, F64, 2, 4, 64, False),
              ("uniform_int 2 words rows", INT, INTS, 2, 32, 8, False),
+             ("uniform float64 long row", UNIFORM, F64, 2, 1, 256, False),
              ("uniform_int 2 words", INT, INTS, 2, 1, 256, False),
              ("uniform_int 4 words", INT, INTS, 4, 1, 256, False),
              ("normal float32 fused", NORMAL, F32, 1, 1, 256, True),
@@ -51,9 +52,10 @@ def main() -> int:
     out = {}
     for label, kind, fmt, per, rows, block, fused in VARIANTS:
         width = {F32: "i32", F16: "i16", BF16: "i16", F64: "i64", INTS: "i64"}[fmt]
+        count = "i64" if label.endswith("long row") else "i32"  # Triton types ints by value
         sig = {"out_ptr": "*" + width, "p_ptr": "*i64",
-               "dy_ptr": "*fp64" if fmt == F64 else "*fp32", "nrows": "i64", "row_len": "i64",
-               "chunks": "i64", "KIND": "constexpr", "FMT": "constexpr", "PER": "constexpr",
+               "dy_ptr": "*fp64" if fmt == F64 else "*fp32", "nrows": count, "row_len": count,
+               "chunks": count, "KIND": "constexpr", "FMT": "constexpr", "PER": "constexpr",
                "ROWS": "constexpr", "BLOCK": "constexpr"}
         consts = {"KIND": kind, "FMT": fmt, "PER": per, "ROWS": rows, "BLOCK": block}
         compiled = triton.compile(ASTSource(kernel, sig, consts),

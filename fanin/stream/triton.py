@@ -1,10 +1,11 @@
 """The stream as one fused Triton kernel: words, transform, rounding, clamp and store in
 a single pass over the output, bit-identical to the NumPy reference.
 
-Each program of the kernel computes ``BLOCK`` consecutive Philox4x32-10 blocks of one
-row, spreads their words over the elements they belong to (4, 2 or 1 elements per
-block for 1, 2 or 4 words per element), runs the distribution's transform, rounds to
-the output format, clamps and stores the bits, masking the words outside the row. The
+Each program of the kernel computes ``BLOCK`` consecutive Philox4x32-10 blocks in each
+of ``ROWS`` rows (one long row, or many short ones), spreads their words over the
+elements they belong to (4, 2 or 1 elements per block for 1, 2 or 4 words per
+element), runs the distribution's transform, rounds to the output format, clamps and
+stores the bits, masking the words outside the rows. The
 order of operations is :mod:`fanin.stream.transforms`' (this is a second text of it,
 like the C kernel, tested against the reference bit for bit):
 
@@ -59,6 +60,7 @@ assert _TN2 + max(spec.P32.tn2.size, spec.P64.tn2.size) <= _STARTS
 
 # The same numbers as constexprs for the kernel (Triton reads only constexpr globals).
 _K_ROUNDS = tl.constexpr(spec.PHILOX_ROUNDS)
+_K_ROUND_KEYS = tl.constexpr(_ROUND_KEYS)
 _K_M0 = tl.constexpr(spec.PHILOX_M0)
 _K_M1 = tl.constexpr(spec.PHILOX_M1)
 _K_CALL = tl.constexpr(_CALL)
@@ -83,8 +85,6 @@ _K_LOC, _K_SCALE, _K_LO, _K_HI, _K_A, _K_B, _K_C2A, _K_M2, _K_U1, _K_U2, _K_PH =
 _K_UNIFORM = tl.constexpr(spec.KIND_CODES["uniform"])
 _K_NORMAL = tl.constexpr(spec.KIND_CODES["normal"])
 _K_TN2_KIND = tl.constexpr(spec.KIND_CODES["truncated_normal"])
-_K_GENERAL = tl.constexpr(spec.KIND_CODES["truncated_general"])
-_K_INT_KIND = tl.constexpr(spec.KIND_CODES["uniform_int"])
 
 # Output codes (constexpr FMT): how the working value becomes the stored bits.
 _FMT_CODES = {"float32": 0, "float16": 1, "bfloat16": 2, "float64": 3}
@@ -113,8 +113,8 @@ def _philox(b, p_ptr):
     m0 = tl.full(c0.shape, _K_M0, tl.uint32)
     m1 = tl.full(c0.shape, _K_M1, tl.uint32)
     for i in tl.static_range(_K_ROUNDS):
-        k0 = tl.load(p_ptr + i).to(tl.uint32)
-        k1 = tl.load(p_ptr + _K_ROUNDS + i).to(tl.uint32)
+        k0 = tl.load(p_ptr + _K_ROUND_KEYS + i).to(tl.uint32)
+        k1 = tl.load(p_ptr + _K_ROUND_KEYS + _K_ROUNDS + i).to(tl.uint32)
         hi0 = tl.umulhi(c0, m0)
         lo0 = c0 * m0
         hi1 = tl.umulhi(c2, m1)
@@ -411,7 +411,7 @@ def _params(key: int, call: int, dist: Distribution, fmt: str,
             starts: np.ndarray) -> np.ndarray:
     """The kernel's parameter array (layout above), the row starts appended."""
     p = np.zeros(_STARTS + starts.size, np.int64)
-    p[:_CALL] = _round_keys(key)
+    p[_ROUND_KEYS:_CALL] = _round_keys(key)
     p[_CALL:_CALL + 2] = call & spec.MASK32, call >> 32
     p[_STARTS:] = starts.view(np.int64)  # element indices < 2**62
     kind = dist.spec
