@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import fanin  # noqa: E402
 from fanin import stream  # noqa: E402
+from fanin.stream import numpy as sn  # noqa: E402
 import test_stream as T  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,6 +137,51 @@ def _dists():
         st.builds(stream.normal, floats, scale),
         st.builds(stream.truncated_normal, floats, scale),
         st.builds(lambda m, s, b: stream.truncated_normal(m, s, *b), floats, scale, bounds))
+
+
+# Words at the transforms' edges: zero, all ones, each sign / region / interval bit
+# alone and around it, the largest fraction (tau -> 1), the smallest (tau = 0).
+EDGE_WORDS = sorted({0, 1, 2, 31, 32, 0x3F, 0xFFFFFFE0, 0x3FFFFFFF, 0x40000000, 0x40000001,
+                     0x7FFFFFFF, 0x7FFFFFE0, 0x80000000, 0x80000001, 0x8000001F, 0xBFFFFFFF,
+                     0xC0000000, 0xC0000001, 0xFFFFFFFF, 0xFFFFFF00, 0x000000FF, 0x00FFFFFF})
+
+
+def _edge_words(fmt):
+    """Every edge word (32-bit formats) or every ordered pair of them (64-bit: L, H),
+    padded to a power of two with the first."""
+    e = np.array(EDGE_WORDS, np.uint64)
+    if stream.words_per_element(fmt) == 1:
+        w = e
+    else:
+        lo, hi = np.meshgrid(e, e, indexing="ij")
+        pairs = np.stack([lo.reshape(-1), hi.reshape(-1)], axis=1)
+        w = np.concatenate([pairs] * (stream.words_per_element(fmt) // 2), axis=1).reshape(-1)
+    n = 1 << max(2, (w.size - 1).bit_length())
+    return np.concatenate([w, np.full(n - w.size, w[0], np.uint64)])
+
+
+@pytest.mark.parametrize("fmt", FLOATS)
+@pytest.mark.parametrize("dist", DISTS, ids=lambda d: f"{d.kind}{d.loc},{d.lower},{d.upper}")
+def test_edge_words(fmt, dist):
+    """The kernel's transform on chosen words (its test hook) against the reference's
+    transforms on the same words: -0 and the clamp's edges included."""
+    try:
+        bounds = stream.clamp_bounds(dist, fmt)
+    except ValueError:
+        pytest.skip("no value of this format lies inside the support")
+    w = _edge_words(fmt)
+    want = np.empty(w.size // stream.words_per_element(fmt), _storage(fmt))
+    sn.store(sn.values(w, dist, fmt), want, fmt, bounds)
+    got = ft._transform_words(w, dist, fmt)
+    assert np.array_equal(got, want.view(got.dtype))
+
+
+@pytest.mark.parametrize("fmt,lo,hi", INT_CASES)
+def test_edge_words_uniform_int(fmt, lo, hi):
+    w = _edge_words(fmt)
+    dist = stream.uniform_int(lo, hi)
+    want = sn.values(w, dist, fmt)
+    assert np.array_equal(ft._transform_words(w, dist, fmt), want.view(f"u{want.itemsize}"))
 
 
 @given(dist=_dists(), fmt=st.sampled_from(FLOATS), key=st.integers(0, 2**64 - 1),

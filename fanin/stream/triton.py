@@ -384,6 +384,21 @@ def _fill_kernel(out_ptr, p_ptr, dy_ptr, nrows, row_len, chunks,
              mask=live & (k >= 0) & (k < row_len))
 
 
+@triton.jit
+def _words_kernel(out_ptr, w_ptr, p_ptr, dy_ptr, KIND: tl.constexpr, FMT: tl.constexpr,
+                  PER: tl.constexpr, BLOCK: tl.constexpr):
+    """Test hook: the transform, rounding and clamp of given words (4 * BLOCK of them,
+    as Philox blocks), not Philox output: edge words that random seeds never reach."""
+    lane = tl.arange(0, BLOCK)[None, :] * 4
+    c0 = tl.load(w_ptr + lane).to(tl.uint32)
+    c1 = tl.load(w_ptr + lane + 1).to(tl.uint32)
+    c2 = tl.load(w_ptr + lane + 2).to(tl.uint32)
+    c3 = tl.load(w_ptr + lane + 3).to(tl.uint32)
+    bits = _stored_bits(c0, c1, c2, c3, p_ptr, dy_ptr, KIND, FMT, PER)
+    tl.store(out_ptr + tl.arange(0, BLOCK * (4 // PER))[None, :],
+             bits.to(out_ptr.dtype.element_ty))
+
+
 # --------------------------------------------------------------------------- #
 # The host side
 # --------------------------------------------------------------------------- #
@@ -480,6 +495,20 @@ def _launch(out: torch.Tensor, key: int, call: int, dist: Distribution, fmt: str
     _fill_kernel[grid](out, params, table, starts.size, row_len, chunks,
                        KIND=dist.spec.code, FMT=_FMT_CODES.get(fmt, 4), PER=per, ROWS=rows,
                        BLOCK=block, num_warps=4, enable_fp_fusion=False)
+
+
+def _transform_words(words: np.ndarray, dist: Distribution, fmt: str) -> np.ndarray:
+    """Test hook: the stored bits (unsigned) of the elements that the given 32-bit
+    words (a power-of-two count, at least 4) make, as a fill would store them."""
+    per = spec.words_per_element(fmt)
+    itemsize = np.dtype(np.uint16 if fmt == "bfloat16" else fmt).itemsize
+    out = torch.empty(words.size // per, dtype=_BITS_DTYPE[itemsize])
+    params = torch.from_numpy(_params(0, 0, dist, fmt, np.zeros(0, np.uint64)))
+    table = _dyadic_table("cpu", 64 if fmt == "float64" else 32)
+    _words_kernel[(1,)](out, torch.from_numpy(words.astype(np.int64)), params, table,
+                        KIND=dist.spec.code, FMT=_FMT_CODES.get(fmt, 4), PER=per,
+                        BLOCK=words.size // 4, enable_fp_fusion=False)
+    return out.numpy().view(f"u{itemsize}")
 
 
 def _fill_bits(out: torch.Tensor, key: int, call: int, dist: Distribution, fmt: str,
