@@ -7,7 +7,11 @@ all agree with the NumPy reference bit for bit.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -219,6 +223,30 @@ def test_host_staged_route_equals_in_place(dtype):
             assert same(got, want), shape
 
 
+TRITON_CHILD = """
+import numpy as np, torch, fanin
+from fanin.torch import write
+d = fanin.HeNormal(seed=4).draw((6, 5), "bfloat16")
+assert write.triton_fill(torch.device("cpu")) is not None
+for axes, shape in (((1, 0), (5, 6)), ((), (6, 5))):
+    t = torch.empty(shape, dtype=torch.bfloat16)
+    write._fill_cuda(t, d, (0, 0), axes)
+    want = d.array().view(np.uint16).astype(np.int16)
+    assert np.array_equal(t.view(torch.int16).numpy(), want.T if axes else want), axes
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+def test_cuda_route_with_the_real_triton_kernel_interpreted():
+    """The CUDA route through fanin.stream.triton, run by Triton's CPU interpreter."""
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    out = subprocess.run([sys.executable, "-c", TRITON_CHILD], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
 def test_triton_hook_is_used_when_present(monkeypatch):
     """CUDA's route: the Triton kernel's entry point gets each (contiguous) plan."""
     plans = []
@@ -228,7 +256,7 @@ def test_triton_hook_is_used_when_present(monkeypatch):
         ref = np.empty(plan.block, plan.fmt)
         stream.fill(ref, plan)
         out.copy_(torch.from_numpy(ref))
-    monkeypatch.setattr(write, "triton_fill", lambda: fake_kernel)
+    monkeypatch.setattr(write, "triton_fill", lambda device: fake_kernel)
     d = fanin.GlorotNormal(seed=1).draw((6, 5))
     t = torch.empty(5, 6)
     write._fill_cuda(t, d, (0, 0), (1, 0))  # permuted: device tiles, then a transposing copy

@@ -359,24 +359,30 @@ def _staging(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
             done[slot].record()
 
 
-#: Where the Triton kernel's entry point is looked up: module and function,
-#: ``fill(out, plan)`` filling a contiguous tensor with a :class:`fanin.stream.Plan`.
-TRITON_ENTRY = ("fanin.stream.triton", "fill_tensor")
+#: The Triton kernel's module: ``available(device)`` and ``fill_tensor(out, plan)``
+#: (a contiguous tensor filled with a :class:`fanin.stream.Plan`).
+TRITON_MODULE = "fanin.stream.triton"
 
 
 @functools.lru_cache(maxsize=1)
-def triton_fill() -> Optional[Callable[[torch.Tensor, stream.Plan], Any]]:
-    """The Triton kernel's ``fill(out, plan)`` when installed, else None (see :data:`TRITON_ENTRY`)."""
+def _triton() -> Any:
     try:
-        module = importlib.import_module(TRITON_ENTRY[0])
-    except ImportError:
+        return importlib.import_module(TRITON_MODULE)
+    except (ImportError, RuntimeError):  # triton not installed, or no driver to load
         return None
-    return getattr(module, TRITON_ENTRY[1], None)
+
+
+def triton_fill(device: torch.device) -> Optional[Callable[[torch.Tensor, stream.Plan], Any]]:
+    """The Triton kernel's ``fill_tensor(out, plan)`` when it runs on ``device``, else None."""
+    module = _triton()
+    if module is None or not module.available(device):
+        return None
+    return module.fill_tensor
 
 
 def _fill_cuda(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
     """CUDA: the fused Triton kernel for stream draws, else pinned host chunks."""
-    kernel = triton_fill()
+    kernel = triton_fill(out.device)
     if kernel is None or not isinstance(draw, StreamDraw):
         _staging(out, draw, offset, axes)
         return
