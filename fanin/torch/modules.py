@@ -58,12 +58,12 @@ def parameter_seed(seed: int, name: str) -> int:
     >>> parameter_seed(0, "fc.weight") != parameter_seed(1, "fc.weight")
     True
     """
-    seed = seeds.check_seed(seed)
-    if seed is None:
+    checked = seeds.check_seed(seed)
+    if checked is None:
         raise TypeError("parameter_seed() needs an integer seed, got None.")
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}.")
-    key = stream.seed_to_key(seed).to_bytes(8, "little")
+    key = stream.seed_to_key(checked).to_bytes(8, "little")
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8, key=key).digest()
     return int.from_bytes(digest, "little")
 
