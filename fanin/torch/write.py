@@ -15,7 +15,10 @@ fully determine a tensor) and writes it with the operator ``torch.ops.fanin.fill
 
 Being an operator PyTorch knows, it works inside ``torch.compile`` (eager and
 compiled give the same bits), on meta and fake tensors (shape only: nothing is
-computed) and under autograd's version counters and inference-mode checks.
+computed) and under autograd's version counters and inference-mode checks. A
+plain CPU tensor in eager mode, with no dispatch mode active, gets the CPU
+implementation called directly (the same function, without the dispatcher's
+cost, and its version counter bumped as the dispatcher would).
 
 Implementations:
 
@@ -23,7 +26,7 @@ Implementations:
   tensor's memory, in place. A permuted block is computed in tiles that follow
   the draw's C order (so the stream runs over long contiguous rows) and each tile
   is transposed into place: memory stays the output plus one tile.
-- CUDA: the Triton kernel when it is installed (:func:`triton_fill`), else the
+- CUDA: the Triton kernel when it runs there (:func:`triton_fill`), else the
   CPU kernel into pinned host buffers, copied asynchronously in bounded chunks
   (two buffers alternate, so computing one chunk overlaps copying the last).
 - Any other device: the same chunks, from ordinary host memory.
