@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fanin import dtypes, shapes, stream
+from fanin._bitwise import BitwiseEquality
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
@@ -79,9 +80,12 @@ def tiles(shape, max_elements: int, offset=None):
                    (1,) * axis + (n,) + shape[axis + 1:])
 
 
-@dataclass(frozen=True)
-class Draw:
+@dataclass(frozen=True, eq=False)
+class Draw(BitwiseEquality):
     """One tensor's values: ``shape`` (full), ``dtype`` (canonical name), ``fans``.
+
+    Draws compare and hash by the bits of their fields: ``Constant(-0.0)`` and
+    ``Constant(0.0)`` give different draws, as they give different arrays.
 
     Subclasses say how a native, C-contiguous block is filled (``_fill_block``);
     this base validates blocks and handles every other kind of target array.
@@ -161,7 +165,7 @@ class Draw:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StreamDraw(Draw):
     """Elementwise stream values: element ``i`` (flat, C order) is
     ``value(key, call, i, distribution, dtype)`` of :mod:`fanin.stream`.
@@ -187,7 +191,7 @@ class StreamDraw(Draw):
                                      self.shape, offset, out.shape))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConstantDraw(Draw):
     """Every element is ``value`` (already checked to fit the dtype).
 
@@ -201,7 +205,7 @@ class ConstantDraw(Draw):
         out.fill(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IdentityDraw(Draw):
     """``gain`` where row index == column index of a 2-D tensor, 0 elsewhere.
 
@@ -220,7 +224,7 @@ class IdentityDraw(Draw):
             out[i - r0, i - c0] = self.gain
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OrthogonalDraw(Draw):
     """``gain`` times an orthogonal matrix, from a standard normal matrix of the stream.
 

@@ -45,6 +45,7 @@ from fractions import Fraction
 import numpy as np
 
 from fanin import _tables
+from fanin._bitwise import BitwiseEquality
 from fanin._state import Restore
 
 __all__ = [
@@ -121,8 +122,8 @@ KIND_CODES = {"uniform": 0, "normal": 1, "truncated_normal": 2, "truncated_gener
 # --------------------------------------------------------------------------- #
 
 
-@dataclass(frozen=True)
-class Distribution:
+@dataclass(frozen=True, eq=False)  # == and hash on the parameters' bits: -0.0 != 0.0
+class Distribution(BitwiseEquality):
     """What the stream's bits are turned into.
 
     ``value = loc + scale * x`` where ``x`` is uniform on [0, 1) (``"uniform"``),
