@@ -70,9 +70,21 @@ def _scalar(value, name):
     return item
 
 
+def _check_float_range(number, name):
+    """Refuse an int no float holds (``math.isfinite`` would raise OverflowError)."""
+    if isinstance(number, int) and abs(number) > _FLOAT64_MAX:
+        raise ValueError(f"`{name}` is beyond the float64 range (about 1.8e308), which no "
+                         f"dtype fanin fills can hold. Received: {name}, an integer of "
+                         f"{abs(number).bit_length()} bits.")
+
+
+_FLOAT64_MAX = int(np.finfo(np.float64).max)
+
+
 def _real(value, name, *, positive=False, nonnegative=False):
     """A finite number as stored in configs (int or float); clear errors otherwise."""
     number = _scalar(value, name)
+    _check_float_range(number, name)
     if not math.isfinite(number):
         raise ValueError(f"`{name}` must be finite. Received: {name}={number}.")
     if positive and number <= 0:
@@ -335,6 +347,7 @@ class Constant(_Fill):
         except TypeError:
             raise TypeError(f"Constant value must be a Python or numpy scalar number, "
                             f"got {value!r}.") from None
+        _check_float_range(number, "value")
         self.value = number
 
     def get_config(self):
@@ -402,6 +415,9 @@ class _Seeded(Initializer):
 
 def _check_fits(dist: stream.Distribution, name: str) -> None:
     """Refuse parameters whose values would overflow the output dtype."""
+    if dist.kind == "uniform_int":  # [low, high) inside the dtype; high is exclusive
+        stream.check_format(dist, name)
+        return
     top = dtypes.max_value(name)
     if dist.kind == "normal":
         reach = abs(dist.loc) + stream.NORMAL_REACH[name] * abs(dist.scale)
@@ -538,7 +554,11 @@ class RandomUniform(StreamInitializer):
             raise ValueError(f"RandomUniform with integer dtype {name} needs integer "
                              f"minval < maxval, got minval={self.minval}, "
                              f"maxval={self.maxval}.")
-        lo, hi = dtypes.fit(self.minval, name, "minval"), dtypes.fit(self.maxval, name, "maxval")
+        lo, hi = int(self.minval), int(self.maxval)
+        info = np.iinfo(name)
+        if lo < int(info.min) or hi - 1 > int(info.max):  # maxval is exclusive: [0, 256) fills uint8
+            raise ValueError(f"RandomUniform range [{lo}, {hi}) does not fit {name} "
+                             f"([{info.min}, {int(info.max) + 1})).")
         return stream.uniform_int(lo, hi)
 
     def get_config(self):

@@ -133,3 +133,11 @@ def test_constant_signed_zeros_are_not_mixed_up(first, second):
     assert np.all(np.signbit(a) == (math.copysign(1, first) < 0))
     assert np.all(np.signbit(b) == (math.copysign(1, second) < 0))
 
+
+
+@pytest.mark.parametrize("lo, hi, dtype", [(-128, 127, "int8"), (0, 255, "uint8"),
+                                           (-2**31, 2**31, "int32")])
+def test_integer_ranges_touching_the_dtype_limits(lo, hi, dtype):
+    init = fj.from_initializer(fanin.RandomUniform(lo, hi))
+    values = np.asarray(init(KEY, (64,), dtype))
+    assert values.tobytes() == fanin.RandomUniform(lo, hi, seed=0)((64,), dtype).tobytes()
