@@ -239,7 +239,7 @@ def worker_threads(task):
     from fanin import stream
 
     if not stream.using_kernel():
-        emit({"status": "skipped: fanin._kernel not built or not in use"})
+        emit({"status": "skipped: fanin.stream._kernel not built or not in use"})
         return
     if not hasattr(fanin, "set_num_threads"):
         emit({"status": "skipped: fanin.set_num_threads does not exist"})

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fanin import dtypes, shapes, stream
-from fanin._bitwise import BitwiseEquality
+from fanin.stream.identity import BitwiseEquality
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
 
-#: Largest temporary, in bytes (half the 16 MiB budget of DESIGN 4: a copy may need as
+#: Largest temporary, in bytes (half the 16 MiB temporary budget of docs/design.md: a copy may need as
 #: much again), that draws use to write into arrays they cannot
 #: fill directly (non-native byte order, non-contiguous views), and the default
 #: tile size of :func:`tiles`.

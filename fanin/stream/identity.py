@@ -1,4 +1,4 @@
-"""Equality and hashing of frozen dataclasses by the bits of their float fields.
+"""Identity of parameters: frozen dataclasses compared and hashed by their floats' bits.
 
 ``-0.0 == 0.0`` and both hash alike, but a distribution or draw built from one
 produces other bits than one built from the other. Caches keyed on such values
