@@ -319,20 +319,6 @@ class _Seeded(Initializer):
         return self.__copy__()
 
 
-def _check_fits(dist: stream.Distribution, name: str) -> None:
-    """Refuse parameters whose values would overflow the output dtype."""
-    if dist.kind == "uniform_int":  # [low, high) inside the dtype; high is exclusive
-        stream.check_format(dist, name)
-        return
-    top = dtypes.max_value(name)
-    if dist.kind == "uniform" and name in dtypes.FLOAT_NAMES:
-        # the working precision computes loc + u * scale: it must hold scale too
-        top = min(top, dtypes.max_value("float64" if name == "float64" else "float32"))
-    if not dist.spec.reach(dist, name) < top:
-        raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
-                         f"would overflow {name}.")
-
-
 class StreamInitializer(_Seeded):
     """Base of the initializers whose values are elementwise stream values.
 
@@ -351,7 +337,7 @@ class StreamInitializer(_Seeded):
     def _prepare(self, shape, name):
         shapes.check_count(shape)
         dist = self._distribution(shape, name)
-        _check_fits(dist, name)
+        stream.check_format(dist, name)  # NaN, infinities, values beyond the dtype
         stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
         return DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
                                                      "fans": self._fans(shape)})
