@@ -280,6 +280,11 @@ class _Seeded(Initializer):
         self._calls = CallSequence()
         self._plans = {}  # (shape, dtype) -> what a repeated small call needs
 
+    def _use_counter(self, counter) -> None:
+        """Take call indices from ``counter`` (an iterator of ints) from now on: how
+        Keras-side classes follow a ``keras.random.SeedGenerator``."""
+        self._calls, self._plans = CallSequence(counter), {}
+
     def _partition_draw(self, shape, dtype, part, offset):
         make = self._prepare(shape, dtypes.checked_dtype(dtype, self.dtype_kind))
         return self._calls.partition(shape, make.dtype, part, offset, make)
