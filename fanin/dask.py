@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -36,6 +37,8 @@ from dask.base import tokenize
 from dask.utils import parse_bytes
 
 import fanin
+from fanin.dtypes import DTypeLike
+from fanin.shapes import ShapeLike
 
 __all__ = ["from_initializer", "from_draw"]
 
@@ -97,7 +100,7 @@ def _check_chunk_count(chunks, shape, counts) -> None:
                          f"dask task): use larger chunks.")
 
 
-def from_draw(draw, chunks="auto"):
+def from_draw(draw: fanin.Draw, chunks: Any = "auto") -> da.Array:
     """A dask array of ``draw``'s tensor, one task per chunk (``draw.block``).
 
     ``chunks`` is anything ``dask.array`` accepts (``"auto"``, an int, a tuple
@@ -122,7 +125,8 @@ def from_draw(draw, chunks="auto"):
                          dtype=dtype, meta=np.empty((0,) * len(draw.shape), dtype))
 
 
-def from_initializer(init, shape, chunks="auto", dtype=None):
+def from_initializer(init: Any, shape: ShapeLike, chunks: Any = "auto",
+                     dtype: DTypeLike = None) -> da.Array:
     """A dask array with the values of ``init(shape, dtype)``, computed chunk by chunk.
 
     ``init`` is an initializer instance (it takes one call index, as calling it
@@ -148,7 +152,8 @@ def from_initializer(init, shape, chunks="auto", dtype=None):
 def _family_function(cls):
     takes_seed = "seed" in inspect.signature(cls).parameters
 
-    def make(shape, chunks="auto", seed=None, dtype=None, **params):
+    def make(shape: ShapeLike, chunks: Any = "auto", seed: int | None = None,
+             dtype: DTypeLike = None, **params: Any) -> da.Array:
         if seed is not None and not takes_seed:
             raise TypeError(f"{cls.__name__} takes no seed.")
         init = cls(seed=seed, **params) if takes_seed else cls(**params)
