@@ -40,7 +40,8 @@ class BitwiseEquality:
     def _bits(self) -> tuple:
         memo = self.__dict__.get("_bits_memo")
         if memo is None:
-            key = tuple(bits_key(getattr(self, name)) for name in self.__dataclass_fields__)
+            names = getattr(type(self), "__dataclass_fields__")  # set by @dataclass
+            key = tuple(bits_key(getattr(self, name)) for name in names)
             memo = key, hash(key)
             object.__setattr__(self, "_bits_memo", memo)
         return memo
