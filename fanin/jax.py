@@ -242,7 +242,11 @@ def _full(shape, value, dtype, out_sharding):
 def _real(value, name, *, positive=False):
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.generic)):
         raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"`{name}` must be a finite number, got an integer beyond the "
+                         "float64 range.") from None
     if not math.isfinite(value) or (positive and value <= 0):
         raise ValueError(f"`{name}` must be a finite{' positive' if positive else ''} "
                          f"number, got {value!r}.")

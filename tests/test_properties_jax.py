@@ -141,3 +141,15 @@ def test_integer_ranges_touching_the_dtype_limits(lo, hi, dtype):
     init = fj.from_initializer(fanin.RandomUniform(lo, hi))
     values = np.asarray(init(KEY, (64,), dtype))
     assert values.tobytes() == fanin.RandomUniform(lo, hi, seed=0)((64,), dtype).tobytes()
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(name=st.sampled_from(["normal", "truncated_normal", "uniform", "orthogonal",
+                             "variance_scaling"]),
+       bad=st.sampled_from([math.nan, math.inf, -math.inf, 10**400, -10**400]))
+def test_non_finite_parameters_are_a_value_error(name, bad):
+    make = {"normal": lambda: fj.normal(bad), "truncated_normal": lambda: fj.truncated_normal(bad),
+            "uniform": lambda: fj.uniform(bad), "orthogonal": lambda: fj.orthogonal(bad),
+            "variance_scaling": lambda: fj.variance_scaling(bad, "fan_in", "normal")}[name]
+    with pytest.raises(ValueError, match="finite"):
+        make()
