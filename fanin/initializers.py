@@ -496,7 +496,7 @@ class RandomUniform(StreamInitializer):
                              f"maxval={self.maxval}.")
         lo, hi = int(self.minval), int(self.maxval)
         info = np.iinfo(name)
-        if lo < int(info.min) or hi - 1 > int(info.max):  # maxval is exclusive: [0, 256) fills uint8
+        if lo < int(info.min) or hi - 1 > int(info.max):  # exclusive: [0, 256) fills uint8
             raise ValueError(f"RandomUniform range [{lo}, {hi}) does not fit {name} "
                              f"([{info.min}, {int(info.max) + 1})).")
         return stream.uniform_int(lo, hi)

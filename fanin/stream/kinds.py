@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from fanin.stream.identity import BitwiseEquality
 from fanin.stream import spec, transforms
+from fanin.stream.identity import BitwiseEquality
 from fanin.stream.ops import NUMPY
 
 __all__ = ["Distribution", "uniform", "uniform_int", "normal", "truncated_normal",
