@@ -105,7 +105,8 @@ print("refused")
 # --------------------------------------------------------------------------- #
 
 
-@settings(max_examples=8, deadline=None, derandomize=True)  # one compile each
+@pytest.mark.slow  # one XLA compile per example
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(magnitude=st.floats(1e-30, 1e30), negative=st.booleans())
 def test_uniform_takes_any_scale_as_jax_does(magnitude, negative):
     """jax.nn.initializers.uniform(s) is u * s, u in [0, 1): values between 0 and s."""
@@ -135,6 +136,7 @@ def test_constant_signed_zeros_are_not_mixed_up(first, second):
 
 
 
+@pytest.mark.slow  # one XLA compile per case
 @pytest.mark.parametrize("lo, hi, dtype", [(-128, 127, "int8"), (0, 255, "uint8"),
                                            (-2**31, 2**31, "int32")])
 def test_integer_ranges_touching_the_dtype_limits(lo, hi, dtype):
