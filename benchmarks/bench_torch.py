@@ -17,9 +17,9 @@ Part 3 re-initializes a ``torch.nn.TransformerEncoder`` of about 100M parameters
 with ``init_module_`` (rules "torch" and "keras") and with the model's own
 ``reset_parameters``.
 
-Targets (docs/design.md): ``trunc_normal_`` at least 10x torch's, the rest at least
-1x; the torch layout within 1.5x of the Keras layout. Timings depend on the
-machine and its load: the script prints the thread counts and CPU it ran on; run
+Targets: docs/design.md's (``trunc_normal_`` at least 10x torch's, the rest at
+least 1x), and the torch layout within 1.5x of the Keras layout. Timings depend on
+the machine and its load: the script prints the thread counts and CPU it ran on; run
 it on a quiet machine.
 """
 

@@ -934,7 +934,7 @@ def test_ranges_too_wide_for_the_dtype_raise_what_torch_raises(fmt, a, b, fn):
         assert (v >= float(torch.tensor(a, dtype=dt))).all()
 
 
-def test_the_findings_ranges_raise_torchs_errors():
+def test_example_ranges_raise_torchs_errors():
     for args, dt, words in [((-3e38, 3e38), torch.float32, "to-from <= std::numeric_limits<Float>"),
                             ((-math.inf, math.inf), torch.float32, "from is out of bounds for float"),
                             ((-1e5, 1e5), torch.float16, "from is out of bounds for c10::Half")]:

@@ -171,7 +171,7 @@ def test_a_failing_rule_anywhere_changes_nothing(n, data, rules, value):
     assert unchanged(m, before)
 
 
-def test_the_findings_example_changes_nothing():
+def test_a_rule_failing_on_a_later_parameter_changes_nothing():
     m = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 2))
     before = snapshot(m)
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
