@@ -379,8 +379,11 @@ class SparseDraw(Draw):
         (r0, c0), (nr, nc) = offset, out.shape
         keys = StreamDraw(self.shape, "float64", key=self.values.key, call=1,
                           distribution=stream.uniform(0.0, 1.0)).block((0, c0), (self.shape[0], nc))
-        rank = np.argsort(np.argsort(keys, axis=0, kind="stable"), axis=0, kind="stable")
-        out[rank[r0:r0 + nr] < self.zeros_per_column] = 0
+        # rows of each column's smallest keys (one stable sort; ties keep row order)
+        rows = np.argsort(keys, axis=0, kind="stable")[:self.zeros_per_column] - r0
+        cols = np.broadcast_to(np.arange(nc), rows.shape)
+        inside = (rows >= 0) & (rows < nr)
+        out[rows[inside], cols[inside]] = 0
 
 
 def eye_(tensor: torch.Tensor) -> torch.Tensor:
