@@ -90,6 +90,7 @@ typedef struct {
     double loc64, scale64, lo64, hi64;
     int32_t lo16, hi16;   /* bounds as float16 / bfloat16 bits */
     int32_t klo16, khi16; /* their order keys (fk_key16) */
+    float lo16f, hi16f;   /* and their values */
     /* general truncated normal (stream.py _tn_exact), in both precisions */
     float g32[6];
     double g64[6];
@@ -140,8 +141,16 @@ static inline uint32_t fk_f32_to_f16(float v)
 
 #if defined(__GNUC__)
 #define FK_INLINE inline __attribute__((always_inline))
+#define FK_NOINLINE __attribute__((noinline))
+#define FK_ALIGN(n) __attribute__((aligned(n)))
+#elif defined(_MSC_VER)
+#define FK_INLINE inline
+#define FK_NOINLINE __declspec(noinline)
+#define FK_ALIGN(n) __declspec(align(n))
 #else
 #define FK_INLINE inline
+#define FK_NOINLINE
+#define FK_ALIGN(n)
 #endif
 
 /* ---------------------------------------------------------------------------- */
@@ -314,23 +323,34 @@ fk_clamp16(const fk_params *P, int32_t h)
     return (uint16_t)(k > P->khi16 ? P->hi16 : h);
 }
 
-/* The float32 dyadic tables by coefficient, tail then center: [k][0..503] tail,
- * [k][504..1007] center (vector gathers). Filled once at import. */
-static float fk_dyadic32_t[FK_DY32_DEG1][2 * FK_DYADIC_COUNT];
-static double fk_dyadic64_t[FK_DY64_DEG1][2 * FK_DYADIC_COUNT];
+/* The dyadic tables as padded rows, tail then center: rows 0..503 tail, 504..1007
+ * center; one aligned vector load per row (the vector loops transpose them in
+ * registers). Filled once at import. */
+static FK_ALIGN(64) float fk_rows32[2 * FK_DYADIC_COUNT][8];
+static FK_ALIGN(64) double fk_rows64[2 * FK_DYADIC_COUNT][16];
 
 static void fk_init_tables(void)
 {
-    for (int k = 0; k < FK_DY32_DEG1; k++)
-        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
-            fk_dyadic32_t[k][i] = fk_tail_32_table[i][k];
-            fk_dyadic32_t[k][FK_DYADIC_COUNT + i] = fk_center_32_table[i][k];
-        }
-    for (int k = 0; k < FK_DY64_DEG1; k++)
-        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
-            fk_dyadic64_t[k][i] = fk_tail_64_table[i][k];
-            fk_dyadic64_t[k][FK_DYADIC_COUNT + i] = fk_center_64_table[i][k];
-        }
+    memset(fk_rows32, 0, sizeof(fk_rows32));
+    memset(fk_rows64, 0, sizeof(fk_rows64));
+    for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+        memcpy(fk_rows32[i], fk_tail_32_table[i], sizeof(fk_tail_32_table[i]));
+        memcpy(fk_rows32[FK_DYADIC_COUNT + i], fk_center_32_table[i], sizeof(fk_center_32_table[i]));
+        memcpy(fk_rows64[i], fk_tail_64_table[i], sizeof(fk_tail_64_table[i]));
+        memcpy(fk_rows64[FK_DYADIC_COUNT + i], fk_center_64_table[i], sizeof(fk_center_64_table[i]));
+    }
+}
+
+static FK_INLINE float fk_clamp32(float x, float lo, float hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+static FK_INLINE double fk_clamp64(double x, double lo, double hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
 }
 
 /* floor(R * n / 2**(32k)), R = sum r[t] << 32t: schoolbook columns, as stream.py */
@@ -725,11 +745,15 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
         P->g32[i] = (float)x[4 + i];
     }
     P->lo16 = P->hi16 = P->klo16 = P->khi16 = 0;
+    P->lo16f = P->hi16f = 0.0f;
     if (P->fmt == FK_F16 || P->fmt == FK_BF16) {
         P->lo16 = fk_bound16(x[2], P->fmt);
         P->hi16 = fk_bound16(x[3], P->fmt);
         P->klo16 = fk_key16(P->lo16);
         P->khi16 = fk_key16(P->hi16);
+        /* exact: the bounds are values of the format (or +-inf) */
+        P->lo16f = (float)x[2];
+        P->hi16f = (float)x[3];
     }
     P->ilow = ilow;
     P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
