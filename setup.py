@@ -75,7 +75,8 @@ def _extensions():
         Extension(
             "fanin._kernel",
             sources=["fanin/_kernel.c"],
-            depends=["fanin/_kernel_impl.h", "fanin/_tables.h", "fanin/stream.py"],
+            depends=["fanin/_kernel_impl.h", "fanin/_kernel_avx2.h", "fanin/_kernel_avx512.h",
+                     "fanin/_tables.h", "fanin/stream.py"],
             include_dirs=[numpy.get_include()],
             define_macros=[("_GNU_SOURCE", None), ("FK_STREAM_VERSION", _stream_version())],
             optional=True,

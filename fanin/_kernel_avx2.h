@@ -23,6 +23,7 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
 {
     const __m256i m0 = _mm256_set1_epi64x(FK_PHILOX_M0), m1 = _mm256_set1_epi64x(FK_PHILOX_M1);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    FK_UNROLL
     for (int h = 0; h < FK_BLOCKS / 8; h++) {
         uint64_t first = b0 + (uint64_t)(8 * h);
         /* low words first + lane, with the carry into the high words where they wrap */
@@ -33,6 +34,7 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
         __m256i c2 = _mm256_set1_epi32((int)P->call_lo);
         __m256i c3 = _mm256_set1_epi32((int)P->call_hi);
         uint32_t k0 = P->key_lo, k1 = P->key_hi;
+        FK_UNROLL
         for (int r = 0; r < 10; r++) {
             __m256i hi0, lo0, hi1, lo1;
             FK(mulhilo)(c0, m0, &hi0, &lo0);
@@ -108,28 +110,34 @@ FK(tn2_32)(const fk_params *P, __m256i w)
     __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 28));
     __m256 b4 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 27));
     __m256 a = FK(pick32)(P->tn2t_32[0], w, b3, b4);
+    FK_UNROLL
     for (int k = 1; k < FK_TN2_32_DEG1; k++)
         a = _mm256_add_ps(_mm256_mul_ps(a, t), FK(pick32)(P->tn2t_32[k], w, b3, b4));
     return _mm256_add_ps(_mm256_set1_ps(P->loc32), FK(signed32)(a, w));
 }
 
-/* The 7 coefficients of 8 dyadic rows (fk_rows32[ix[l]] for lane l): 8 row loads
+/* The 7 coefficients of 8 dyadic rows (lane l's at byte ix[l] of fk_rows32): 8 row loads
  * and an 8x8 transpose in registers */
 static FK_INLINE void
-FK(rows32)(const int32_t *ix, __m256 c[FK_DY32_DEG1])
+FK(rows32)(const uint32_t *ix, __m256 c[FK_DY32_DEG1])
 {
+    const char *base = (const char *)fk_rows32;
     __m256 a[8], t[8], s[8];
-    for (int i = 0; i < 8; i++) a[i] = _mm256_load_ps(fk_rows32[ix[i]]);
+    FK_UNROLL
+    for (int i = 0; i < 8; i++) a[i] = _mm256_load_ps((const float *)(const void *)(base + ix[i]));
+    FK_UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
     }
+    FK_UNROLL
     for (int h = 0; h < 8; h += 4) { /* rows h..h+3: coefficients k | k+4 */
         s[h + 0] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
         s[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
         s[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
         s[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
     }
+    FK_UNROLL
     for (int k = 0; k < 4; k++) {
         c[k] = _mm256_permute2f128_ps(s[k], s[k + 4], 0x20);
         if (k + 4 < FK_DY32_DEG1) c[k + 4] = _mm256_permute2f128_ps(s[k], s[k + 4], 0x31);
@@ -145,12 +153,13 @@ FK(dyadic32)(__m256 y, __m256i off)
                                    _mm256_set1_epi32((127 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
     idx = _mm256_min_epi32(_mm256_max_epi32(idx, _mm256_setzero_si256()),
                            _mm256_set1_epi32(FK_DYADIC_COUNT - 1));
-    FK_ALIGN(32) int32_t ix[8];
-    _mm256_store_si256((__m256i *)(void *)ix, _mm256_add_epi32(idx, off));
+    FK_ALIGN(32) uint32_t ix[8]; /* byte offsets of the rows */
+    _mm256_store_si256((__m256i *)(void *)ix, _mm256_slli_epi32(_mm256_add_epi32(idx, off), 5));
     __m256 tau = FK(unit32)(_mm256_slli_epi32(b, FK_DYADIC_SUB_BITS), 0x7FFFFF);
     __m256 c[FK_DY32_DEG1];
     FK(rows32)(ix, c);
     __m256 acc = c[0];
+    FK_UNROLL
     for (int k = 1; k < FK_DY32_DEG1; k++) acc = _mm256_add_ps(_mm256_mul_ps(acc, tau), c[k]);
     return acc;
 }
@@ -271,6 +280,7 @@ FK(loop32)(const fk_params *P, int kind, int fmt, uint64_t b, const uint32_t *Wi
         const uint32_t *src = W;
         if (Win) src = Win + j * FK_WORDS;
         else FK(philox)(P, b + (uint64_t)j * FK_BLOCKS, W);
+        FK_UNROLL
         for (int p = 0; p < FK_WORDS / 16; p++) {
             __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 16 * p));
             __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 16 * p + 8));

@@ -29,6 +29,7 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
     const __m512i lo1 = _mm512_set1_epi32((int)(uint32_t)q1);
     const __m512i c3 = _mm512_set1_epi32((int)(P->call_hi ^ k1));
     __m512i v0[FK_GROUPS], v1[FK_GROUPS], v2[FK_GROUPS], v3[FK_GROUPS];
+    FK_UNROLL
     for (int g = 0; g < FK_GROUPS; g++) {
         /* 64-bit block numbers mod 2**64: low word c0, high word c1 */
         __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)(b0 + 8u * (uint64_t)g)), idx);
@@ -40,8 +41,10 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
     }
     k0 += FK_PHILOX_W0;
     k1 += FK_PHILOX_W1;
+    FK_UNROLL
     for (int r = 1; r < 10; r++) {
         __m512i K0 = _mm512_set1_epi32((int)k0), K1 = _mm512_set1_epi32((int)k1);
+        FK_UNROLL
         for (int g = 0; g < FK_GROUPS; g++) {
             __m512i p0 = _mm512_mul_epu32(v0[g], m0), p2 = _mm512_mul_epu32(v2[g], m1);
             /* 0x96: a ^ b ^ c */
@@ -57,6 +60,7 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
      * interleave the pairs of 4 blocks at a time */
     const __m512i lo4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     const __m512i hi4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    FK_UNROLL
     for (int g = 0; g < FK_GROUPS; g++) {
         __m512i w01 = _mm512_mask_shuffle_epi32(v0[g], (__mmask16)0xAAAA, v1[g], (_MM_PERM_ENUM)0xA0);
         __m512i w23 = _mm512_mask_shuffle_epi32(v2[g], (__mmask16)0xAAAA, v3[g], (_MM_PERM_ENUM)0xA0);
@@ -74,6 +78,7 @@ FK(words_in)(const fk_params *P, uint64_t b, const uint32_t *Win, __m512i w[FK_N
         FK(philox)(P, b, w);
         return;
     }
+    FK_UNROLL
     for (int q = 0; q < FK_NV; q++) w[q] = _mm512_loadu_si512((const void *)(Win + 16 * q));
 }
 
@@ -114,6 +119,7 @@ FK(tn2_32)(const fk_params *P, __m512i w)
     __m512 t = FK(unit32)(w, 0x3FFFF << 5);
     __m512 a = _mm512_permutex2var_ps(_mm512_loadu_ps(P->tn2t_32[0]), w,
                                       _mm512_loadu_ps(P->tn2t_32[0] + 16));
+    FK_UNROLL
     for (int k = 1; k < FK_TN2_32_DEG1; k++) {
         __m512 c = _mm512_permutex2var_ps(_mm512_loadu_ps(P->tn2t_32[k]), w,
                                           _mm512_loadu_ps(P->tn2t_32[k] + 16));
@@ -122,20 +128,24 @@ FK(tn2_32)(const fk_params *P, __m512i w)
     return _mm512_add_ps(_mm512_set1_ps(P->loc32), FK(signed32)(a, w));
 }
 
-/* The 7 coefficients of 16 dyadic rows (fk_rows32[ix[l]] for lane l): 16 row loads,
+/* The 7 coefficients of 16 dyadic rows (lane l's at byte ix[l] of fk_rows32): 16 row loads,
  * then an in-register transpose (rows l and l + 8 share a vector; 4x4 transposes
  * inside each 128-bit lane; one two-source permute per coefficient). */
 static FK_INLINE void
-FK(rows32)(const int32_t *ix, __m512 c[FK_DY32_DEG1])
+FK(rows32)(const uint32_t *ix, __m512 c[FK_DY32_DEG1])
 {
+    const char *base = (const char *)fk_rows32;
     __m512 a[8], t[8], s[8];
+    FK_UNROLL
     for (int i = 0; i < 8; i++)
-        a[i] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(fk_rows32[ix[i]])),
-                                  _mm256_load_ps(fk_rows32[ix[i + 8]]), 1);
+        a[i] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps((const float *)(const void *)(base + ix[i]))),
+                                  _mm256_load_ps((const float *)(const void *)(base + ix[i + 8])), 1);
+    FK_UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
     }
+    FK_UNROLL
     for (int h = 0; h < 8; h += 4) { /* rows h..h+3 (and h+8..h+11) */
         s[h + 0] = _mm512_shuffle_ps(t[h], t[h + 2], 0x44);
         s[h + 1] = _mm512_shuffle_ps(t[h], t[h + 2], 0xEE);
@@ -145,6 +155,7 @@ FK(rows32)(const int32_t *ix, __m512 c[FK_DY32_DEG1])
     /* s[k]: rows 0-3 | coefficient k+4 | rows 8-11, k | k+4; s[k+4]: rows 4-7, 12-15 */
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
     const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    FK_UNROLL
     for (int k = 0; k < 4; k++) {
         c[k] = _mm512_permutex2var_ps(s[k], lo, s[k + 4]);
         if (k + 4 < FK_DY32_DEG1) c[k + 4] = _mm512_permutex2var_ps(s[k], hi, s[k + 4]);
@@ -161,12 +172,13 @@ FK(dyadic32)(__m512 y, __m512i off)
                                    _mm512_set1_epi32((127 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
     idx = _mm512_min_epi32(_mm512_max_epi32(idx, _mm512_setzero_si512()),
                            _mm512_set1_epi32(FK_DYADIC_COUNT - 1));
-    FK_ALIGN(64) int32_t ix[16];
-    _mm512_store_si512((void *)ix, _mm512_add_epi32(idx, off));
+    FK_ALIGN(64) uint32_t ix[16]; /* byte offsets of the rows */
+    _mm512_store_si512((void *)ix, _mm512_slli_epi32(_mm512_add_epi32(idx, off), 5));
     __m512 tau = FK(unit32)(_mm512_slli_epi32(b, FK_DYADIC_SUB_BITS), 0x7FFFFF);
     __m512 c[FK_DY32_DEG1];
     FK(rows32)(ix, c);
     __m512 acc = c[0];
+    FK_UNROLL
     for (int k = 1; k < FK_DY32_DEG1; k++) acc = _mm512_add_ps(_mm512_mul_ps(acc, tau), c[k]);
     return acc;
 }
@@ -299,6 +311,7 @@ FK(loop32)(const fk_params *P, int kind, int fmt, uint64_t b, const uint32_t *Wi
     for (size_t j = 0; j < nb; j++) {
         __m512i w[FK_NV];
         FK(words_in)(P, b + (uint64_t)j * FK_BLOCKS, Win ? Win + j * FK_WORDS : NULL, w);
+        FK_UNROLL
         for (int p = 0; p < FK_NV / 2; p++)
             FK(put32)(P, fmt, FK(value32)(P, kind, w[2 * p]), FK(value32)(P, kind, w[2 * p + 1]),
                       out + j * bytes, p);
@@ -353,23 +366,34 @@ FK(uniform64)(const fk_params *P, __m512i r)
     return _mm512_add_pd(_mm512_set1_pd(P->loc64), _mm512_mul_pd(u, _mm512_set1_pd(P->scale64)));
 }
 
-/* The float64 Keras truncated normal: the 15 main intervals by r's low 4 bits, the
- * last interval's 16 pieces by bits 4-7, both with vpermt2pd. */
-static FK_INLINE __m512d
-FK(tn2_64)(const fk_params *P, __m512i r)
+/* The float64 Keras truncated normal on 4 vectors side by side (four Horner chains
+ * in flight, each coefficient's table vectors loaded once): the 15 main intervals by
+ * r's low 4 bits, the last interval's 16 pieces by bits 4-7, both with vpermt2pd. */
+static FK_INLINE void
+FK(tn2_64x4)(const fk_params *P, const __m512i r[4], __m512d z[4])
 {
     const __m512i low4 = _mm512_set1_epi64(15);
-    __m512i k = _mm512_srli_epi64(r, 4);
-    __mmask8 last = _mm512_cmpeq_epi64_mask(_mm512_and_si512(r, low4), low4);
-    __m512d t = FK(unit64)(r, 8), a = _mm512_setzero_pd();
+    __m512i k[4];
+    __m512d t[4], a[4];
+    __mmask8 last[4];
+    for (int u = 0; u < 4; u++) {
+        k[u] = _mm512_srli_epi64(r[u], 4);
+        last[u] = _mm512_cmpeq_epi64_mask(_mm512_and_si512(r[u], low4), low4);
+        t[u] = FK(unit64)(r[u], 8);
+        a[u] = _mm512_setzero_pd();
+    }
     for (int c = 0; c < FK_TN2_64_DEG1; c++) {
         const double *row = P->tn2t_64[c];
-        __m512d cm = _mm512_permutex2var_pd(_mm512_loadu_pd(row), r, _mm512_loadu_pd(row + 8));
-        __m512d cs = _mm512_permutex2var_pd(_mm512_loadu_pd(row + 16), k, _mm512_loadu_pd(row + 24));
-        __m512d cc = _mm512_mask_blend_pd(last, cm, cs);
-        a = c == 0 ? cc : _mm512_add_pd(_mm512_mul_pd(a, t), cc);
+        __m512d m0 = _mm512_loadu_pd(row), m1 = _mm512_loadu_pd(row + 8);
+        __m512d s0 = _mm512_loadu_pd(row + 16), s1 = _mm512_loadu_pd(row + 24);
+            for (int u = 0; u < 4; u++) {
+            __m512d cm = _mm512_permutex2var_pd(m0, r[u], m1);
+            __m512d cs = _mm512_permutex2var_pd(s0, k[u], s1);
+            __m512d cc = _mm512_mask_blend_pd(last[u], cm, cs);
+            a[u] = c == 0 ? cc : _mm512_add_pd(_mm512_mul_pd(a[u], t[u]), cc);
+        }
     }
-    return _mm512_add_pd(_mm512_set1_pd(P->loc64), FK(signed64)(a, r));
+    for (int u = 0; u < 4; u++) z[u] = _mm512_add_pd(_mm512_set1_pd(P->loc64), FK(signed64)(a[u], r[u]));
 }
 
 /* 8x8 transpose of doubles: c[k] = (a[0][k], ..., a[7][k]) */
@@ -377,10 +401,12 @@ static FK_INLINE void
 FK(transpose8_pd)(const __m512d a[8], __m512d c[8])
 {
     __m512d t[8];
+    FK_UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm512_unpacklo_pd(a[i], a[i + 1]);     /* k = 0, 2, 4, 6 */
         t[i + 1] = _mm512_unpackhi_pd(a[i], a[i + 1]); /* k = 1, 3, 5, 7 */
     }
+    FK_UNROLL
     for (int o = 0; o < 2; o++) { /* even, then odd coefficients */
         __m512d x0 = _mm512_shuffle_f64x2(t[o], t[o + 2], 0x88);
         __m512d y0 = _mm512_shuffle_f64x2(t[o], t[o + 2], 0xDD);
@@ -402,15 +428,19 @@ FK(dyadic64)(__m512d y, __m512i off)
                                    _mm512_set1_epi64((int64_t)(1023 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
     idx = _mm512_min_epi64(_mm512_max_epi64(idx, _mm512_setzero_si512()),
                            _mm512_set1_epi64(FK_DYADIC_COUNT - 1));
-    FK_ALIGN(64) int64_t ix[8];
-    _mm512_store_si512((void *)ix, _mm512_add_epi64(idx, off));
+    FK_ALIGN(64) uint64_t ix[8]; /* byte offsets of the rows */
+    _mm512_store_si512((void *)ix, _mm512_slli_epi64(_mm512_add_epi64(idx, off), 7));
     __m512d tau = FK(unit64)(_mm512_slli_epi64(b, FK_DYADIC_SUB_BITS), 0);
     __m512d a[8], c[16];
-    for (int i = 0; i < 8; i++) a[i] = _mm512_load_pd(fk_rows64[ix[i]]);
+    const char *base = (const char *)fk_rows64;
+    FK_UNROLL
+    for (int i = 0; i < 8; i++) a[i] = _mm512_load_pd((const void *)(base + ix[i]));
     FK(transpose8_pd)(a, c);
-    for (int i = 0; i < 8; i++) a[i] = _mm512_load_pd(fk_rows64[ix[i]] + 8);
+    FK_UNROLL
+    for (int i = 0; i < 8; i++) a[i] = _mm512_load_pd((const void *)(base + ix[i] + 64));
     FK(transpose8_pd)(a, c + 8);
     __m512d acc = c[0];
+    FK_UNROLL
     for (int k = 1; k < FK_DY64_DEG1; k++) acc = _mm512_add_pd(_mm512_mul_pd(acc, tau), c[k]);
     return acc;
 }
@@ -459,27 +489,48 @@ FK(tn_general64)(const fk_params *P, __m512i r)
     return _mm512_add_pd(_mm512_set1_pd(P->loc64), _mm512_mul_pd(z, _mm512_set1_pd(P->scale64)));
 }
 
-static FK_INLINE __m512d
-FK(value64)(const fk_params *P, int kind, __m512i r)
+/* 4 vectors of values */
+static FK_INLINE void
+FK(values64)(const fk_params *P, int kind, const __m512i r[4], __m512d z[4])
 {
-    switch (kind) {
-    case FK_UNIFORM: return FK(uniform64)(P, r);
-    case FK_NORMAL: return FK(normal64)(P, r);
-    case FK_TRUNCATED: return FK(tn2_64)(P, r);
-    default: return FK(tn_general64)(P, r);
+    if (kind == FK_TRUNCATED) {
+        FK(tn2_64x4)(P, r, z);
+        return;
     }
+    FK_UNROLL
+    for (int u = 0; u < 4; u++)
+        z[u] = kind == FK_UNIFORM ? FK(uniform64)(P, r[u])
+             : kind == FK_NORMAL  ? FK(normal64)(P, r[u])
+                                  : FK(tn_general64)(P, r[u]);
 }
 
 static FK_INLINE void
 FK(loop64)(const fk_params *P, int kind, uint64_t b, const uint32_t *Win, size_t nb, char *out)
 {
     const __m512d lo = _mm512_set1_pd(P->lo64), hi = _mm512_set1_pd(P->hi64);
+    FK_ALIGN(64) uint32_t W[FK_WORDS];
     for (size_t j = 0; j < nb; j++) {
-        __m512i w[FK_NV];
-        FK(words_in)(P, b + (uint64_t)j * FK_BLOCKS, Win ? Win + j * FK_WORDS : NULL, w);
+        const uint32_t *src = W;
+        if (Win) {
+            src = Win + j * FK_WORDS;
+        }
+        else {
+            __m512i w[FK_NV];
+            FK(philox)(P, b + (uint64_t)j * FK_BLOCKS, w);
+            FK_UNROLL
+            for (int q = 0; q < FK_NV; q++) _mm512_store_si512((void *)(W + 16 * q), w[q]);
+        }
         double *o = (double *)(void *)(out + j * (size_t)FK_WORDS * 4u);
-        for (int q = 0; q < FK_NV; q++) /* max/min: the reference's clamp (see clamp32) */
-            _mm512_storeu_pd(o + 8 * q, _mm512_min_pd(hi, _mm512_max_pd(lo, FK(value64)(P, kind, w[q]))));
+        for (int q = 0; q < FK_NV; q += 4) {
+            __m512i r[4];
+            __m512d z[4];
+            FK_UNROLL
+            for (int u = 0; u < 4; u++) r[u] = _mm512_loadu_si512((const void *)(src + 16 * (q + u)));
+            FK(values64)(P, kind, r, z);
+            FK_UNROLL
+            for (int u = 0; u < 4; u++) /* max/min: the reference's clamp (see clamp32) */
+                _mm512_storeu_pd(o + 8 * (q + u), _mm512_min_pd(hi, _mm512_max_pd(lo, z[u])));
+        }
     }
 }
 
@@ -507,6 +558,7 @@ FK(run)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *ou
         for (size_t j = 0; j < nb; j++) {
             __m512i w[FK_NV];
             FK(words_in)(P, b + (uint64_t)j * FK_BLOCKS, Win ? Win + j * FK_WORDS : NULL, w);
+            FK_UNROLL
             for (int q = 0; q < FK_NV; q++) _mm512_store_si512((void *)(W + 16 * q), w[q]);
             FK(scalar_to)(P, W, n, out + j * n * (size_t)P->itemsize);
         }
