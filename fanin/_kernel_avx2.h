@@ -57,10 +57,10 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
         __m256i q2 = _mm256_unpacklo_epi64(a01hi, a23hi); /* blocks 2, 6 */
         __m256i q3 = _mm256_unpackhi_epi64(a01hi, a23hi); /* blocks 3, 7 */
         uint32_t *o = W + 32 * h;
-        _mm256_store_si256((__m256i *)(void *)(o + 0), _mm256_permute2x128_si256(q0, q1, 0x20));
-        _mm256_store_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(q2, q3, 0x20));
-        _mm256_store_si256((__m256i *)(void *)(o + 16), _mm256_permute2x128_si256(q0, q1, 0x31));
-        _mm256_store_si256((__m256i *)(void *)(o + 24), _mm256_permute2x128_si256(q2, q3, 0x31));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 0), _mm256_permute2x128_si256(q0, q1, 0x20));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(q2, q3, 0x20));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 16), _mm256_permute2x128_si256(q0, q1, 0x31));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 24), _mm256_permute2x128_si256(q2, q3, 0x31));
     }
 }
 

@@ -224,19 +224,34 @@ FK(segment)(const fk_params *P, uint64_t b, unsigned lane, size_t count, char *o
 }
 
 /* Test hook: transform given words (not Philox output) into out; nwords is a
- * multiple of the words per element. */
+ * multiple of the words per element. Whole batches straight from Win. */
 static void
 FK(words)(const fk_params *P, const uint32_t *Win, size_t nwords, char *out)
 {
     FK_ALIGN(64) uint32_t W[FK_WORDS];
     union { double d[FK_WORDS]; char c[FK_WORDS * 8]; } T;
     const size_t per = (size_t)P->per, isz = (size_t)P->itemsize;
-    for (size_t a = 0; a < nwords; a += FK_WORDS) {
-        size_t m = nwords - a < FK_WORDS ? nwords - a : FK_WORDS;
-        memset(W, 0, sizeof(W));
-        memcpy(W, Win + a, m * 4u);
-        FK(run)(P, 0, W, 1, T.c);
-        memcpy(out + (a / per) * isz, T.c, (m / per) * isz);
+    const size_t nb = nwords / FK_WORDS, m = nwords - nb * FK_WORDS;
+    if (nb) FK(run)(P, 0, Win, nb, out);
+    if (m == 0) return;
+    memset(W, 0, sizeof(W));
+    memcpy(W, Win + nb * FK_WORDS, m * 4u);
+    FK(run)(P, 0, W, 1, T.c);
+    memcpy(out + nb * (FK_WORDS / per) * isz, T.c, (m / per) * isz);
+}
+
+/* Benchmark hook: the Philox words of nb batches from block b into W */
+static void
+FK(philox_words)(const fk_params *P, uint64_t b, size_t nb, uint32_t *W)
+{
+    for (size_t j = 0; j < nb; j++) {
+#if defined(FK_ISA_AVX512)
+        __m512i w[FK_WORDS / 16];
+        FK(philox)(P, b + (uint64_t)j * FK_BLOCKS, w);
+        for (int q = 0; q < FK_WORDS / 16; q++) _mm512_storeu_si512((void *)(W + j * FK_WORDS + 16 * q), w[q]);
+#else
+        FK(philox)(P, b + (uint64_t)j * FK_BLOCKS, W + j * FK_WORDS);
+#endif
     }
 }
 

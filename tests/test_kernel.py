@@ -502,3 +502,108 @@ def test_fill_can_be_interrupted(threads):
     assert first[0] == "interrupted", r.stdout
     assert float(first[1]) < 1.0, r.stdout
     assert "after True" in r.stdout
+
+
+# --------------------------------------------------------------------------- #
+# new(): allocation and fill in one call; _philox_words: Philox alone
+# --------------------------------------------------------------------------- #
+
+NEW_SHAPES = [(), (0,), (1,), (3, 3), (2, 0, 4), (7, 65), (1000,), (4, 4, 3, 3)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_new_matches_reference(fmt, kind):
+    """new(shape, ...) holds elements 0, 1, ... of (key, call), like fill into np.empty."""
+    dist = make_dist(kind, 0.25, 1.5)
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+    for shape in NEW_SHAPES:
+        a = _kernel.new(shape, fmt, 11, 2**40 + 3, code, params, ilow, nm1)
+        assert a.shape == shape and a.dtype == DTYPES[fmt] and a.flags.c_contiguous
+        assert same_bits(a, ref(shape, fmt, 11, 2**40 + 3, dist)), shape
+    assert _kernel.new(9, fmt, 11, 1, code, params, ilow, nm1, threads=2).shape == (9,)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", stream.INT_FORMATS)
+def test_new_integer_formats(fmt):
+    dist = stream.uniform_int(-3, 100)
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+    a = _kernel.new((5, 7), fmt, 2, 9, code, params, ilow, nm1)
+    b = np.empty((5, 7), a.dtype)
+    kfill(b, 2, 9, dist, fmt=fmt)
+    assert a.dtype == np.dtype(fmt) and np.array_equal(a, b)
+
+
+@needs_kernel
+def test_new_bad_arguments():
+    code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.0, 1.0), "float32")
+    with pytest.raises(ValueError):
+        _kernel.new((-1, 3), "float32", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(TypeError):
+        _kernel.new("3", "float32", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(ValueError):
+        _kernel.new(3, "float8", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(ValueError):
+        _kernel.new(3, "int32", 0, 0, code, params, ilow, nm1)  # a float kind
+    with pytest.raises(ValueError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, threads=0)
+    with pytest.raises(TypeError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, bogus=1)
+    with pytest.raises(TypeError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow)
+
+
+def _philox_reference(key, call, block, nblocks):
+    blocks = (np.uint64(block) + np.arange(nblocks, dtype=np.uint64))  # wraps mod 2**64
+    c0, c1 = blocks & np.uint64(0xFFFFFFFF), blocks >> np.uint64(32)
+    words = stream.philox4x32((c0, c1, np.full_like(c0, call & 0xFFFFFFFF),
+                               np.full_like(c0, call >> 32)), (key & 0xFFFFFFFF, key >> 32))
+    return np.stack(words, axis=-1).reshape(-1).astype(np.uint32)
+
+
+PHILOX_BLOCKS = [0, 5, 2**32 - 7, 2**32 - 40, 2**33 - 1, 2**64 - 9, 2**64 - 32]
+
+
+@needs_kernel
+def test_philox_words_match_reference():
+    """Philox alone, with block counters whose low word (or all 64 bits) wraps in a batch."""
+    w = np.empty(2 * 128, np.uint32)
+    for key, call in [(0, 0), (2**64 - 1, 2**63 + 5), (123456789, 2**32)]:
+        for block in PHILOX_BLOCKS:
+            _kernel._philox_words(w, key, call, block)
+            assert np.array_equal(w, _philox_reference(key, call, block, 64)), (key, call, block)
+    _kernel._philox_words(w[:4].copy()[:0], 0, 0, 0)  # nothing to do
+    with pytest.raises(ValueError):
+        _kernel._philox_words(np.empty(100, np.uint32), 0, 0, 0)
+
+
+NEW_ISA_CHECK = """
+import sys
+import numpy as np
+from fanin import _kernel
+assert _kernel.isa() == sys.argv[1], _kernel.isa()
+sys.argv = sys.argv[:1]
+import test_kernel as t
+t.test_philox_words_match_reference()
+for fmt in t.DTYPES:
+    for kind in t.KINDS:
+        t.test_new_matches_reference(fmt, kind)
+    t.test_block_counter_carries_into_high_word(fmt)
+print("ok")
+"""
+
+
+@needs_kernel
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_isa_variant_philox_and_new(isa):
+    """Philox alone, new() and block counters that wrap, per forced ISA variant."""
+    if isa not in _supported_isas():
+        pytest.skip(f"this CPU does not run the {isa} variant")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + NEW_ISA_CHECK
+    r = _run(code, {"FANIN_KERNEL_ISA": isa}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().endswith("ok")
