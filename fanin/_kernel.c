@@ -22,9 +22,10 @@
  * new(shape, fmt, key, call, kind, params, ilow, nm1, threads=None): a new C-contiguous
  *     array of shape (bfloat16: uint16 bits) holding stream elements 0, 1, ...: the
  *     allocation and fill in one call, for small tensors.
- * _philox_words(out, key, call, block): benchmark hook, Philox words alone.
- * _transform_words(words, out, fmt, kind, params, ilow, nm1): test hook running
- *     the transform and rounding on given uint32 words instead of Philox output.
+ * philox_words(out, key, call, block): Philox words alone (benchmarks, tests).
+ * transform_words(words, out, fmt, kind, params, ilow, nm1), alias _transform_words:
+ *     the transform and rounding on given uint32 words instead of Philox output
+ *     (benchmarks, tests).
  * STREAM_VERSION, TABLES_ID: what this build implements (fanin.stream refuses a
  *     kernel whose values differ from its own).
  */
@@ -950,7 +951,7 @@ fk_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwname
     return arr;
 }
 
-/* _philox_words(out, key, call, block): benchmark hook writing the Philox words of
+/* philox_words(out, key, call, block): benchmark and test hook writing the Philox words of
  * blocks block, block + 1, ... into the uint32 array out (a multiple of FK_WORDS) */
 static PyObject *
 fk_philox_words_py(PyObject *self, PyObject *args)
@@ -1082,8 +1083,12 @@ static PyMethodDef fk_methods[] = {
      "new(shape, fmt, key, call, kind, params, ilow, nm1, threads=None) -> ndarray"
      "\n\nA new C-contiguous array of shape filled with stream elements 0, 1, ... "
      "(bfloat16: its bits as uint16)."},
-    {"_philox_words", fk_philox_words_py, METH_VARARGS,
-     "_philox_words(out, key, call, block): benchmark hook (Philox words only)."},
+    {"philox_words", fk_philox_words_py, METH_VARARGS,
+     "philox_words(out, key, call, block): the Philox words of blocks block, block + 1, "
+     "... alone (benchmarks)."},
+    {"transform_words", fk_transform_words, METH_VARARGS,
+     "transform_words(words, out, fmt, kind, params, ilow, nm1): the transform and store "
+     "alone, on given words (benchmarks, tests)."},
     {"_transform_words", fk_transform_words, METH_VARARGS,
      "_transform_words(words, out, fmt, kind, params, ilow, nm1): test hook."},
     {NULL, NULL, 0, NULL},

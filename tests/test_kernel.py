@@ -505,7 +505,7 @@ def test_fill_can_be_interrupted(threads):
 
 
 # --------------------------------------------------------------------------- #
-# new(): allocation and fill in one call; _philox_words: Philox alone
+# new(): allocation and fill in one call; philox_words: Philox alone
 # --------------------------------------------------------------------------- #
 
 NEW_SHAPES = [(), (0,), (1,), (3, 3), (2, 0, 4), (7, 65), (1000,), (4, 4, 3, 3)]
@@ -572,11 +572,11 @@ def test_philox_words_match_reference():
     w = np.empty(2 * 128, np.uint32)
     for key, call in [(0, 0), (2**64 - 1, 2**63 + 5), (123456789, 2**32)]:
         for block in PHILOX_BLOCKS:
-            _kernel._philox_words(w, key, call, block)
+            _kernel.philox_words(w, key, call, block)
             assert np.array_equal(w, _philox_reference(key, call, block, 64)), (key, call, block)
-    _kernel._philox_words(w[:4].copy()[:0], 0, 0, 0)  # nothing to do
+    _kernel.philox_words(w[:4].copy()[:0], 0, 0, 0)  # nothing to do
     with pytest.raises(ValueError):
-        _kernel._philox_words(np.empty(100, np.uint32), 0, 0, 0)
+        _kernel.philox_words(np.empty(100, np.uint32), 0, 0, 0)
 
 
 NEW_ISA_CHECK = """
