@@ -132,7 +132,7 @@ FK(tn2_32)(const fk_params *P, __m512i w)
  * then an in-register transpose (rows l and l + 8 share a vector; 4x4 transposes
  * inside each 128-bit lane; one two-source permute per coefficient). */
 static FK_INLINE void
-FK(rows32)(const uint32_t *ix, __m512 c[FK_DY32_DEG1])
+FK(rows32)(const volatile uint32_t *ix, __m512 c[FK_DY32_DEG1])
 {
     const char *base = (const char *)fk_rows32;
     __m512 a[8], t[8], s[8];
@@ -172,7 +172,9 @@ FK(dyadic32)(__m512 y, __m512i off)
                                    _mm512_set1_epi32((127 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
     idx = _mm512_min_epi32(_mm512_max_epi32(idx, _mm512_setzero_si512()),
                            _mm512_set1_epi32(FK_DYADIC_COUNT - 1));
-    FK_ALIGN(64) uint32_t ix[16]; /* byte offsets of the rows */
+    /* byte offsets of the rows, read back one by one: volatile keeps the compiler from
+     * turning the reads into lane extractions, which cost vector ops, not loads */
+    FK_ALIGN(64) volatile uint32_t ix[16];
     _mm512_store_si512((void *)ix, _mm512_slli_epi32(_mm512_add_epi32(idx, off), 5));
     __m512 tau = FK(unit32)(_mm512_slli_epi32(b, FK_DYADIC_SUB_BITS), 0x7FFFFF);
     __m512 c[FK_DY32_DEG1];
@@ -428,7 +430,7 @@ FK(dyadic64)(__m512d y, __m512i off)
                                    _mm512_set1_epi64((int64_t)(1023 + FK_DYADIC_EXP_MIN) << FK_DYADIC_SUB_BITS));
     idx = _mm512_min_epi64(_mm512_max_epi64(idx, _mm512_setzero_si512()),
                            _mm512_set1_epi64(FK_DYADIC_COUNT - 1));
-    FK_ALIGN(64) uint64_t ix[8]; /* byte offsets of the rows */
+    FK_ALIGN(64) uint64_t ix[8]; /* byte offsets of the rows (lane extractions: faster here) */
     _mm512_store_si512((void *)ix, _mm512_slli_epi64(_mm512_add_epi64(idx, off), 7));
     __m512d tau = FK(unit64)(_mm512_slli_epi64(b, FK_DYADIC_SUB_BITS), 0);
     __m512d a[8], c[16];
