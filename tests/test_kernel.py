@@ -579,6 +579,28 @@ def test_philox_words_match_reference():
         _kernel.philox_words(np.empty(100, np.uint32), 0, 0, 0)
 
 
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES) + ["int64", "uint16"])
+def test_unaligned_outputs(fmt):
+    """Outputs at every byte offset within a vector: stores of any alignment."""
+    isz = np.dtype(DTYPES.get(fmt, fmt)).itemsize
+    kinds = KINDS if fmt in DTYPES else ("int",)
+    for kind in kinds:
+        dist = stream.uniform_int(-5, 1000) if kind == "int" else make_dist(kind, 0.5, 2.0)
+        for offset in (1, isz - 1, 3, 17, 63):
+            for n in (5, 200, 1000):
+                buf = np.zeros(n * isz + 64, np.uint8)
+                a = np.ndarray((n,), DTYPES.get(fmt, fmt), buffer=buf, offset=offset)
+                kfill(a, 9, 4, dist, fmt=fmt)
+                b = np.empty(n, a.dtype)
+                if kind == "int":
+                    kfill(b, 9, 4, dist, fmt=fmt)
+                else:
+                    b = ref(n, fmt, 9, 4, dist)
+                assert same_bits(a, b), (kind, offset, n)
+                assert not buf[:offset].any() and not buf[offset + n * isz:].any()
+
+
 NEW_ISA_CHECK = """
 import sys
 import numpy as np
@@ -591,6 +613,7 @@ for fmt in t.DTYPES:
     for kind in t.KINDS:
         t.test_new_matches_reference(fmt, kind)
     t.test_block_counter_carries_into_high_word(fmt)
+    t.test_unaligned_outputs(fmt)
 print("ok")
 """
 
