@@ -19,9 +19,10 @@
  * set_num_threads(n), get_num_threads()   (n=None: FANIN_NUM_THREADS or all CPUs)
  * isa() -> the instruction-set variant in use ("avx512", "avx2" or "generic");
  *     FANIN_KERNEL_ISA=generic|avx2 at import forces a lower one (for tests).
- * new(shape, fmt, key, call, kind, params, ilow, nm1, threads=None): a new C-contiguous
- *     array of shape (bfloat16: uint16 bits) holding stream elements 0, 1, ...: the
- *     allocation and fill in one call, for small tensors.
+ * new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None): a
+ *     new C-contiguous array of shape (dtype None: the format's type, bfloat16 as uint16
+ *     bits; else a plain native dtype of that size) holding stream elements 0, 1, ...:
+ *     the allocation and fill in one call, for small tensors.
  * philox_words(out, key, call, block): Philox words alone (benchmarks, tests).
  * transform_words(words, out, fmt, kind, params, ilow, nm1), alias _transform_words:
  *     the transform and rounding on given uint32 words instead of Philox output
@@ -921,22 +922,65 @@ fk_npy_type(int fmt)
     return types[fmt];
 }
 
-/* new(shape, fmt, key, call, kind, params, ilow, nm1, threads=None): a new
- * C-contiguous array of shape filled with elements 0, 1, ... of the stream (one
+/* new's keywords: threads (None: the module's setting) and dtype (None: the
+ * format's numpy type; else a native, plain dtype of the format's itemsize, e.g.
+ * ml_dtypes.bfloat16). Returns a new reference to the descr, NULL with an error. */
+static PyArray_Descr *
+fk_new_keywords(PyObject *const *kwargs, PyObject *kwnames, const fk_params *P, int *nthreads)
+{
+    PyObject *threads = Py_None, *dtype = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "threads") == 0)
+            threads = kwargs[i];
+        else if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "dtype") == 0)
+            dtype = kwargs[i];
+        else {
+            PyErr_Format(PyExc_TypeError, "new(): unexpected keyword %R", name);
+            return NULL;
+        }
+    }
+    *nthreads = fk_num_threads;
+    if (threads != Py_None && fk_thread_count(threads, nthreads) < 0) return NULL;
+    if (dtype == Py_None) return PyArray_DescrFromType(fk_npy_type(P->fmt));
+    PyArray_Descr *d = NULL;
+    if (!PyArray_DescrConverter(dtype, &d)) return NULL;
+    if (PyDataType_ELSIZE(d) != P->itemsize || PyDataType_REFCHK(d) ||
+        !PyArray_ISNBO(d->byteorder) || PyDataType_HASSUBARRAY(d)) {
+        PyErr_Format(PyExc_TypeError, "new(): dtype %R is not a plain native type of the "
+                     "format's %d bytes", (PyObject *)d, P->itemsize);
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None): a
+ * new C-contiguous array of shape filled with elements 0, 1, ... of the stream (one
  * row): fill's allocation and call in one. */
 static PyObject *
 fk_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     (void)self;
-    int nthreads;
-    if (fk_parse_threads(args, nargs, kwnames, 8, "new(shape, fmt, key, call, kind, params, "
-                         "ilow, nm1, threads=None)", &nthreads) < 0)
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "new(shape, fmt, key, call, kind, params, ilow, nm1, "
+                        "*, threads=None, dtype=None): wrong number of arguments");
         return NULL;
+    }
     fk_job J;
+    int nthreads;
     if (fk_parse_stream(args + 1, &J.p) < 0) return NULL;
+    PyArray_Descr *descr = fk_new_keywords(args + nargs, kwnames, &J.p, &nthreads);
+    if (descr == NULL) return NULL;
     PyArray_Dims shape = {NULL, 0};
-    if (!PyArray_IntpConverter(args[0], &shape)) return NULL;
-    PyObject *arr = PyArray_SimpleNew(shape.len, shape.ptr, fk_npy_type(J.p.fmt));
+    if (!PyArray_IntpConverter(args[0], &shape)) {
+        Py_DECREF(descr);
+        return NULL;
+    }
+    /* steals the descr reference */
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, descr, shape.len, shape.ptr, NULL, NULL,
+                                         0, NULL);
     PyDimMem_FREE(shape.ptr);
     if (arr == NULL) return NULL;
     static const uint64_t zero = 0;
@@ -1080,9 +1124,9 @@ static PyMethodDef fk_methods[] = {
     {"isa", fk_get_isa, METH_NOARGS,
      "isa() -> the instruction-set variant in use: 'avx512', 'avx2' or 'generic'."},
     {"new", (PyCFunction)(void (*)(void))fk_new, METH_FASTCALL | METH_KEYWORDS,
-     "new(shape, fmt, key, call, kind, params, ilow, nm1, threads=None) -> ndarray"
-     "\n\nA new C-contiguous array of shape filled with stream elements 0, 1, ... "
-     "(bfloat16: its bits as uint16)."},
+     "new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None)"
+     " -> ndarray\n\nA new C-contiguous array of shape filled with stream elements 0, 1, "
+     "... (dtype None: the format's numpy type, bfloat16 as uint16 bits)."},
     {"philox_words", fk_philox_words_py, METH_VARARGS,
      "philox_words(out, key, call, block): the Philox words of blocks block, block + 1, "
      "... alone (benchmarks)."},

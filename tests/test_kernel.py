@@ -553,6 +553,20 @@ def test_new_bad_arguments():
         _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, bogus=1)
     with pytest.raises(TypeError):
         _kernel.new(3, "float32", 0, 0, code, params, ilow)
+    for bad in (">f4", object, np.float64, "S4"):
+        with pytest.raises(TypeError):
+            _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, dtype=bad)
+
+
+@needs_kernel
+def test_new_with_a_dtype():
+    """dtype= gives the array that type (bfloat16's bits under ml_dtypes' type, say)."""
+    code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.5, 2.0), "bfloat16")
+    a = _kernel.new((4, 5), "bfloat16", 3, 8, code, params, ilow, nm1)
+    for dt in (np.uint16, np.int16, np.float16, np.dtype("V2")):
+        b = _kernel.new((4, 5), "bfloat16", 3, 8, code, params, ilow, nm1, dtype=dt)
+        assert b.dtype == np.dtype(dt) and b.shape == (4, 5)
+        assert np.array_equal(b.view(np.uint16), a)
 
 
 def _philox_reference(key, call, block, nblocks):
