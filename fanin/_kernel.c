@@ -923,8 +923,8 @@ fk_npy_type(int fmt)
 }
 
 /* new's keywords: threads (None: the module's setting) and dtype (None: the
- * format's numpy type; else a native, plain dtype of the format's itemsize, e.g.
- * ml_dtypes.bfloat16). Returns a new reference to the descr, NULL with an error. */
+ * format's numpy type; else a native number or unstructured void dtype of the
+ * format's itemsize, e.g. ml_dtypes.bfloat16). Returns a new reference to the descr, NULL with an error. */
 static PyArray_Descr *
 fk_new_keywords(PyObject *const *kwargs, PyObject *kwnames, const fk_params *P, int *nthreads)
 {
@@ -947,7 +947,8 @@ fk_new_keywords(PyObject *const *kwargs, PyObject *kwnames, const fk_params *P, 
     PyArray_Descr *d = NULL;
     if (!PyArray_DescrConverter(dtype, &d)) return NULL;
     if (PyDataType_ELSIZE(d) != P->itemsize || PyDataType_REFCHK(d) ||
-        !PyArray_ISNBO(d->byteorder) || PyDataType_HASSUBARRAY(d)) {
+        !PyArray_ISNBO(d->byteorder) || PyDataType_HASSUBARRAY(d) || PyDataType_HASFIELDS(d) ||
+        strchr("fiuV", d->kind) == NULL) {
         PyErr_Format(PyExc_TypeError, "new(): dtype %R is not a plain native type of the "
                      "format's %d bytes", (PyObject *)d, P->itemsize);
         Py_DECREF(d);
