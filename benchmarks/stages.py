@@ -68,42 +68,54 @@ def host_info() -> dict:
             "kernel_isa": isa}
 
 
-def _best_ns(f, n: int, reps: int, trials: int = 7) -> float:
-    best = float("inf")
-    for _ in range(trials):
-        t = time.thread_time()
-        for _ in range(reps):
-            f()
-        best = min(best, (time.thread_time() - t) / reps)
-    return best / n * 1e9
+def _cpu_ns(f, n: int, reps: int) -> float:
+    t = time.thread_time()
+    for _ in range(reps):
+        f()
+    return (time.thread_time() - t) / reps / n * 1e9
 
 
-def stage_figures(n: int = N, reps: int = 100) -> dict:
-    """ns per element of each stage, per (kind, format); see the module docstring."""
+def _cases(n: int):
+    """name -> call, for every stage of every (format, kind)."""
     import numpy as np
     from fanin import _kernel, stream
 
     words = np.empty(2 * n, np.uint32)
     _kernel.philox_words(words, 1, 2, 0)
-    philox = _best_ns(lambda: _kernel.philox_words(words[:n], 1, 2, 0), n, reps)
     starts = np.zeros(1, np.uint64)
-    rows = []
+    cases = {("philox",): lambda: _kernel.philox_words(words[:n], 1, 2, 0)}
     for fmt, np_type in FORMATS.items():
-        per = stream.words_per_element(fmt)
-        out = np.empty(n, np_type)
+        per, out = stream.words_per_element(fmt), np.empty(n, np_type)
+        cases[(fmt, "store")] = lambda out=out: out.fill(1)
         for name, (ctor, args) in KINDS.items():
-            code, params, ilow, nm1 = stream.kernel_args(getattr(stream, ctor)(*args), fmt)
-            fused = _best_ns(lambda: _kernel.fill(out, fmt, 1, 2, code, params, ilow, nm1,
-                                                  starts, n, threads=1), n, reps)
-            tstore = _best_ns(lambda: _kernel.transform_words(words[:n * per], out, fmt, code,
-                                                              params, ilow, nm1), n, reps)
-            store = _best_ns(lambda: out.fill(1), n, reps)
+            a = (fmt,) + stream.kernel_args(getattr(stream, ctor)(*args), fmt)
+            cases[(fmt, name, "fused")] = lambda out=out, a=a: _kernel.fill(
+                out, a[0], 1, 2, *a[1:], starts, n, threads=1)
+            cases[(fmt, name, "transform_store")] = lambda out=out, a=a, w=words[:n * per]: (
+                _kernel.transform_words(w, out, *a))
+    return cases
+
+
+def stage_figures(n: int = N, reps: int = 100, rounds: int = 11) -> dict:
+    """ns per element of each stage, per (kind, format); see the module docstring.
+    Every case is timed once per round, rounds interleaved, best round kept: a burst
+    of load elsewhere then touches every case alike."""
+    from fanin import _kernel, stream
+
+    cases = _cases(n)
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(rounds):
+        for key, f in cases.items():
+            best[key] = min(best[key], _cpu_ns(f, n, reps))
+    philox, rows = best[("philox",)], []
+    for fmt in FORMATS:
+        per = stream.words_per_element(fmt)
+        for name in KINDS:
+            fused, tstore = best[(fmt, name, "fused")], best[(fmt, name, "transform_store")]
             rows.append({"fmt": fmt, "kind": name, "philox_ns": philox * per,
-                         "transform_store_ns": tstore, "store_ns": store, "fused_ns": fused,
-                         "fused_vs_parts": fused / (philox * per + tstore)})
-    for r in rows:
-        base = next(b for b in rows if b["fmt"] == r["fmt"] and b["kind"] == "+-2")
-        r["x_pm2"] = r["fused_ns"] / base["fused_ns"]
+                         "transform_store_ns": tstore, "store_ns": best[(fmt, "store")],
+                         "fused_ns": fused, "fused_vs_parts": fused / (philox * per + tstore),
+                         "x_pm2": fused / best[(fmt, "+-2", "fused")]})
     return {"n": n, "philox_ns_per_word": philox, "isa": _kernel.isa(), "rows": rows}
 
 
