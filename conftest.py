@@ -38,8 +38,8 @@ collect_ignore = []
 # imported, fanin's classes create their Keras-side subclasses (fanin/_frameworks.py).
 collect_ignore += ["fanin/keras.py", "fanin/tf_keras.py"]
 if importlib.util.find_spec("torch") is None:
-    collect_ignore += ["fanin/torch.py", "fanin/_torch_stream.py", "fanin/_torch_dtensor.py"]
+    collect_ignore += ["fanin/torch.py", "fanin/stream/torch.py", "fanin/_torch_dtensor.py"]
 if importlib.util.find_spec("dask") is None:
     collect_ignore += ["fanin/dask.py"]
 if importlib.util.find_spec("jax") is None:
-    collect_ignore += ["fanin/jax.py", "fanin/_jax_stream.py"]
+    collect_ignore += ["fanin/jax.py", "fanin/stream/jax.py"]

@@ -1,4 +1,4 @@
-"""Build the optional compiled stream kernel, fanin._kernel.
+"""Build the optional compiled stream kernel, fanin.stream._kernel.
 
 All metadata lives in pyproject.toml. The kernel must compute exactly the bits of the
 NumPy reference, so it is built without floating-point contraction (no fused
@@ -17,7 +17,7 @@ from setuptools.command.build_ext import build_ext
 
 _NO_KERNEL_BANNER = """
 ************************************************************************
-WARNING: fanin's compiled kernel (fanin._kernel) was NOT built:
+WARNING: fanin's compiled kernel (fanin.stream._kernel) was NOT built:
   {error}
 fanin will install and work, using the NumPy reference stream: the same
 values, 10-100x slower. Install a C compiler (gcc, clang or MSVC) and
@@ -58,9 +58,9 @@ class BuildExt(build_ext):
 
 
 def _stream_version():
-    """STREAM_VERSION from fanin/stream.py (its one source), without importing fanin."""
+    """STREAM_VERSION from fanin/stream/spec.py (its one source), without importing fanin."""
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "fanin", "stream.py"), encoding="utf-8") as f:
+    with open(os.path.join(here, "fanin", "stream", "spec.py"), encoding="utf-8") as f:
         return re.search(r"^STREAM_VERSION = (\d+)$", f.read(), re.M).group(1)
 
 
@@ -73,10 +73,11 @@ def _extensions():
         return []
     return [
         Extension(
-            "fanin._kernel",
-            sources=["fanin/_kernel.c"],
-            depends=["fanin/_kernel_impl.h", "fanin/_kernel_avx2.h", "fanin/_kernel_avx512.h",
-                     "fanin/_tables.h", "fanin/stream.py"],
+            "fanin.stream._kernel",
+            sources=["fanin/stream/_kernel.c"],
+            depends=["fanin/stream/_kernel_impl.h", "fanin/stream/_kernel_avx2.h",
+                     "fanin/stream/_kernel_avx512.h", "fanin/stream/_tables.h",
+                     "fanin/stream/spec.py"],
             include_dirs=[numpy.get_include()],
             define_macros=[("_GNU_SOURCE", None), ("FK_STREAM_VERSION", _stream_version())],
             optional=True,

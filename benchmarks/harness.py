@@ -240,7 +240,7 @@ def worker_threads(task):
     from fanin import stream
 
     if not stream.using_kernel():
-        emit({"status": "skipped: fanin._kernel not built or not in use"})
+        emit({"status": "skipped: fanin.stream._kernel not built or not in use"})
         return
     if not hasattr(fanin, "set_num_threads"):
         emit({"status": "skipped: fanin.set_num_threads does not exist"})
@@ -274,7 +274,7 @@ def worker_kernel(task):
     from fanin import stream
 
     if not stream.using_kernel():
-        emit({"part": "stages", "status": "skipped: fanin._kernel not built or not in use"})
+        emit({"part": "stages", "status": "skipped: fanin.stream._kernel not built or not in use"})
         return
     for part, f in (("stages", stages.stage_figures), ("pretouched", stages.pretouched_vs_torch),
                     ("init_fill", stages.init_fill_us)):

@@ -129,8 +129,8 @@ class Fanin(Impl):
             self.info["threads"] = 1
         else:
             if not using:
-                raise Unavailable("fanin._kernel not built (fanin would use the reference)")
-            self.info["kernel_file"] = stream._kernel.__file__
+                raise Unavailable("fanin.stream._kernel not built (fanin would use the reference)")
+            self.info["kernel_file"] = stream.kernel.KERNEL.__file__
             if hasattr(fanin, "get_num_threads"):
                 self.info["threads"] = fanin.get_num_threads()
         self.init = fanin.LecunNormal(seed=SEED)

@@ -59,9 +59,9 @@ def host_info() -> dict:
         kind = "other"
     isa = None
     try:
-        from fanin import _kernel
+        from fanin.stream.kernel import KERNEL
 
-        isa = _kernel.isa()
+        isa = KERNEL.isa() if KERNEL is not None else None
     except ImportError:
         pass
     return {"cpu": model, "avx512": avx512, "avx2": "avx2" in flags, "host_kind": kind,
@@ -78,21 +78,22 @@ def _cpu_ns(f, n: int, reps: int) -> float:
 def _cases(n: int):
     """name -> call, for every stage of every (format, kind)."""
     import numpy as np
-    from fanin import _kernel, stream
+    from fanin import stream
+    from fanin.stream.kernel import KERNEL as kernel
 
     words = np.empty(2 * n, np.uint32)
-    _kernel.philox_words(words, 1, 2, 0)
+    kernel.philox_words(words, 1, 2, 0)
     starts = np.zeros(1, np.uint64)
-    cases = {("philox",): lambda: _kernel.philox_words(words[:n], 1, 2, 0)}
+    cases = {("philox",): lambda: kernel.philox_words(words[:n], 1, 2, 0)}
     for fmt, np_type in FORMATS.items():
         per, out = stream.words_per_element(fmt), np.empty(n, np_type)
         cases[(fmt, "store")] = lambda out=out: out.fill(1)
         for name, (ctor, args) in KINDS.items():
             a = (fmt,) + stream.kernel_args(getattr(stream, ctor)(*args), fmt)
-            cases[(fmt, name, "fused")] = lambda out=out, a=a: _kernel.fill(
+            cases[(fmt, name, "fused")] = lambda out=out, a=a: kernel.fill(
                 out, a[0], 1, 2, *a[1:], starts, n, threads=1)
             cases[(fmt, name, "transform_store")] = lambda out=out, a=a, w=words[:n * per]: (
-                _kernel.transform_words(w, out, *a))
+                kernel.transform_words(w, out, *a))
     return cases
 
 
@@ -100,7 +101,8 @@ def stage_figures(n: int = N, reps: int = 100, rounds: int = 11) -> dict:
     """ns per element of each stage, per (kind, format); see the module docstring.
     Every case is timed once per round, rounds interleaved, best round kept: a burst
     of load elsewhere then touches every case alike."""
-    from fanin import _kernel, stream
+    from fanin import stream
+    from fanin.stream.kernel import KERNEL
 
     cases = _cases(n)
     best = dict.fromkeys(cases, float("inf"))
@@ -116,7 +118,7 @@ def stage_figures(n: int = N, reps: int = 100, rounds: int = 11) -> dict:
                          "transform_store_ns": tstore, "store_ns": best[(fmt, "store")],
                          "fused_ns": fused, "fused_vs_parts": fused / (philox * per + tstore),
                          "x_pm2": fused / best[(fmt, "+-2", "fused")]})
-    return {"n": n, "philox_ns_per_word": philox, "isa": _kernel.isa(), "rows": rows}
+    return {"n": n, "philox_ns_per_word": philox, "isa": KERNEL.isa(), "rows": rows}
 
 
 def pretouched_vs_torch(n: int = 1 << 24, trials: int = 7) -> dict:

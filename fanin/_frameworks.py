@@ -111,15 +111,15 @@ def keras_side(classes, core_classes):
     return {core: classes[name] for name, core in core_classes.items()}
 
 
-def register(register_serializable, package, classes, core_classes):
+def register(register_serializable, package, classes, core_classes, core_base):
     """Register fanin's classes, then the Keras-side ones, as ``"package>Name"``.
 
     Both serialize under the same name; loading gives the Keras-side class
     (registered last). ``register_serializable`` is the framework's
-    ``saving.register_keras_serializable``.
+    ``saving.register_keras_serializable``; ``core_base`` is ``fanin.Initializer``
+    (passed in: this module sits below the core and imports none of it).
     """
-    from fanin.initializers import Initializer
     for name, side in classes.items():
         add = register_serializable(package=package, name=name)
-        add(core_classes.get(name, Initializer))
+        add(core_classes.get(name, core_base))
         add(side)

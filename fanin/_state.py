@@ -3,31 +3,20 @@
 Four settings exist, each owned by one module: the default float dtype
 (:func:`fanin.set_floatx`), the global seed (:func:`fanin.set_random_seed`), the
 backend that fills numpy arrays (:func:`fanin.stream.set_backend`) and the kernel's
-thread count (:func:`fanin.set_num_threads`). Each setter returns a :class:`Restore`:
-ignore it, or use it as a context manager that puts the previous value back.
+thread count (:func:`fanin.set_num_threads`). Each setter returns a
+:class:`fanin.restore.Restore`:
+ignore it, or use it as a context manager that puts the previous value back. This
+module takes and puts back all four at once (the test suite does, around every test).
 
 >>> import fanin
->>> with fanin.set_floatx("float64"):
-...     fanin.floatx()
-'float64'
+>>> saved = snapshot()
+>>> _ = fanin.set_floatx("float16"), fanin.set_random_seed(3)
+>>> restore(saved)
 >>> fanin.floatx()
 'float32'
 """
 
 from __future__ import annotations
-
-
-class Restore:
-    """What a setter returns: ignore it, or use it as a context manager that restores."""
-
-    def __init__(self, restore):
-        self._restore = restore
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._restore()
 
 
 def snapshot():

@@ -3,7 +3,7 @@
 ``fanin.set_num_threads(n)`` / ``fanin.get_num_threads()``. The kernel owns the
 value: its default is the ``FANIN_NUM_THREADS`` environment variable (read when the
 kernel loads; a value that is not a positive integer is ignored), else the number of
-CPUs this process may run on; at most :data:`MAX_THREADS`. Results never depend on
+CPUs this process may run on; at most :data:`MAX_THREADS` (the kernel's). Results never depend on
 the thread count: the stream is position-stable. Without the compiled kernel the
 setting is kept here and has no effect (the NumPy reference is single-threaded).
 
@@ -17,13 +17,10 @@ from __future__ import annotations
 import operator
 import os
 
-from fanin._state import Restore
-from fanin.stream import _kernel
+from fanin.restore import Restore
+from fanin.stream.kernel import KERNEL as _kernel, MAX_THREADS
 
 __all__ = ["set_num_threads", "get_num_threads", "MAX_THREADS"]
-
-#: Most threads a fill uses (the kernel's fixed-size thread table).
-MAX_THREADS = 1024
 
 
 def _cpu_count() -> int:
@@ -58,7 +55,7 @@ def set_num_threads(n: int | None) -> Restore:
                             f"{type(n).__name__}") from None
         if n < 1:
             raise ValueError(f"number of threads must be a positive integer, got {n}")
-        n = min(n, MAX_THREADS)
+        n = min(n, MAX_THREADS or n)
     previous = get_num_threads()
     if _kernel is not None:
         _kernel.set_num_threads(n)

@@ -176,9 +176,7 @@ def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
     if _kind(init) != "random":
         return None
     draw = copy.copy(init).draw(shape, dtype)  # a copy: the caller's calls stay at 0
-    if not isinstance(draw, fanin.StreamDraw) or draw.distribution.kind not in _FORMULA:
-        return None  # no closed form here (e.g. a kind newer than this command)
-    return draw.distribution
+    return draw.distribution if isinstance(draw, fanin.StreamDraw) else None
 
 
 def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -188,58 +186,17 @@ def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
     return shapes.compute_fans(shape)
 
 
-# --------------------------------------------------------------------------- #
-# Exact moments, density and distribution function of a Distribution
-# --------------------------------------------------------------------------- #
-
-
-def _phi(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-
-
-def _Phi(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, np.float64) / math.sqrt(2.0)))
-
-
-def _standard_bounds(dist: stream.Distribution) -> tuple[float, float]:
-    return (dist.low - dist.loc) / dist.scale, (dist.high - dist.loc) / dist.scale
-
-
 def _moments_of(dist: stream.Distribution) -> tuple[float, float]:
     """Exact (mean, std) of the values (after truncation for the truncated normal)."""
-    if dist.kind == "uniform":
-        return dist.loc + dist.scale / 2.0, dist.scale / math.sqrt(12.0)
-    if dist.kind == "normal":
-        return dist.loc, dist.scale
-    a, b = _standard_bounds(dist)  # truncated normal on [a, b] standard units
-    pa, pb = float(_phi(np.array(a))), float(_phi(np.array(b)))
-    z = float(_Phi(np.array(b)) - _Phi(np.array(a)))
-    m = (pa - pb) / z
-    var = 1.0 + (a * pa - b * pb) / z - m * m
-    return dist.loc + dist.scale * m, dist.scale * math.sqrt(var)
+    return dist.spec.moments(dist)
 
 
 def _pdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
-    inside = (x >= dist.low) & (x <= dist.high)
-    if dist.kind == "uniform":
-        return np.where(inside, 1.0 / dist.scale, 0.0)
-    z = (x - dist.loc) / dist.scale
-    dens = _phi(z) / dist.scale
-    if dist.kind == "normal":
-        return dens
-    a, b = _standard_bounds(dist)
-    return np.where(inside, dens / (_Phi(np.array(b)) - _Phi(np.array(a))), 0.0)
+    return dist.spec.pdf(dist, x)
 
 
 def _cdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
-    if dist.kind == "uniform":
-        return np.clip((x - dist.low) / dist.scale, 0.0, 1.0)
-    z = (x - dist.loc) / dist.scale
-    if dist.kind == "normal":
-        return _Phi(z)
-    a, b = _standard_bounds(dist)
-    pa, pb = _Phi(np.array(a)), _Phi(np.array(b))
-    return np.clip((_Phi(z) - pa) / (pb - pa), 0.0, 1.0)
+    return dist.spec.cdf(dist, x)
 
 
 # --------------------------------------------------------------------------- #
@@ -495,12 +452,6 @@ def _list(args: argparse.Namespace) -> int:
 
 _FAN_RULE = ("fans of a shape (Keras): rank 0: (1, 1); rank 1: (n, n); rank 2 (in, out): "
              "(in, out); rank >= 3 (*kernel, in, out): (in * prod(kernel), out * prod(kernel))")
-_FORMULA = {
-    "truncated_normal": "loc + scale * z, z standard normal cut to its bounds (redrawn "
-                        "by inverse CDF, never rejected)",
-    "normal": "loc + scale * z, z standard normal",
-    "uniform": "loc + scale * u, u uniform on [0, 1)",
-}
 
 
 _SCALING = {  # VarianceScaling's distribution -> what sqrt(scale / n) sets
@@ -534,7 +485,7 @@ def _info(args: argparse.Namespace) -> int:
         dist = _distribution(init, shape, None)
         if dist is not None:
             mean, std = _moments_of(dist)
-            lines += [f"formula      {_FORMULA[dist.kind]}",
+            lines += [f"formula      {dist.spec.formula}",
                       f"at shape     {shape}: fan_in {fan_in}, fan_out {fan_out}; "
                       f"{dist.kind}(loc={dist.loc:.6g}, scale={dist.scale:.6g}, "
                       f"bounds [{dist.low:.6g}, {dist.high:.6g}]); "

@@ -39,7 +39,7 @@ from fanin import dtypes, shapes, stream
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
 
-#: Largest temporary, in bytes (half the 16 MiB budget of DESIGN 4: a copy may need as
+#: Largest temporary, in bytes (half the 16 MiB temporary budget of docs/design.md: a copy may need as
 #: much again), that draws use to write into arrays they cannot
 #: fill directly (non-native byte order, non-contiguous views), and the default
 #: tile size of :func:`tiles`.

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from fanin._state import Restore
+from fanin.restore import Restore
 
 #: The floating formats every random initializer accepts.
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")

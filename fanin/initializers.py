@@ -20,13 +20,11 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import operator
-import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from fanin import dtypes, _frameworks, seeds, shapes, stream
+from fanin.calls import CallSequence, DrawMaker
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
 from fanin.registry import register
 
@@ -185,98 +183,6 @@ class Initializer:
 
 
 # --------------------------------------------------------------------------- #
-# Call indices
-# --------------------------------------------------------------------------- #
-
-
-def _union_volume(boxes) -> int:
-    """Elements in the union of boxes ``(lo, hi)`` (tuples of equal rank), exactly.
-
-    Sweeps the first axis between the boxes' edges and recurses on the boxes
-    spanning each slab: cheap for the grid-like tilings of sharded variables.
-    """
-    boxes = [(lo, hi) for lo, hi in boxes if all(a < b for a, b in zip(lo, hi))]
-    if not boxes or not boxes[0][0]:
-        return len(boxes) and 1
-    edges = sorted({lo[0] for lo, _ in boxes} | {hi[0] for _, hi in boxes})
-    total = 0
-    for a, b in zip(edges, edges[1:]):
-        inside = [(lo[1:], hi[1:]) for lo, hi in boxes if lo[0] <= a and hi[0] >= b]
-        if inside:
-            total += (b - a) * _union_volume(inside)
-    return total
-
-
-@dataclass
-class _PartitionGroup:
-    """The partitions of one tensor that share a call index (one draw)."""
-
-    shape: tuple
-    dtype: object
-    draw: Draw
-    boxes: set = field(default_factory=set)  # distinct (offset, partition_shape)
-    total: int = 0  # sum of the distinct boxes' sizes (an upper bound of coverage)
-
-    def add(self, part, offset) -> bool:
-        """Record a partition; True when the distinct partitions cover the tensor."""
-        if (offset, part) not in self.boxes:
-            self.boxes.add((offset, part))
-            self.total += math.prod(part)
-        size = math.prod(self.shape)
-        if self.total < size:
-            return False
-        return _union_volume([(o, tuple(a + b for a, b in zip(o, p)))
-                              for o, p in self.boxes]) >= size
-
-
-@dataclass(frozen=True)
-class _DrawMaker:
-    """A validated call, waiting for its call index: ``make(call)`` is its draw."""
-
-    cls: type
-    shape: tuple
-    dtype: str
-    fields: dict
-
-    def __call__(self, call: int) -> Draw:
-        return self.cls(self.shape, self.dtype, call=call, **self.fields)
-
-
-class _CallSequence:
-    """An instance's call counter and its open partition group (thread-safe).
-
-    Rules (``docs/stream.md`` section 10): a draw or an unpartitioned call takes
-    the next index and closes the group. A partitioned call joins the open group
-    when it is for the same full shape and dtype (the same offset gives the
-    same block, overlapping blocks are slices of one tensor), else opens a new
-    group with the next index. A group closes once its distinct partitions cover
-    the whole tensor (their union, not the sum of their sizes).
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._next = 0
-        self._group: _PartitionGroup | None = None
-
-    def take(self) -> int:
-        with self._lock:
-            self._group = None
-            call, self._next = self._next, self._next + 1
-            return call
-
-    def partition(self, shape, dtype, part, offset, make_draw) -> Draw:
-        with self._lock:
-            group = self._group
-            if group is None or group.shape != shape or group.dtype != dtype:
-                group = _PartitionGroup(shape, dtype, make_draw(self._next))
-                self._next += 1
-                self._group = group
-            if group.add(part, offset):
-                self._group = None
-            return group.draw
-
-
-# --------------------------------------------------------------------------- #
 # Constant initializers
 # --------------------------------------------------------------------------- #
 
@@ -358,7 +264,7 @@ class _Seeded(Initializer):
         self.seed = seeds.check_seed(seed)
         self._key = stream.seed_to_key(self.seed if self.seed is not None
                                        else seeds.fresh_seed())
-        self._calls = _CallSequence()
+        self._calls = CallSequence()
         self._plans = {}  # (shape, dtype) -> what a repeated small call needs
 
     def _partition_draw(self, shape, dtype, part, offset):
@@ -376,7 +282,7 @@ class _Seeded(Initializer):
                              dtypes.checked_dtype(dtype, self.dtype_kind))
         return make(self._calls.take())
 
-    def _prepare(self, shape, name) -> "_DrawMaker":
+    def _prepare(self, shape, name) -> "DrawMaker":
         """Validate a call (raising before any call index is taken)."""
         raise NotImplementedError
 
@@ -388,7 +294,7 @@ class _Seeded(Initializer):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._calls = _CallSequence()
+        self._calls = CallSequence()
         self._plans = {}
 
     def __copy__(self):
@@ -403,15 +309,10 @@ class _Seeded(Initializer):
 def _check_fits(dist: stream.Distribution, name: str) -> None:
     """Refuse parameters whose values would overflow the output dtype."""
     top = dtypes.max_value(name)
-    if dist.kind == "normal":
-        reach = abs(dist.loc) + stream.NORMAL_REACH[name] * abs(dist.scale)
-    else:
-        reach = max(abs(dist.low), abs(dist.high))
     if dist.kind == "uniform" and name in dtypes.FLOAT_NAMES:
-        # loc + u * scale in the working precision: scale = maxval - minval must fit
-        reach = max(reach, abs(dist.scale))
+        # the working precision computes loc + u * scale: it must hold scale too
         top = min(top, dtypes.max_value("float64" if name == "float64" else "float32"))
-    if not reach < top:
+    if not dist.spec.reach(dist, name) < top:
         raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
                          f"would overflow {name}.")
 
@@ -436,7 +337,7 @@ class StreamInitializer(_Seeded):
         dist = self._distribution(shape, name)
         _check_fits(dist, name)
         stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
-        return _DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
+        return DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
                                                      "fans": self._fans(shape)})
 
     def __call__(self, shape, dtype=None, **kwargs):
@@ -453,21 +354,61 @@ class StreamInitializer(_Seeded):
         # Small tensors (biases, 3x3 kernels) already drawn once with this shape and
         # dtype cost a dict lookup and the fill: per-call overhead near NumPy's own.
         key = (shape, dtypes.floatx() if dtype is None else dtype)
+        cached = self._cached(key)
+        if cached is None:
+            draw = self.draw(shape, dtype)
+            self._remember(key, draw)
+            return draw.array()
+        whole, dt = cached
+        return whole.new(shape, dt, self._key, self._calls.take())
+
+    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
+        """Fill an existing array in place, as ``self(shape, ...)`` would; return ``out``.
+
+        See :meth:`Initializer.fill`. A whole C-contiguous array of a shape and dtype
+        filled before costs a dict lookup and the fill.
+
+        >>> a = np.empty(4096, np.float32)
+        >>> b = LecunNormal(seed=1).fill(a).copy()
+        >>> bool((LecunNormal(seed=1).fill(np.empty(4096, np.float32)) == b).all())
+        True
+        """
+        if (shape is None and partition_offset is None and dtype is None
+                and isinstance(out, np.ndarray) and out.flags.c_contiguous
+                and out.flags.writeable and type(out.shape) is tuple):
+            key = (out.shape, out.dtype)
+            cached = self._cached(key)
+            if cached is not None and cached[1] == out.dtype:
+                cached[0].into(out, self._key, self._calls.take())
+                return out
+            if cached is None:
+                draw = self.draw(out.shape, out.dtype)
+                self._remember(key, draw)
+                return draw.fill(out)
+        return super().fill(out, shape=shape, partition_offset=partition_offset, dtype=dtype)
+
+    def _cached(self, key):
+        """The prepared whole fill of a (shape, dtype) called before, for the backend in
+        use, or None."""
         try:
             cached = self._plans.get(key)
         except TypeError:  # an unhashable dtype object: no cache
-            return super().__call__(shape, dtype)
-        if cached is None:
-            draw = self.draw(shape, dtype)
-            if draw.size * draw.numpy_dtype.itemsize < shapes.MEMORY_CHECK_BYTES:
-                if len(self._plans) >= 64:  # shapes a model uses are few; bound it anyway
-                    self._plans.clear()
-                self._plans[key] = (draw.numpy_dtype, draw.dtype, draw.distribution)
-            return draw.array()
-        dt, name, dist = cached
-        out = np.empty(shape, dt)
-        stream.fill_whole(out, self._key, self._calls.take(), dist, name)
-        return out
+            return None
+        if cached is not None and cached[0].backend != stream.get_backend():
+            return None
+        return cached
+
+    def _remember(self, key, draw) -> None:
+        """Prepare repeated calls like this draw (small tensors only: large ones are
+        dominated by the fill itself)."""
+        if draw.size * draw.numpy_dtype.itemsize < shapes.MEMORY_CHECK_BYTES:
+            if len(self._plans) >= 64:  # shapes a model uses are few; bound it anyway
+                self._plans.clear()
+            try:
+                self._plans[key] = (stream.WholeFill(draw.distribution, draw.dtype),
+                                    draw.numpy_dtype)
+            except TypeError:  # an unhashable dtype object: no cache
+                pass
 
 
 class _Gaussian(StreamInitializer):
@@ -626,10 +567,12 @@ class VarianceScaling(StreamInitializer):
 class _FixedScaling(VarianceScaling):
     """A VarianceScaling with fixed (scale, mode, distribution): config is the seed."""
 
-    _params: tuple  # (scale, mode, distribution), set by each subclass
+    #: (scale, mode, distribution), set by each subclass; the torch and JAX families
+    #: of the same names are generated from it.
+    fixed_scaling: tuple
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        self._set_params(*self._params, input_axes, output_axes)
+        self._set_params(*self.fixed_scaling, input_axes, output_axes)
         self._init_seed(seed)
 
     def get_config(self):
@@ -656,7 +599,7 @@ class LecunNormal(_FixedScaling):
     (True, True)
     """
 
-    _params = (1.0, "fan_in", "truncated_normal")
+    fixed_scaling = (1.0, "fan_in", "truncated_normal")
 
 
 @register()
@@ -667,7 +610,7 @@ class LecunUniform(_FixedScaling):
     'float32'
     """
 
-    _params = (1.0, "fan_in", "uniform")
+    fixed_scaling = (1.0, "fan_in", "uniform")
 
 
 @register()
@@ -678,7 +621,7 @@ class GlorotNormal(_FixedScaling):
     (4, 4)
     """
 
-    _params = (1.0, "fan_avg", "truncated_normal")
+    fixed_scaling = (1.0, "fan_avg", "truncated_normal")
 
 
 @register()
@@ -689,7 +632,7 @@ class GlorotUniform(_FixedScaling):
     (4, 4)
     """
 
-    _params = (1.0, "fan_avg", "uniform")
+    fixed_scaling = (1.0, "fan_avg", "uniform")
 
 
 @register()
@@ -700,7 +643,7 @@ class HeNormal(_FixedScaling):
     (3, 3, 8, 16)
     """
 
-    _params = (2.0, "fan_in", "truncated_normal")
+    fixed_scaling = (2.0, "fan_in", "truncated_normal")
 
 
 @register()
@@ -711,7 +654,7 @@ class HeUniform(_FixedScaling):
     (8,)
     """
 
-    _params = (2.0, "fan_in", "uniform")
+    fixed_scaling = (2.0, "fan_in", "uniform")
 
 
 # --------------------------------------------------------------------------- #
@@ -779,7 +722,7 @@ class Orthogonal(_Seeded):
     def _prepare(self, shape, name):
         shape = _matrix_shape(shape, lambda r: r >= 2, "The tensor to initialize must be "
                               "at least two-dimensional.")
-        make = _DrawMaker(OrthogonalDraw, shape, name,
+        make = DrawMaker(OrthogonalDraw, shape, name,
                           {"key": self._key, "gain": dtypes.fit(self.gain, name, "gain")})
         shapes.check_size(shape, dtypes.numpy_dtype(name).itemsize,
                            make(0).working_bytes)

@@ -4,7 +4,7 @@ Every function mirrors its ``jax.nn.initializers`` namesake (same arguments,
 same fan rules) and returns ``init(key, shape, dtype=..., out_sharding=None)``,
 which works as a Flax linen or NNX ``kernel_init``, under ``jax.jit``,
 ``jax.vmap`` and sharded ``jit``. The values are fanin's stream, computed
-with ``jax.numpy`` operations on the device (see :mod:`fanin._jax_stream`):
+with ``jax.numpy`` operations on the device (see :mod:`fanin.stream.jax`):
 
 - ``init(key, shape, dtype)`` equals, bit for bit, call 0 of the matching
   fanin initializer seeded with ``seed_of(key)``; ``key(seed)`` is the inverse.
@@ -38,15 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 
 import fanin
-from fanin import _jax_stream, stream
+from fanin import stream
+from fanin.stream import jax as _jax_stream
 from fanin.initializers import TRUNCATED_STDDEV
 
 __all__ = [
-    "seed_of", "key", "from_initializer", "keras_values",
-    "variance_scaling", "lecun_normal", "lecun_uniform", "glorot_normal",
-    "glorot_uniform", "he_normal", "he_uniform", "normal", "truncated_normal",
-    "uniform", "orthogonal", "zeros", "ones", "constant",
-]
+    "seed_of", "key", "from_initializer", "keras_values", "variance_scaling",
+    "normal", "truncated_normal", "uniform", "orthogonal", "zeros", "ones", "constant",
+]  # plus the fixed-scale family (FIXED), generated below
 
 _M32 = 0xFFFFFFFF
 
@@ -289,17 +288,17 @@ def _fixed(scale, mode, distribution):
     return factory
 
 
-lecun_normal = _fixed(1.0, "fan_in", "truncated_normal")
-lecun_uniform = _fixed(1.0, "fan_in", "uniform")
-glorot_normal = _fixed(1.0, "fan_avg", "truncated_normal")
-glorot_uniform = _fixed(1.0, "fan_avg", "uniform")
-he_normal = _fixed(2.0, "fan_in", "truncated_normal")
-he_uniform = _fixed(2.0, "fan_in", "uniform")
-for _name, _f in [("lecun_normal", lecun_normal), ("lecun_uniform", lecun_uniform),
-                  ("glorot_normal", glorot_normal), ("glorot_uniform", glorot_uniform),
-                  ("he_normal", he_normal), ("he_uniform", he_uniform)]:
-    _f.__name__ = _f.__qualname__ = _name
-    _f.__doc__ = f"``jax.nn.initializers.{_name}`` on fanin's stream (see variance_scaling)."
+# lecun_normal, glorot_uniform, he_normal, ...: one per fixed-scale class of the registry.
+FIXED = []
+for _cls in fanin.registry.CLASSES.values():
+    if hasattr(_cls, "fixed_scaling"):
+        _f = _fixed(*_cls.fixed_scaling)
+        _f.__name__ = _f.__qualname__ = fanin.registry.snake_name(_cls.__name__)
+        _f.__doc__ = (f"``jax.nn.initializers.{_f.__name__}`` on fanin's stream: "
+                      f"``variance_scaling{_cls.fixed_scaling}``.")
+        globals()[_f.__name__] = _f
+        FIXED.append(_f.__name__)
+__all__ += FIXED
 
 
 # --------------------------------------------------------------------------- #

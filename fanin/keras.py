@@ -124,7 +124,8 @@ globals().update(CLASSES)
 #: read by fanin.Initializer.__new__ through fanin._frameworks.
 KERAS_SIDE = _frameworks.keras_side(CLASSES, _CORE_CLASSES)
 
-_frameworks.register(keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES)
+_frameworks.register(keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES,
+                     _init.Initializer)
 
 
 def to_keras(initializer):
@@ -165,7 +166,7 @@ def _seed_value(seed):
     """A Keras seed (int, None, or a serialized ``SeedGenerator``) as an int or None."""
     if isinstance(seed, dict) and seed.get("class_name") == "SeedGenerator":
         inner = seed.get("config")
-        if not isinstance(inner, dict):  # finding F11: a malformed SeedGenerator config
+        if not isinstance(inner, dict):  # a malformed SeedGenerator config
             raise TypeError(f"Cannot convert Keras seed {seed!r} to a fanin seed: its "
                             "'config' must be a dict holding 'seed'.")
         seed = inner.get("seed")

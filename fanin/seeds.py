@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from fanin._state import Restore
+from fanin.restore import Restore
 from fanin.stream import seed_to_key, words
 
 #: The call index of the word stream that seeds unseeded initializers.

@@ -134,10 +134,11 @@ globals().update(CLASSES)
 #: read by fanin.Initializer.__new__ through fanin._frameworks.
 KERAS_SIDE = _frameworks.keras_side(CLASSES, _CORE_CLASSES)
 
-_frameworks.register(tf_keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES)
+_frameworks.register(tf_keras.saving.register_keras_serializable, PACKAGE, CLASSES, _CORE_CLASSES,
+                     _init.Initializer)
 if _keras3 is not None:  # last registered: Keras 3 loads give these (also Keras 3's) classes
     _frameworks.register(_keras3.keras.saving.register_keras_serializable, PACKAGE, CLASSES,
-                         _CORE_CLASSES)
+                         _CORE_CLASSES, _init.Initializer)
 
 
 def custom_objects():

@@ -89,7 +89,7 @@ import torch
 import fanin
 from fanin import dtypes, seeds, shapes, _torch_dtensor, stream
 from fanin._torch_dtensor import local_block
-from fanin._torch_stream import fill_plan
+from fanin.stream.torch import fill_plan
 from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
 
 __all__ = [

@@ -11,7 +11,7 @@ python -m build --sdist --outdir "$work/dist" "$repo" > /dev/null
 fresh_venv "$work/venv"
 CC=false "$work/venv/bin/python" -m pip install -v --no-deps --no-build-isolation \
     "$work"/dist/fanin-*.tar.gz > "$work/install.log" 2>&1
-grep -q "WARNING: fanin's compiled kernel (fanin._kernel) was NOT built" "$work/install.log" \
+grep -q "WARNING: fanin's compiled kernel (fanin.stream._kernel) was NOT built" "$work/install.log" \
     || { echo "no warning in the install log" >&2; tail -30 "$work/install.log" >&2; exit 1; }
 cd "$work"
 "$work/venv/bin/python" -W error::RuntimeWarning -c "import fanin" 2> "$work/import.err" \

@@ -29,7 +29,7 @@ cp -r "$unpacked"/tests "$unpacked"/conftest.py "$unpacked"/pyproject.toml \
     "$unpacked"/README.md "$unpacked"/LICENSE "$unpacked"/docs "$work/run/"
 cd "$work/run"
 "$work/venv/bin/python" - <<'PY'
-import fanin, fanin._kernel  # the installed package, with its kernel
+import fanin, fanin.stream._kernel  # the installed package, with its kernel
 assert "site-packages" in fanin.__file__, fanin.__file__
 print("testing", fanin.__file__, fanin.__version__)
 PY

@@ -91,7 +91,7 @@ def jax_checks(results, shapes):
     import jax.numpy as jnp
 
     import fanin.jax as fj
-    from fanin import _jax_stream as js
+    from fanin.stream import jax as js
 
     device = jax.devices()[0]
     print(f"JAX {jax.__version__} on {device.platform} ({device})", flush=True)
@@ -132,7 +132,7 @@ def jax_bench(results, shape, repeats):
 def torch_checks(results, shapes):
     import torch
 
-    from fanin import _torch_stream as ts
+    from fanin.stream import torch as ts
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"torch {torch.__version__} on {device}", flush=True)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,

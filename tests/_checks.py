@@ -22,31 +22,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT = 420
 
-#: Whether the core v2 (issue 7: registry, draws, Python-random seeds, scalar
-#: tensors, integer RandomUniform) is in this checkout; checks that need it are
-#: expected failures until it is.
-CORE_V2 = (ROOT / "fanin" / "registry.py").exists()
-
-
 class Skip(Exception):
     """A check that does not apply to this configuration."""
 
 
 class XFail(Exception):
     """A check that fails for a documented reason (see its message)."""
-
-
-def needs_core_v2(what):
-    """Raise XFail when the core v2 is not in this checkout."""
-    if not CORE_V2:
-        raise XFail(f"needs the core v2 (issue 7): {what}")
-
-
-def needs_uniform_int(what):
-    """Raise XFail while stream v2's uniform integers (issue 8) have not landed."""
-    from fanin import stream
-    if not hasattr(stream, "uniform_int"):
-        raise XFail(f"needs stream v2's uniform_int (issue 8): {what}")
 
 
 def registry():

@@ -207,7 +207,7 @@ def test_identifiers_that_are_not_initializers():
     with pytest.raises(ValueError, match="Did you mean 'lecun_normal'"):
         fanin.get("lecun_normall")
     with pytest.raises(ValueError, match="torch.nn.init name: the Keras equivalent is 'he_normal'"):
-        fanin.get("kaiming_normal")  # finding N6
+        fanin.get("kaiming_normal")  # a torch name
 
 
 @SETTINGS
@@ -242,7 +242,7 @@ def test_setters_are_context_managers_that_restore():
     assert np.array_equal(a, b)
     with stream.set_backend("reference"):
         assert not stream.using_kernel() and stream.get_backend() == "reference"
-    assert stream.kernel_available() == (stream._kernel is not None)
+    assert stream.kernel_available() == (stream.kernel.KERNEL is not None)
     n = fanin.get_num_threads()
     with fanin.set_num_threads(1):
         assert fanin.get_num_threads() == 1
@@ -273,13 +273,13 @@ def test_garbage_thread_counts_in_the_environment_never_break_import(value):
 def test_every_backend_refuses_indices_past_2_62():
     """Finding R9: the torch-ops backend accepted rows the others refuse."""
     torch = pytest.importorskip("torch")
-    from fanin import _torch_stream
+    from fanin.stream import torch as torch_stream
     d = stream.normal(0.0, 1.0)
     starts = np.array([2**62], np.uint64)
     with pytest.raises(ValueError, match="2\\*\\*62"):
         stream.fill_rows(np.empty(4, np.float32), 0, 0, d, "float32", starts, 4)
     with pytest.raises(ValueError, match="2\\*\\*62"):
-        _torch_stream.fill_stream(torch.empty(4), 0, 0, d, starts=starts, row_len=4)
+        torch_stream.fill_stream(torch.empty(4), 0, 0, d, starts=starts, row_len=4)
 
 
 def test_the_small_call_cache_never_bypasses_validation():

@@ -1,4 +1,4 @@
-"""Draws (DESIGN 2.3): one tensor's values, fillable anywhere, in any order, bit for bit."""
+"""Draws: one tensor's values, fillable anywhere, in any order, bit for bit."""
 
 import inspect
 import multiprocessing

@@ -1,4 +1,4 @@
-"""fanin.jax and fanin._jax_stream: the NumPy reference's bits, under jax.jit."""
+"""fanin.jax and fanin.stream.jax: the NumPy reference's bits, under jax.jit."""
 
 import math
 import os
@@ -16,14 +16,14 @@ import ml_dtypes  # noqa: E402
 
 import fanin  # noqa: E402
 import fanin.jax as fj  # noqa: E402
-from fanin import _jax_stream as js  # noqa: E402
+from fanin.stream import jax as js, transforms  # noqa: E402
 from fanin import stream  # noqa: E402
+import _dists  # noqa: E402
 
 # Every case compiles with XLA (1.5-3.5 s each on 2 cores): the CI tier, not the dev loop.
 pytestmark = pytest.mark.slow
 
-DISTS = [stream.normal(0.3, 1.5), stream.truncated_normal(-0.25, 0.7), stream.uniform(-0.5, 2.0),
-         stream.truncated_normal(0.5, 2.0, -1.0, 3.5)]
+DISTS = list(_dists.FAST.values())
 # A scalar and last axes of every residue mod 4 (groups of 4, 2 and 1 elements per block).
 SHAPES = [(), (7,), (3, 8), (5, 6), (2, 3, 17)]
 HALF_AND_32 = ["float32", "bfloat16", "float16"]
@@ -119,21 +119,21 @@ def test_unguarded_products_differ_and_the_guard_holds():
     If the unguarded version stops differing, XLA changed: pick a new case. If
     the guarded one differs, the guard no longer holds against this XLA.
     """
-    class Unguarded(js._Arith):
+    class Unguarded(js.JaxOps):
         def mul(self, a, b):
             return a * b
 
     dist, shape = stream.normal(0.3, 1.5), (4096,)
 
-    def transform(arith):
+    def transform(ops):
         def f(k):
-            return js._store(js._transform(js.words(k, 0, shape, "float32"), dist, "float32",
-                                           arith(32, k)), dist, "float32")
+            return transforms.transform(ops(32, k), js.words(k, 0, shape, "float32"), dist,
+                                        "float32")
         return np.asarray(jax.jit(f)(js.key_words(1)))
 
     ref = reference(1, 0, dist, "float32", shape)
     assert not same_bits(transform(Unguarded), ref), "XLA no longer fuses: choose a new canary"
-    assert same_bits(transform(js._Arith), ref)
+    assert same_bits(transform(js.JaxOps), ref)
 
 
 # --------------------------------------------------------------------------- #

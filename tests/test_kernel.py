@@ -1,4 +1,4 @@
-"""The compiled kernel (fanin._kernel) against the NumPy reference, bit for bit.
+"""The compiled kernel (fanin.stream._kernel) against the NumPy reference, bit for bit.
 
 Skipped when the extension is not built, except ``test_kernel_is_built``, which fails
 when ``FANIN_REQUIRE_KERNEL=1`` is set so that CI catches a broken build.
@@ -18,11 +18,11 @@ from fanin import stream
 from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
 
 try:
-    from fanin import _kernel
+    from fanin.stream import _kernel
 except ImportError:  # pragma: no cover - exercised when the build is broken
     _kernel = None
 
-needs_kernel = pytest.mark.skipif(_kernel is None, reason="fanin._kernel is not built")
+needs_kernel = pytest.mark.skipif(_kernel is None, reason="fanin.stream._kernel is not built")
 
 # The reference warns when a float16 bound or value overflows to inf (expected here).
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -55,13 +55,13 @@ def make_dist(kind, loc, scale):
 def kfill(out, seed, call, dist, *, starts=None, row_len=None, fmt=None, threads=None):
     """stream.fill's kernel path, with an explicit thread count."""
     fmt = fmt or out.dtype.name
-    flat = stream._check_out(out, fmt)
+    flat = stream.backends.check_out(out, fmt)
     starts_arr = (np.zeros(1, np.uint64) if starts is None
                   else np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1))
     row_len = out.size if row_len is None else int(row_len)
-    stream._check_rows(starts_arr, row_len, flat.size)
+    stream.plans.check_rows(starts_arr, row_len, flat.size)
     code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
-    _kernel.fill(flat, fmt, stream.seed_to_key(seed), int(call) & stream._MASK64,
+    _kernel.fill(flat, fmt, stream.seed_to_key(seed), int(call) & stream.spec.MASK64,
                  code, params, ilow, nm1, starts_arr, row_len, threads=threads)
 
 
@@ -84,7 +84,7 @@ def check(shape, fmt, seed, call, dist, threads=None, **kw):
 
 def test_kernel_is_built():
     if os.environ.get("FANIN_REQUIRE_KERNEL", "") not in ("", "0") and _kernel is None:
-        pytest.fail("FANIN_REQUIRE_KERNEL is set but fanin._kernel cannot be imported: "
+        pytest.fail("FANIN_REQUIRE_KERNEL is set but fanin.stream._kernel cannot be imported: "
                     "the C extension failed to build")
 
 
@@ -236,7 +236,7 @@ def _transform_ref(words, fmt, dist):
     step = 1 << 16
     for s in range(0, out.size, step):
         w = words[s * per:(s + step) * per].astype(np.uint64)
-        stream._store(stream._transform(w, dist, fmt), out[s:s + step], fmt, lo, hi)
+        stream.numpy.store(stream.numpy.values(w, dist, fmt), out[s:s + step], fmt, (lo, hi))
     return out
 
 
@@ -371,16 +371,16 @@ def test_kernel_of_another_stream_version_is_refused(monkeypatch):
     """A stale build (another STREAM_VERSION or other tables) must not be used."""
     import types
 
-    for version, tables in [(1, stream._tables.TABLES_ID), (2, "0" * 16)]:
+    for version, tables in [(1, stream.spec.TABLES_ID), (2, "0" * 16)]:
         fake = types.SimpleNamespace(STREAM_VERSION=version, TABLES_ID=tables)
-        monkeypatch.setitem(sys.modules, "fanin._kernel", fake)
-        monkeypatch.setattr(sys.modules["fanin"], "_kernel", fake, raising=False)
+        monkeypatch.setitem(sys.modules, "fanin.stream._kernel", fake)
+        monkeypatch.setattr(sys.modules["fanin.stream"], "_kernel", fake, raising=False)
         with pytest.warns(RuntimeWarning, match="rebuild"):
-            assert stream._load_kernel() is None
+            assert stream.kernel.load() is None
     monkeypatch.undo()
-    assert stream._load_kernel() is _kernel
+    assert stream.kernel.load() is _kernel
     assert (_kernel.STREAM_VERSION, _kernel.TABLES_ID) == (stream.STREAM_VERSION,
-                                                         stream._tables.TABLES_ID)
+                                                         stream.spec.TABLES_ID)
 
 
 def _supported_isas():
@@ -392,7 +392,8 @@ def _supported_isas():
 
 ISA_CHECK = """
 import numpy as np, sys
-from fanin import stream, _kernel
+from fanin import stream
+from fanin.stream import _kernel
 assert _kernel.isa() == sys.argv[1], _kernel.isa()
 sys.argv = sys.argv[:1]
 import test_kernel as t
@@ -444,7 +445,7 @@ def _run(code, env_extra, timeout=60):
     env = dict(os.environ)
     env.update(env_extra)
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(stream.__file__)))]
+        [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(stream.__file__))))]
         + [p for p in [env.get("PYTHONPATH")] if p])
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -453,7 +454,7 @@ def _run(code, env_extra, timeout=60):
 @pytest.mark.slow  # a child interpreter
 @needs_kernel
 def test_env_var_sets_thread_count():
-    r = _run("from fanin import _threads, _kernel; "
+    r = _run("from fanin import _threads; from fanin.stream import _kernel; "
              "print(_threads.get_num_threads(), _kernel.get_num_threads())",
              {"FANIN_NUM_THREADS": "3"})
     assert r.returncode == 0, r.stderr
@@ -618,7 +619,7 @@ def test_unaligned_outputs(fmt):
 NEW_ISA_CHECK = """
 import sys
 import numpy as np
-from fanin import _kernel
+from fanin.stream import _kernel
 assert _kernel.isa() == sys.argv[1], _kernel.isa()
 sys.argv = sys.argv[:1]
 import test_kernel as t

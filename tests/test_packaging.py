@@ -18,8 +18,8 @@ import fanin
 ROOT = Path(__file__).resolve().parents[1]
 NEEDED = ("LICENSE", "README.md", "pyproject.toml", "setup.py", "conftest.py",
           "tests/conftest.py", "tests/test_stream.py", "docs/stream.md", "docs/index.md",
-          "mkdocs.yml", "fanin/py.typed", "fanin/_kernel.c", "fanin/_kernel_impl.h",
-          "fanin/_tables.h")
+          "mkdocs.yml", "fanin/py.typed", "fanin/stream/_kernel.c", "fanin/stream/_kernel_impl.h",
+          "fanin/stream/_tables.h")
 
 
 @pytest.fixture(scope="module")

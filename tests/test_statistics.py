@@ -63,8 +63,8 @@ SEED = 20240607
 N_MAIN = 1 << 20   # "10**6" main samples
 N_CASE = 1 << 18   # every other (initializer, dtype) case
 
-# DESIGN.md section 2: the standard deviation of a standard normal truncated to
-# [-2, 2]. The contract states this literal; test_truncation_constant checks it
+# The standard deviation of a standard normal truncated to [-2, 2], as the Keras
+# reference page states it (the README quotes it); test_truncation_constant checks it
 # against scipy, and the bounds below use it so they equal the contract's bounds
 # to the last bit.
 TN_STD = 0.87962566103423978
@@ -89,7 +89,7 @@ def _params(fmts):
 
 # --------------------------------------------------------------------------- #
 # The exact distribution each initializer must follow, derived independently
-# from the contract (DESIGN.md section 2), not from fanin's own code.
+# from the Keras semantics (README, docs/stream.md), not from fanin's own code.
 # --------------------------------------------------------------------------- #
 
 
@@ -254,7 +254,7 @@ def representable(fmt, low=-math.inf, high=math.inf):
 
 
 def clamp_bounds(spec, fmt):
-    """Smallest and largest value of ``fmt`` the contract allows (DESIGN.md 3):
+    """Smallest and largest value of ``fmt`` docs/stream.md allows:
 
     truncated normal strictly inside (low, high), uniform in [low, high).
     Computed from the enumerated representable values, independently of fanin.
@@ -617,9 +617,9 @@ def test_extreme_words_stay_inside(fmt):
             tested += 1
             lo, hi = stream.clamp_bounds(dist, fmt)
             assert (lo, hi) == mine, (fmt, dist)
-            vals = stream._transform(words, dist, fmt)
+            vals = stream.numpy.values(words, dist, fmt)
             out = np.empty(vals.shape, out_t)
-            stream._store(vals, out, fmt, lo, hi)
+            stream.numpy.store(vals, out, fmt, (lo, hi))
             x = f64(out.view(BF16) if fmt == "bfloat16" else out)
             if dist.kind == "truncated_normal":
                 assert np.all((x > dist.low) & (x < dist.high)), (fmt, s, loc, x)
@@ -735,7 +735,7 @@ RAW_KEYS = [SEED, 0x123456789ABCDEF0, 0]
 
 
 def raw_words(key, call, count=1 << 20):
-    return stream._words(key, call, np.zeros(1, np.uint64), count)[0]
+    return stream.numpy.row_words(key, call, np.zeros(1, np.uint64), count)[0]
 
 
 def chi2_uniform_p(codes, k):

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from fanin import stream
 from _fills import fill as sfill, fill_reference as sfill_reference  # noqa: E402
+import _dists  # noqa: E402
 
 # Random123's known-answer tests for Philox4x32-10 (kat_vectors).
 KATS = [
@@ -66,10 +67,7 @@ GOLDEN_INT = {
     ('int16', -5, 3): (-1, 2, 2, -5, -4, -2, -2, 0),
     ('uint16', 0, 1000): (593, 902, 951, 115, 146, 402, 432, 656),
 }
-DISTS = {"uniform": stream.uniform(-1.0, 3.0), "normal": stream.normal(0.5, 2.0),
-         "truncated_normal": stream.truncated_normal(0.0, 1.0),
-         "truncated_normal[2,3]": stream.truncated_normal(0.0, 1.0, 2.0, 3.0),
-         "truncated_normal[-0.3,2.5]": stream.truncated_normal(1.0, 0.5, -0.3, 2.5)}
+DISTS = _dists.GOLDEN
 UINT = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32,
         "float64": np.uint64}
 FLOAT = {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32,
@@ -257,7 +255,7 @@ def test_uniform_int_covers_range_and_power_of_two_is_exact(backend):
     # a power-of-two range is the top bits of the element's last word: exact
     out = np.empty(64, np.uint8)
     sfill(out, 1, 2, stream.uniform_int(0, 256))
-    words = stream._words(1, 2, np.zeros(1, np.uint64), 128)[0]
+    words = stream.numpy.row_words(1, 2, np.zeros(1, np.uint64), 128)[0]
     assert np.array_equal(out, (words[1::2] >> np.uint64(24)).astype(np.uint8))
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from fanin import _tables, stream
+from fanin import stream
+from fanin.stream import spec, transforms
+from fanin.stream.ops import NUMPY
 from _fills import fill as sfill  # noqa: E402
 
 SQRT2 = np.sqrt(2.0)
@@ -28,7 +30,7 @@ def tn2_float32_exhaustive():
     i = np.arange(32, dtype=np.uint32)[:, None]
     t = np.arange(1 << 18, dtype=np.uint32)[None, :]
     words = (i | (t << np.uint32(5))).reshape(-1)
-    got = stream._tn2_32(words, 0.0, 1.0)
+    got = transforms.truncated_normal2(NUMPY[32], words, 0.0, 1.0)
     q = (i.astype(np.float64) + t.astype(np.float64) / 2.0**18).reshape(-1) / 32
     exact = SQRT2 * special.erfinv(q * special.erf(SQRT2))
     return got, exact, q
@@ -36,15 +38,15 @@ def tn2_float32_exhaustive():
 
 def dyadic_float32_sampled(which, per_exponent=1 << 15):
     """The normal's tail / center tables at 2**15 points of every exponent they use."""
-    p = stream._P32
+    o = NUMPY[32]
     e = np.arange(-32, -1)[:, None]
     m = np.linspace(0.0, 1.0, per_exponent, endpoint=False)[None, :]
     y = np.ldexp(1.0 + m, e).astype(np.float32).reshape(-1)
     if which == "tail":
-        got = stream._tail(p, y)
+        got = transforms.dyadic(o, o.prec.tail, y)
         exact = SQRT2 * special.erfcinv(y.astype(np.float64))
     else:
-        got = stream._center(p, y)
+        got = y * transforms.dyadic(o, o.prec.center, y)
         exact = SQRT2 * special.erfinv(y.astype(np.float64))
     return got, exact
 
@@ -80,13 +82,13 @@ def _float64_ulps(got, fn, x):
 def test_float64_tables_accuracy():
     """Float64 tables against mpmath at random points (2000 per table)."""
     rng = np.random.default_rng(8)
-    p = stream._P64
+    o = NUMPY[64]
     y = np.ldexp(1.0 + rng.random(2000), rng.integers(-64, -1, 2000))
-    tail = _float64_ulps(stream._tail(p, y), lambda mp, v: mp.sqrt(2) * mp.erfinv(1 - v), y)
-    center = _float64_ulps(stream._center(p, y), lambda mp, v: mp.sqrt(2) * mp.erfinv(v), y)
+    tail = _float64_ulps(transforms.dyadic(o, o.prec.tail, y), lambda mp, v: mp.sqrt(2) * mp.erfinv(1 - v), y)
+    center = _float64_ulps(y * transforms.dyadic(o, o.prec.center, y), lambda mp, v: mp.sqrt(2) * mp.erfinv(v), y)
     assert tail.max() < 2.0 and center.max() < 2.5, (tail.max(), center.max())
     r = rng.integers(0, 2**63, 2000, dtype=np.uint64) & np.uint64(~(1 << 63) & (2**64 - 1))
-    got = stream._tn2_64(r, 0.0, 1.0)
+    got = transforms.truncated_normal2(o, r, 0.0, 1.0)
     i = (r & np.uint64(15)).astype(np.int64)
     k = ((r >> np.uint64(4)) & np.uint64(15)).astype(np.int64)
     tau = ((r >> np.uint64(8)) & np.uint64(2**52 - 1)).astype(np.float64) / 2.0**52
@@ -151,7 +153,7 @@ def main():
         err = _ulps(g, e, np.float32)
         print(f"normal float32 {which} table, 2**15 points x 31 exponents: "
               f"max {err.max():.3f} ulp, mean {err.mean():.3f} ulp")
-    print("tables", _tables.TABLES_ID)
+    print("tables", spec.TABLES_ID)
 
 
 if __name__ == "__main__":

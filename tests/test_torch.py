@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 
 import fanin  # noqa: E402
 import fanin.torch as ft  # noqa: E402
-from fanin import _torch_stream as ts  # noqa: E402
+from fanin.stream import torch as ts  # noqa: E402
 from fanin import stream  # noqa: E402
 from _fills import fill_reference as sfill_reference  # noqa: E402
 

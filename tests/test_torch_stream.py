@@ -1,12 +1,14 @@
-"""The torch-ops stream (fanin._torch_stream) against the NumPy reference, bit for bit."""
+"""The torch-ops stream (fanin.stream.torch) against the NumPy reference, bit for bit."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from fanin import _torch_stream as ts, stream  # noqa: E402
+from fanin import stream  # noqa: E402
+from fanin.stream import torch as ts  # noqa: E402
 from _fills import fill_reference  # noqa: E402
+import _dists  # noqa: E402
 import test_stream as T  # noqa: E402
 
 TORCH = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
@@ -38,17 +40,11 @@ def test_golden_values_uniform_int(fmt, lo, hi):
     assert got == list(T.GOLDEN_INT[fmt, lo, hi])
 
 
-DISTS = [stream.uniform(-1.0, 3.0), stream.normal(0.5, 2.0), stream.normal(-3.0, 1e-3),
-         stream.truncated_normal(0.0, 1.0), stream.truncated_normal(7.0, 0.01),
-         stream.truncated_normal(0.0, 1.0, 2.0, 3.0),
-         stream.truncated_normal(0.1, 1.5, -6.0, -5.5),
-         stream.truncated_normal(0.0, 1.0, -0.1, 0.1),
-         stream.truncated_normal(0.0, 0.02, -100.0, 100.0),
-         stream.truncated_normal(0.0, 1e-9)]  # clamp bounds +-0 in float16 (F12)
+DISTS = list(_dists.ALL.values())
 
 
 @pytest.mark.parametrize("fmt", list(TORCH))
-@pytest.mark.parametrize("dist", DISTS, ids=lambda d: f"{d.kind}{d.lower},{d.upper}")
+@pytest.mark.parametrize("dist", DISTS, ids=list(_dists.ALL))
 def test_every_distribution_matches_reference(fmt, dist):
     starts = np.array([5, 2**40 + 3, 77, 2**61], np.uint64)
     n = 3001

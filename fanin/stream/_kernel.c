@@ -1,11 +1,11 @@
 /*
- * fanin._kernel: the compiled stream kernel.
+ * fanin.stream._kernel: the compiled stream kernel.
  *
- * Computes exactly the bits of fanin.stream.fill_reference (stream version
- * FK_STREAM_VERSION, passed by setup.py from fanin/stream.py): Philox4x32-10 words,
- * then the transforms of stream.py done operation for operation in IEEE float32 /
- * float64 arithmetic, with the coefficient tables of _tables.h (generated with
- * fanin/_tables.py by tools/make_tables.py). Build without floating-point
+ * Computes exactly the bits of fanin.stream.numpy.fill_reference_rows (stream
+ * version FK_STREAM_VERSION, passed by setup.py from fanin/stream/spec.py):
+ * Philox4x32-10 words, then the transforms of fanin/stream/transforms.py done
+ * operation for operation in IEEE float32 / float64 arithmetic, with the coefficient
+ * tables of _tables.h (generated with _tables.py by tools/make_tables.py). Build without floating-point
  * contraction (-ffp-contract=off) and without -ffast-math, or the bits change.
  *
  * fill(out, fmt, key, call, kind, params, ilow, nm1, starts, row_len, threads=None)
@@ -27,6 +27,7 @@
  * transform_words(words, out, fmt, kind, params, ilow, nm1), alias _transform_words:
  *     the transform and rounding on given uint32 words instead of Philox output
  *     (benchmarks, tests).
+ * MAX_THREADS: the most threads one fill uses.
  * STREAM_VERSION, TABLES_ID: what this build implements (fanin.stream refuses a
  *     kernel whose values differ from its own).
  */
@@ -78,8 +79,10 @@
 #define FK_WORDS (4 * FK_BLOCKS) /* words per batch */
 #define FK_SHORT_WORDS 16        /* runs of fewer words: only the blocks they need */
 
-/* kinds: fanin.stream.KIND_CODES */
-enum { FK_UNIFORM = 0, FK_NORMAL = 1, FK_TRUNCATED = 2, FK_TN_GENERAL = 3, FK_UNIFORM_INT = 4 };
+/* kinds: the codes generated into _tables.h (fanin.stream.spec.KIND_CODES) */
+enum { FK_UNIFORM = FK_KIND_UNIFORM, FK_NORMAL = FK_KIND_NORMAL,
+       FK_TRUNCATED = FK_KIND_TRUNCATED_NORMAL, FK_TN_GENERAL = FK_KIND_TRUNCATED_GENERAL,
+       FK_UNIFORM_INT = FK_KIND_UNIFORM_INT };
 enum { FK_F16 = 0, FK_BF16 = 1, FK_F32 = 2, FK_F64 = 3,
        FK_I8, FK_I16, FK_I32, FK_I64, FK_U8, FK_U16, FK_U32, FK_U64 };
 
@@ -1140,7 +1143,7 @@ static PyMethodDef fk_methods[] = {
 };
 
 static struct PyModuleDef fk_module = {
-    PyModuleDef_HEAD_INIT, "fanin._kernel",
+    PyModuleDef_HEAD_INIT, "fanin.stream._kernel",
     "Compiled fanin stream kernel: same bits as fanin.stream.fill_reference.", -1,
     fk_methods, NULL, NULL, NULL, NULL,
 };
@@ -1155,6 +1158,7 @@ PyInit__kernel(void)
     PyObject *m = PyModule_Create(&fk_module);
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "STREAM_VERSION", FK_STREAM_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_THREADS", FK_MAX_THREADS) < 0 ||
         PyModule_AddStringConstant(m, "TABLES_ID", FK_TABLES_ID) < 0) {
         Py_DECREF(m);
         return NULL;

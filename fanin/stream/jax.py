@@ -1,8 +1,8 @@
-"""fanin's stream (version 2) in JAX operations: jit-able, shard-local, the reference's bits.
+"""fanin's stream in JAX operations: jit-able, shard-local, the reference's bits.
 
-A re-implementation of :mod:`fanin.stream` (the spec) with ``jax.numpy`` /
-``jax.lax`` operations, so values are computed on the device that holds them,
-inside ``jax.jit``, equal bit for bit to the NumPy reference.
+The transforms are :mod:`fanin.stream.transforms`, over :class:`JaxOps`; this module
+adds only what JAX does differently, so values are computed on the device that holds
+them, inside ``jax.jit``, equal bit for bit to the NumPy reference.
 
 How it stays bit-identical:
 
@@ -20,11 +20,9 @@ How it stays bit-identical:
   adding ``-0.0`` is exact for every value, and since the compiler cannot know
   ``nz``, it cannot fuse the product into the next addition or regroup it.
   ``tests/test_jax.py`` keeps a canary where the unguarded expression differs.
-- Integer -> float conversions are as the reference's (exact, or rounded to
-  nearest); the inverse CDFs are the reference's tables (gathered per element
-  from constants) and polynomials, with the same operations in the same order;
-  float16 is XLA's round-to-nearest-even conversion, bfloat16 the reference's
-  integer rounding of the float32 bits.
+- Table rows are gathered per element from constants (sharded like the output);
+  float16 is XLA's round-to-nearest-even conversion, bfloat16 the transforms'
+  integer rounding of the float32 bits, packed by a bit cast.
 
 Work per element: one Philox block gives four words, so the stream is computed
 on groups of the 4 / 2 / 1 consecutive elements that share a block (32-bit
@@ -51,9 +49,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from fanin import stream
+from fanin.stream import spec as _spec, transforms
+from fanin.stream.kinds import check_format, clamp_bounds
 
-__all__ = ["key_words", "philox4x32", "words", "values"]
+__all__ = ["JaxOps", "key_words", "philox4x32", "words", "values"]
 
 _M32 = 0xFFFFFFFF
 _U32 = jnp.uint32
@@ -65,7 +64,7 @@ def key_words(seed: int):
     >>> [int(w) for w in key_words(2**32 + 7)]
     [7, 1]
     """
-    k = stream.seed_to_key(seed)
+    k = _spec.seed_to_key(seed)
     return jnp.array([k & _M32, k >> 32], dtype=_U32)
 
 
@@ -100,12 +99,12 @@ def philox4x32(counter, key):
     """
     c0, c1, c2, c3 = (jnp.asarray(c, _U32) for c in counter)
     k0, k1 = (jnp.asarray(k, _U32) for k in key)
-    for r in range(stream.PHILOX_ROUNDS):
+    for r in range(_spec.PHILOX_ROUNDS):
         if r:
-            k0 = k0 + _U32(stream.PHILOX_W0)
-            k1 = k1 + _U32(stream.PHILOX_W1)
-        hi0, lo0 = _mulhilo(c0, stream.PHILOX_M0)
-        hi1, lo1 = _mulhilo(c2, stream.PHILOX_M1)
+            k0 = k0 + _U32(_spec.PHILOX_W0)
+            k1 = k1 + _U32(_spec.PHILOX_W1)
+        hi0, lo0 = _mulhilo(c0, _spec.PHILOX_M0)
+        hi1, lo1 = _mulhilo(c2, _spec.PHILOX_M1)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return c0, c1, c2, c3
 
@@ -185,7 +184,7 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
           shard_len=None):
     """The stream's words of a block of a tensor: uint32 arrays of ``shape``.
 
-    One array per word an element uses (``k = stream.words_per_element(fmt)``:
+    One array per word an element uses (``k = _spec.words_per_element(fmt)``:
     1 for the 32-bit float formats, 2 for float64 and the 8-32-bit integers, 4
     for the 64-bit ones): array ``t`` holds word ``k i + t`` of element ``i``. ``key`` is the
     ``uint32[2]`` Philox key, ``call`` a Python int or a ``uint32[2]`` array
@@ -199,7 +198,7 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
     offset = (0,) * len(full_shape) if offset is None else tuple(offset)
     if not shape:  # a scalar: a 1-element vector, reshaped back
         return tuple(w.reshape(()) for w in words(key, call, (1,), fmt))
-    per = stream.words_per_element(fmt)
+    per = _spec.words_per_element(fmt)
     per_block = 4 // per  # elements per Philox block
     group = _group_size(per_block, (shape[-1], full_shape[-1], offset[-1], shard_len or 0))
     grid = tuple(shape[:-1]) + (shape[-1] // group,)
@@ -224,141 +223,84 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
 
 
 # --------------------------------------------------------------------------- #
-# Transforms, with every rounding guarded against contraction and regrouping
+# The transforms' operations, with every rounding guarded against contraction
 # --------------------------------------------------------------------------- #
 
 
-class _Arith:
-    """Guarded arithmetic in one working precision: products can't fuse or regroup.
+class JaxOps:
+    """:class:`fanin.stream.transforms.Ops` in jnp: products can't fuse or regroup.
 
-    Also the precision's bit layout and the reference's tables (``stream._P32`` /
-    ``stream._P64``), as constants of the working type.
-    """
+    ``spec`` is the output's PartitionSpec on meshes with Explicit axes (table
+    lookups are sharded like the output)."""
 
     def __init__(self, bits: int, key, spec=None):
-        self.bits, self.spec = bits, spec  # spec: the output's, on Explicit meshes
-        self.ftype = jnp.float32 if bits == 32 else jnp.float64
-        self.utype = jnp.uint32 if bits == 32 else jnp.uint64
-        self.itype = jnp.int32 if bits == 32 else jnp.int64
-        self.np = np.float32 if bits == 32 else np.float64
-        self.ref = stream._P32 if bits == 32 else stream._P64
-        self.mant, self.bias = self.ref.mant, self.ref.bias
+        self.bits, self.spec = bits, spec
+        self.prec = _spec.P32 if bits == 32 else _spec.P64
+        self._f = jnp.float32 if bits == 32 else jnp.float64
+        self._u = jnp.uint32 if bits == 32 else jnp.uint64
+        self._i = jnp.int32 if bits == 32 else jnp.int64
         # -0.0 from the key at run time: k (k + 1) is even for every k, a fact
         # beyond the compilers' known-bits analysis (LLVM folds simpler ones,
         # such as max(a, b) < min(a, b), and then contracts again).
         # (The barrier keeps a key known at compile time from being folded in.)
         k0 = lax.optimization_barrier(key)[0]
-        self.nz = -((k0 * k0 + k0) & _U32(1)).astype(self.ftype)
+        self.nz = -((k0 * k0 + k0) & _U32(1)).astype(self._f)
 
-    def c(self, value):
-        """The double constant rounded to the working type, as the reference rounds it."""
-        return jnp.asarray(self.np(value), self.ftype)
+    def c(self, x):
+        return jnp.asarray(self.prec.float(x), self._f)
 
-    def u(self, value: int):
-        return jnp.asarray(value, self.utype)
+    def u(self, n):
+        return jnp.asarray(n, self._u)
+
+    def as_float(self, u):
+        return lax.bitcast_convert_type(u, self._f)
+
+    def as_uint(self, f):
+        return lax.bitcast_convert_type(f, self._u)
+
+    def signed(self, u):
+        return u.astype(self._i)
+
+    def to_float(self, i):
+        return i.astype(self._f)
+
+    def where(self, cond, a, b):
+        return jnp.where(cond, a, b)
+
+    def minimum(self, a, b):
+        return jnp.minimum(a, b)
+
+    def abs(self, a):
+        return jnp.abs(a)
+
+    def clip(self, i, lo, hi):
+        return jnp.clip(i, lo, hi)
+
+    def to_bool(self, u):
+        return u.astype(bool)
 
     def mul(self, a, b):
         return a * b + self.nz
 
-    def horner(self, cols, x):
-        """Each element's polynomial (coefficient arrays, highest degree first) at x."""
-        acc = cols[0]
-        for coef in cols[1:]:
-            acc = self.mul(acc, x) + coef
-        return acc
+    def rows(self, table, idx):
+        table = np.asarray(table, self.prec.float)
+        return [jnp.asarray(table[:, k]).at[idx].get(mode="clip", out_sharding=self.spec)
+                for k in range(table.shape[1])]
 
-
-def _unit(ar, frac):
-    """``1.frac - 1``: fraction bits as a float in [0, 1), exact."""
-    return lax.bitcast_convert_type(frac | ar.u(ar.bias << ar.mant), ar.ftype) - ar.c(1.0)
-
-
-def _take_rows(ar, table, idx):
-    """Columns of ``table[idx]`` (a per-element row of coefficients)."""
-    table = np.asarray(table, ar.np)
-    return [jnp.asarray(table[:, k]).at[idx].get(mode="clip", out_sharding=ar.spec)
-            for k in range(table.shape[1])]
-
-
-def _dyadic(ar, table, y):
-    """A dyadic table's polynomial at y in (0, 1/2): the interval from y's exponent and
-    top DYADIC_SUB_BITS fraction bits (clamped to the table), tau from the rest."""
-    tables = stream._tables
-    sub = tables.DYADIC_SUB_BITS
-    b = lax.bitcast_convert_type(y, ar.utype)
-    base = (ar.bias + tables.DYADIC_EXP_MIN) << sub
-    idx = (b >> ar.u(ar.mant - sub)).astype(jnp.int32) - jnp.int32(base)
-    idx = jnp.clip(idx, 0, tables.DYADIC_COUNT - 1)
-    frac = (b << ar.u(sub)) & ar.u((1 << ar.mant) - 1)
-    return ar.horner(_take_rows(ar, table, idx), _unit(ar, frac))
-
-
-def _half_unit(ar, r):
-    """t = F(2c + 1) * 2**-bits in (0, 1/2) from the low bits-2 bits c of r
-    (conversion rounded to nearest, then capped below 1/2)."""
-    c = (r & ar.u((1 << (ar.bits - 2)) - 1)).astype(ar.itype)
-    t = ar.mul((ar.itype(2) * c + ar.itype(1)).astype(ar.ftype), ar.c(2.0 ** -ar.bits))
-    return jnp.minimum(t, ar.c(float(ar.ref.pred_half)))
-
-
-def _top(ar, r, bit: int):
-    """Bit (bits - 1 - bit) of r, counted from the top, as a bool array."""
-    return ((r >> ar.u(ar.bits - 1 - bit)) & ar.u(1)).astype(bool)
-
-
-def _normal(ar, r, loc, scale):
-    """Sign = top bit, region = next bit (0: P(|Z| < |z|) = t, 1: P(|Z| > |z|) = t)."""
-    t = _half_unit(ar, r)
-    z = jnp.where(_top(ar, r, 1), _dyadic(ar, ar.ref.tail, t),
-                  ar.mul(t, _dyadic(ar, ar.ref.center, t)))
-    z = jnp.where(_top(ar, r, 0), -z, z)
-    return ar.c(loc) + ar.mul(z, ar.c(scale))
-
-
-def _truncated_general(ar, r, loc, scale, params):
-    """Inverse CDF on [a, b] in three regions, as the reference."""
-    A, B, C2a, M2, U1, U2 = (ar.c(x) for x in params)
-    pred_half = ar.c(float(ar.ref.pred_half))
-    t = _half_unit(ar, r)
-    right = _top(ar, r, 0)  # t measured from the upper end of [0, 1]
-    one = ar.c(1.0)
-    u = jnp.where(right, one - t, t)
-    v = jnp.where(right, t, one - t)
-    z_low = -_dyadic(ar, ar.ref.tail, jnp.minimum(A + ar.mul(u, M2), pred_half))
-    c = C2a + ar.mul(u, M2)
-    z_mid = ar.mul(c, _dyadic(ar, ar.ref.center, jnp.minimum(jnp.abs(c), pred_half)))
-    z_high = _dyadic(ar, ar.ref.tail, jnp.minimum(B + ar.mul(v, M2), pred_half))
-    z = jnp.where(u < U1, z_low, jnp.where(u < U2, z_mid, z_high))
-    return ar.c(loc) + ar.mul(z, ar.c(scale))
-
-
-def _tn2(ar, r, fmt, loc, scale):
-    """The Keras +-2 truncated normal: a table of polynomials, the scale folded in."""
-    coeffs = stream.tn2_coefficients(fmt, scale)
-    if ar.bits == 32:  # sign bit 31, interval bits 0-4, tau = bits 5-22
-        idx = (r & ar.u(31)).astype(jnp.int32)
-        tau = _unit(ar, ((r >> ar.u(5)) & ar.u(0x3FFFF)) << ar.u(5))
-    else:  # sign bit 63, interval bits 0-3 (15: sub-interval bits 4-7), tau = bits 8-59
-        last = stream._tables.TN2_64_MAIN - 1
-        i = (r & ar.u(15)).astype(jnp.int32)
-        k = ((r >> ar.u(4)) & ar.u(15)).astype(jnp.int32)
-        idx = jnp.where(i < last, i, last + k)
-        tau = _unit(ar, (r >> ar.u(8)) & ar.u((1 << 52) - 1))
-    z = ar.horner(_take_rows(ar, coeffs, idx), tau)
-    z = jnp.where(_top(ar, r, 0), -z, z)
-    return ar.c(loc) + z
-
-
-def _uniform(ar, ws, loc, scale):
-    if ar.bits == 64:
+    def work(self, ws):
+        if self.bits == 32:
+            return ws[0]
         lo, hi = (w.astype(jnp.uint64) for w in ws)
-        j = ((hi << jnp.uint64(21)) | (lo >> jnp.uint64(11))).astype(jnp.int64)  # 53 bits
-        nbits = 53
-    else:
-        j = (ws[0] >> _U32(8)).astype(jnp.int32)  # 24 bits
-        nbits = 24
-    u = ar.mul(j.astype(ar.ftype), ar.c(2.0 ** -nbits))  # [0, 1), exact
-    return ar.c(loc) + ar.mul(u, ar.c(scale))
+        return (hi << jnp.uint64(32)) | lo
+
+    def cast(self, f, fmt):
+        return f.astype(jnp.dtype(fmt))
+
+    def scalar_like(self, x, v):
+        return jnp.asarray(v, x.dtype)
+
+    def uniform_int(self, ws, low, n, fmt):
+        return _uniform_int(ws, low, n, fmt)
 
 
 def _mulhi_limbs(limbs, n: int):
@@ -386,10 +328,10 @@ def _mulhi_limbs(limbs, n: int):
     return out[k], out[k + 1]
 
 
-def _uniform_int(ws, dist, fmt: str):
+def _uniform_int(ws, low: int, n: int, fmt: str):
     """Integers ``low + floor(R * n / 2**(32 k))``, mod 2**64, in ``fmt``, as the reference."""
-    low = dist.low & ((1 << 64) - 1)
-    lo, hi = _add64(_mulhi_limbs(list(ws), dist.scale), (_U32(low & _M32), _U32(low >> 32)))
+    low &= _spec.MASK64
+    lo, hi = _add64(_mulhi_limbs(list(ws), n), (_U32(low & _M32), _U32(low >> 32)))
     out = jnp.dtype(fmt)
     if out.itemsize == 8:
         bits = (hi.astype(jnp.uint64) << jnp.uint64(32)) | lo.astype(jnp.uint64)
@@ -399,40 +341,13 @@ def _uniform_int(ws, dist, fmt: str):
     return lax.bitcast_convert_type(bits, out)  # the low bits, two's complement
 
 
-def _transform(ws, dist, fmt: str, ar):
-    """Words to float32 (32-bit formats) or float64 values of ``dist``."""
-    code = stream.kind_code(dist)
-    if code == stream.KIND_CODES["uniform"]:
-        return _uniform(ar, ws, dist.loc, dist.scale)
-    if ar.bits == 64:
-        lo, hi = (w.astype(jnp.uint64) for w in ws)
-        r = (hi << jnp.uint64(32)) | lo
-    else:
-        r = ws[0]
-    if code == stream.KIND_CODES["normal"]:
-        return _normal(ar, r, dist.loc, dist.scale)
-    if code == stream.KIND_CODES["truncated_general"]:
-        return _truncated_general(ar, r, dist.loc, dist.scale,
-                                  stream._tn_exact(dist.lower, dist.upper))
-    return _tn2(ar, r, fmt, dist.loc, dist.scale)
-
-
-def _bfloat16(x32):
-    """float32 -> bfloat16, round to nearest even on the bits (as the reference)."""
-    b = lax.bitcast_convert_type(x32, jnp.uint32)
-    r = (b + _U32(0x7FFF) + ((b >> _U32(16)) & _U32(1))) >> _U32(16)
-    return lax.bitcast_convert_type(r.astype(jnp.uint16), jnp.bfloat16)
-
-
-def _store(vals, dist, fmt: str):
+def _store(vals, dist, fmt: str, o: JaxOps):
     """Round to the output format and clamp into the support, as the reference."""
-    out_type = jnp.dtype(fmt)
-    rounded = _bfloat16(vals) if fmt == "bfloat16" else vals.astype(out_type)
-    if dist.kind == "normal":
-        return rounded
-    lo, hi = (jnp.asarray(b, out_type) for b in stream.clamp_bounds(dist, fmt))
-    rounded = jnp.where(rounded < lo, lo, rounded)  # strictly beyond only: -0 stays
-    return jnp.where(rounded > hi, hi, rounded)
+    x = transforms.round_and_clamp(o, vals, fmt, clamp_bounds(dist, fmt))
+    if fmt != "bfloat16":
+        return x
+    bits = (o.as_uint(x) >> _U32(16)).astype(jnp.uint16)  # exact: no conversion rounds
+    return lax.bitcast_convert_type(bits, jnp.bfloat16)
 
 
 def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, spec=None,
@@ -445,7 +360,7 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
     Equal, bit for bit, to :func:`fanin.stream.fill` of the same plan. float64,
     int64 and uint64 need ``jax_enable_x64``.
     """
-    stream.check_format(dist, fmt)
+    check_format(dist, fmt)
     if jax.dtypes.canonicalize_dtype(fmt) != jnp.dtype(fmt):
         raise ValueError(f"{fmt} stream values need jax_enable_x64 "
                          "(jax.config.update('jax_enable_x64', True)).")
@@ -455,7 +370,6 @@ def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, sp
     key = jnp.asarray(key, _U32)
     ws = words(key, call, shape, fmt, full_shape=full_shape, offset=offset, spec=spec,
                shard_len=shard_len)
-    if dist.kind == "uniform_int":
-        return _uniform_int(ws, dist, fmt)
-    ar = _Arith(64 if fmt == "float64" else 32, key, spec)
-    return _store(_transform(ws, dist, fmt, ar), dist, fmt)
+    o = JaxOps(64 if fmt == "float64" else 32, key, spec)
+    vals = transforms.transform(o, ws, dist, fmt)
+    return vals if dist.spec.is_integer else _store(vals, dist, fmt, o)

@@ -1,0 +1,144 @@
+"""Plans: one validated block of one tensor's stream values, cut into runs of rows.
+
+A plan is what every backend computes: the key and call, the distribution and format,
+the full tensor's shape and the block's offset and shape. :meth:`Plan.runs` turns the
+block into rows of consecutive flat indices, a bounded number at a time.
+
+>>> from fanin.stream.kinds import normal
+>>> p = plan(7, 0, normal(0.0, 1.0), "float32", (4, 5), offset=(1, 3), block=(2, 2))
+>>> [(start, s.tolist(), n) for start, s, n in p.runs()]
+[(0, [8, 13], 2)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from fanin.stream import spec
+from fanin.stream.kinds import Distribution, check_format, clamp_bounds
+
+__all__ = ["ROWS_PER_RUN", "Plan", "plan", "check_geometry", "check_rows", "check_key"]
+
+#: Rows handed to a backend at once: bounds the row-start array (8 bytes a row)
+#: whatever the block's shape, e.g. the N rows of one element of an (N, 1) block.
+ROWS_PER_RUN = 1 << 16
+
+
+def check_geometry(shape: tuple, offset: tuple, block: tuple) -> None:
+    """Validate a block of a full shape (tuples of Python ints); refuse > 2**62 elements."""
+    for name, dims in (("shape", shape), ("offset", offset), ("block", block)):
+        if not all(type(d) is int and d >= 0 for d in dims):
+            raise ValueError(f"plan {name} must hold non-negative ints, got {dims!r}.")
+    if not len(shape) == len(offset) == len(block):
+        raise ValueError(f"block [offset {offset}, shape {block}] must have the rank of "
+                         f"shape {shape} ({len(shape)}).")
+    if math.prod(shape) > spec.MAX_INDEX:
+        raise ValueError(f"shape {shape} has {math.prod(shape)} elements, more than "
+                         "fanin's limit of 2**62.")
+    if any(o + b > d for o, b, d in zip(offset, block, shape)):
+        raise ValueError(f"block [offset {offset}, shape {block}] falls outside shape "
+                         f"{shape}.")
+
+
+def check_key(name: str, value: object) -> None:
+    """A key or call index: an int in [0, 2**64)."""
+    if type(value) is not int or not 0 <= value <= spec.MASK64:
+        raise ValueError(f"plan {name} must be an int in [0, 2**64), got {value!r}.")
+
+
+def check_rows(starts: np.ndarray, row_len: int, n: int) -> None:
+    """Explicit rows (``len(starts)`` rows of ``row_len``) that fill ``n`` elements,
+    every index below 2**62: the checks every backend shares."""
+    if type(row_len) is not int or row_len < 0:
+        raise ValueError(f"row_len must be a non-negative int, got {row_len!r}.")
+    if starts.dtype != np.uint64 or starts.ndim != 1 or not starts.flags.c_contiguous:
+        raise TypeError("starts must be a 1-D C-contiguous numpy.uint64 array.")
+    if starts.size * row_len != n:
+        raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an array "
+                         f"of {n} elements.")
+    if starts.size and int(starts.max()) + row_len > spec.MAX_INDEX:
+        raise ValueError("element indices must stay below 2**62.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One block of one tensor's stream values, validated: what every backend computes.
+
+    ``key`` and ``call`` are the 64-bit Philox key and call index, ``dist`` and
+    ``fmt`` the distribution and output format, ``shape`` the full tensor's shape
+    and ``offset`` / ``block`` the block's. Build it with :func:`plan`; fill with
+    :func:`fanin.stream.fill` (NumPy) or any backend that consumes :meth:`runs`.
+    """
+
+    key: int
+    call: int
+    dist: Distribution
+    fmt: str
+    shape: tuple
+    offset: tuple
+    block: tuple
+
+    @property
+    def size(self) -> int:
+        """Number of elements in the block."""
+        return math.prod(self.block)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(lo, hi): the clamp bounds of :func:`fanin.stream.clamp_bounds` for this plan."""
+        return clamp_bounds(self.dist, self.fmt)
+
+    def runs(self, rows_per_run: int = ROWS_PER_RUN) -> Iterator[tuple[int, np.ndarray, int]]:
+        """Yield ``(out_start, starts, row_len)`` covering the block in C order.
+
+        ``len(starts)`` rows of ``row_len`` consecutive flat indices of the full
+        tensor, starting at ``starts[r]``; they are the block's elements
+        ``out_start .. out_start + len(starts) * row_len - 1``. Trailing axes the
+        block covers whole merge into one row; rows come at most
+        ``rows_per_run`` at a time, so memory stays bounded for any shape.
+        """
+        shape, offset, block = self.shape, self.offset, self.block
+        n = self.size
+        if n == 0:
+            return
+        axis = len(shape) - 1  # the last axis the block does not cover whole
+        while axis > 0 and block[axis] == shape[axis]:
+            axis -= 1
+        row_len = math.prod(block[axis:]) if shape else 1
+        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+        base = sum(o * s for o, s in zip(offset, strides))
+        nrows = n // row_len
+        for r0 in range(0, nrows, rows_per_run):
+            rest = np.arange(r0, min(nrows, r0 + rows_per_run), dtype=np.uint64)
+            starts = np.full(rest.size, base, np.uint64)
+            for k in range(axis - 1, -1, -1):  # the row's index along axes < axis
+                rest, i = np.divmod(rest, np.uint64(block[k]))
+                starts += i * np.uint64(strides[k])
+            yield r0 * row_len, starts, row_len
+
+
+def plan(key: int, call: int, dist: Distribution, fmt: str, shape: Sequence[int],
+         offset: Sequence[int] | None = None, block: Sequence[int] | None = None) -> Plan:
+    """A validated :class:`Plan`: the block ``[offset, offset + block)`` of ``shape``.
+
+    Without ``offset`` / ``block``, the whole tensor. Raises ``ValueError`` for
+    a format, geometry or distribution the stream cannot produce (for example
+    a support that holds no value of ``fmt``), before any work is done.
+
+    >>> from fanin.stream.kinds import uniform
+    >>> plan(1, 0, uniform(0.0, 1.0), "float16", (3,)).block
+    (3,)
+    """
+    shape = tuple(shape)
+    offset = (0,) * len(shape) if offset is None else tuple(offset)
+    block = shape if block is None else tuple(block)
+    check_geometry(shape, offset, block)
+    check_key("key", key)
+    check_key("call", call)
+    check_format(dist, fmt)
+    clamp_bounds(dist, fmt)  # raises when no value of the format lies in the support
+    return Plan(key, call, dist, fmt, shape, offset, block)
