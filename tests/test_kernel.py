@@ -414,10 +414,15 @@ print("ok")
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_every_isa_variant_matches_reference(isa):
     """Each instruction-set variant, forced in a fresh process, against the reference."""
+    _check_in_child(isa, ISA_CHECK)
+
+
+def _check_in_child(isa, check):
+    """Run check (test code ending in print("ok")) in a child forced to variant isa."""
     if isa not in _supported_isas():
         pytest.skip(f"this CPU does not run the {isa} variant")
     here = os.path.dirname(os.path.abspath(__file__))
-    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + ISA_CHECK
+    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + check
     r = _run(code, {"FANIN_KERNEL_ISA": isa}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("ok")
@@ -638,10 +643,4 @@ print("ok")
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_every_isa_variant_philox_and_new(isa):
     """Philox alone, new() and block counters that wrap, per forced ISA variant."""
-    if isa not in _supported_isas():
-        pytest.skip(f"this CPU does not run the {isa} variant")
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + NEW_ISA_CHECK
-    r = _run(code, {"FANIN_KERNEL_ISA": isa}, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.strip().endswith("ok")
+    _check_in_child(isa, NEW_ISA_CHECK)
