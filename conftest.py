@@ -43,3 +43,6 @@ if importlib.util.find_spec("dask") is None:
     collect_ignore += ["fanin/dask.py"]
 if importlib.util.find_spec("jax") is None:
     collect_ignore += ["fanin/jax.py", "fanin/stream/jax.py"]
+if importlib.util.find_spec("jax") is None:
+    # a test's child program, not a test module; --doctest-modules would import it
+    collect_ignore += ["tests/jax_sharding_check.py"]

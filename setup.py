@@ -30,10 +30,21 @@ class BuildExt(build_ext):
     """Choose compiler flags by compiler family (gcc/clang vs MSVC); say loudly
     when the optional kernel cannot be built."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # Always compile: a kernel left in build/ by an earlier install must not be
+        # reused when the compiler, its flags or CC changed (CC=false must give the
+        # NumPy fallback in a checkout that was built before, too).
+        self.force = True
+
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as error:  # the compiler is missing or failed
+            # a kernel from an earlier build must not be installed in its place
+            stale = self.get_ext_fullpath(ext.name)
+            if os.path.exists(stale):
+                os.remove(stale)
             banner = _NO_KERNEL_BANNER.format(error=f"{type(error).__name__}: {error}")
             print(banner, file=sys.stderr, flush=True)
             raise  # optional=True: setuptools goes on without the extension

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fanin.draws import Draw
 
@@ -24,7 +25,10 @@ __all__ = ["union_volume", "PartitionGroup", "DrawMaker", "CallSequence"]
 # --------------------------------------------------------------------------- #
 
 
-def union_volume(boxes) -> int:
+Box = tuple[tuple[int, ...], tuple[int, ...]]  # (lo, hi) corners
+
+
+def union_volume(boxes: Sequence[Box]) -> int:
     """Elements in the union of boxes ``(lo, hi)`` (tuples of equal rank), exactly.
 
     Sweeps the first axis between the boxes' edges and recurses on the boxes
@@ -52,7 +56,7 @@ class PartitionGroup:
     boxes: set = field(default_factory=set)  # distinct (offset, partition_shape)
     total: int = 0  # sum of the distinct boxes' sizes (an upper bound of coverage)
 
-    def add(self, part, offset) -> bool:
+    def add(self, part: tuple[int, ...], offset: tuple[int, ...]) -> bool:
         """Record a partition; True when the distinct partitions cover the tensor."""
         if (offset, part) not in self.boxes:
             self.boxes.add((offset, part))
@@ -88,7 +92,7 @@ class CallSequence:
     the whole tensor (their union, not the sum of their sizes).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()  # partition groups only
         # next() of itertools.count is one C call, atomic under the GIL: distinct call
         # indices across threads without a lock on the hot path
@@ -99,7 +103,8 @@ class CallSequence:
         self._group = None
         return next(self._counter)
 
-    def partition(self, shape, dtype, part, offset, make_draw) -> Draw:
+    def partition(self, shape: tuple[int, ...], dtype: object, part: tuple[int, ...],
+                  offset: tuple[int, ...], make_draw: Callable[[int], Draw]) -> Draw:
         with self._lock:
             group = self._group
             if group is None or group.shape != shape or group.dtype != dtype:

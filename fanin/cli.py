@@ -9,15 +9,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
 import os
+import re
 import secrets
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -41,10 +44,9 @@ examples:
 
 # Output formats by file suffix; any other suffix (or none) gets .npy content.
 _WRITERS = (".npy", ".safetensors", ".pt")
-# Warm timing: repeat the call only while that stays cheap in time and memory.
+# Warm timing: refill the drawn array at most this often, and only while cheap.
 _WARM_CALLS = 3
 _WARM_MAX_SECONDS = 0.5
-_WARM_MAX_BYTES = 256 << 20
 _MOMENT_CHUNK = 1 << 22  # elements per float64 chunk when summing (32 MiB temporaries)
 _SEED_BITS = 32  # drawn seeds are short enough to retype
 _PROGRESS_STEPS = 100  # row blocks of a --progress draw
@@ -54,13 +56,20 @@ class CLIError(Exception):
     """A problem with the command's input, reported as one ``fanin: error:`` line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 # --------------------------------------------------------------------------- #
 # Arguments
 # --------------------------------------------------------------------------- #
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fanin",
         description="Keras-compatible weight initializers on a reproducible stream: "
                     "sample a tensor, summarize it, save it, plot it.",
@@ -108,13 +117,21 @@ def _add_sample(sub: Any) -> None:
 
 
 def _dtype_name(text: str | None) -> str | None:
-    """The dtype as NumPy reads it ("float" is float64); bfloat16 passes through."""
+    """The dtype as NumPy reads it ("float" is float64); bfloat16 passes through;
+    anything that is not one numeric dtype is refused, named as typed."""
     if text is None or text == "bfloat16":
         return text
     try:
-        return np.dtype(text).name
-    except TypeError:
-        return text  # fanin names the problem (e.g. "floaty" is not a dtype)
+        dt = np.dtype(text)
+    except Exception:  # NumPy's parser raises TypeError, ValueError, SyntaxError, ...
+        try:
+            return dtypes.dtype_name(text)  # fanin's own spellings ("bf16")
+        except (TypeError, ValueError):
+            dt = None
+    if dt is None or dt.kind not in "biufc" or dt.fields is not None or dt.shape != ():
+        raise CLIError(f"--dtype {text!r} is not a numeric dtype (try float32, float16, "
+                       "bfloat16 or float64).")
+    return dt.name
 
 
 # --------------------------------------------------------------------------- #
@@ -130,13 +147,23 @@ def _lookup(identifier: str) -> fanin.Initializer:
         except json.JSONDecodeError as err:
             raise CLIError(f"{identifier!r} is not valid JSON ({err}).") from None
     if not text.startswith("{") and text not in registry.NAMES:
-        close = registry.suggest(text)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise CLIError(f"Unknown initializer {text!r}.{hint} (`fanin list` shows them all.)")
+        raise CLIError(f"Unknown initializer {text!r}.{_hint(text)} "
+                       "(`fanin list` shows them all.)")
     init = fanin.get(text)
     if not isinstance(init, fanin.Initializer):
         raise CLIError(f"{identifier!r} is not a fanin initializer.")
     return init
+
+
+def _hint(name: str) -> str:
+    """Did-you-mean for a typo, or the fanin family of a torch.nn.init name."""
+    torch_name = registry.torch_equivalent(name)
+    if torch_name is not None:
+        torch_fn = name.lower().rstrip("_")
+        return (f" {torch_fn!r} is torch.nn.init's name: fanin's initializer of that family "
+                f"is {torch_name!r} (Keras semantics; fanin.torch.{torch_fn}_ has torch's).")
+    close = registry.suggest(name)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _takes_seed(init: fanin.Initializer) -> bool:
@@ -170,12 +197,8 @@ def _kind(init: fanin.Initializer) -> str:
     return type(init).kind
 
 
-def _distribution(init: fanin.Initializer, shape: tuple[int, ...],
-                  dtype: str | None) -> stream.Distribution | None:
-    """What an elementwise stream initializer draws at this shape (None otherwise)."""
-    if _kind(init) != "random":
-        return None
-    draw = copy.copy(init).draw(shape, dtype)  # a copy: the caller's calls stay at 0
+def _distribution(draw: fanin.Draw) -> stream.Distribution | None:
+    """What an elementwise stream draw draws (None for constants and matrices)."""
     return draw.distribution if isinstance(draw, fanin.StreamDraw) else None
 
 
@@ -188,14 +211,20 @@ def _fans(init: fanin.Initializer, shape: tuple[int, ...]) -> tuple[int, int]:
 
 def _moments_of(dist: stream.Distribution) -> tuple[float, float]:
     """Exact (mean, std) of the values (after truncation for the truncated normal)."""
+    if dist.scale == 0:  # stddev 0 or minval == maxval (Keras allows both): loc only
+        return dist.loc, 0.0
     return dist.spec.moments(dist)
 
 
 def _pdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
+    if dist.scale == 0:  # every value is loc: a point mass has no density
+        return np.zeros_like(x, dtype=np.float64)
     return dist.spec.pdf(dist, x)
 
 
 def _cdf(dist: stream.Distribution, x: np.ndarray) -> np.ndarray:
+    if dist.scale == 0:  # every value is loc; P(X < x), so that a bin [a, b) holding
+        return np.where(np.asarray(x) > dist.loc, 1.0, 0.0)  # loc expects them all
     return dist.spec.cdf(dist, x)
 
 
@@ -226,19 +255,16 @@ def _backend(init: fanin.Initializer) -> str:
     return name + (" + NumPy QR" if _kind(init) == "matrix" else "")
 
 
-def _warm_rate(init: fanin.Initializer, shape: tuple[int, ...], dtype: str | None,
-               first_s: float, nbytes: int) -> tuple[float, str]:
-    """Best time of a few calls after the first (the warm-up), or the first alone."""
-    if first_s > _WARM_MAX_SECONDS or nbytes > _WARM_MAX_BYTES:
-        return first_s, "one call"
-    timer = copy.copy(init)  # its own calls: the printed values stay call 0
-    timer(shape, dtype)      # warm-up of the copy (caches, thread pool)
-    best = math.inf
-    for _ in range(_WARM_CALLS):
+def _warm_rate(draw: fanin.Draw, values: np.ndarray) -> tuple[float, str]:
+    """Best time of refilling the drawn array with its own draw: warm (the memory is
+    mapped, the caches and threads are up) and leaving the values as they were."""
+    best, runs, spent = math.inf, 0, 0.0
+    while runs < _WARM_CALLS and (runs == 0 or spent < _WARM_MAX_SECONDS):
         t0 = time.perf_counter()
-        timer(shape, dtype)
-        best = min(best, time.perf_counter() - t0)
-    return best, f"best of {_WARM_CALLS} warm calls"
+        draw.fill(values)
+        elapsed = time.perf_counter() - t0
+        best, runs, spent = min(best, elapsed), runs + 1, spent + elapsed
+    return best, f"best of {runs} warm fill{'s' if runs > 1 else ''} of the array"
 
 
 def _summary(init: fanin.Initializer, shape: tuple[int, ...], values: np.ndarray,
@@ -264,6 +290,22 @@ def _summary(init: fanin.Initializer, shape: tuple[int, ...], values: np.ndarray
     return lines
 
 
+def _edge_labels(edges: np.ndarray) -> list[str]:
+    """Bin edges in one format, as many digits as tell neighbours apart: fixed point,
+    or scientific for very large or very small values."""
+    width = float(np.min(np.diff(edges)))
+    top = float(np.max(np.abs(edges))) or 1.0
+    edges = np.where(np.abs(edges) < width * 1e-9, 0.0, edges)  # no "-0.0000"
+    decimals = max(0, 1 - math.floor(math.log10(width)))
+    if 1e-4 <= top < 1e6 and decimals <= 8:
+        labels = [f"{e:+.{decimals}f}" for e in edges]
+    else:
+        digits = min(12, max(1, math.floor(math.log10(top)) - math.floor(math.log10(width)) + 1))
+        labels = [f"{e:+.{digits}e}" for e in edges]
+    size = max(len(t) for t in labels)
+    return [t.rjust(size) for t in labels]
+
+
 def _histogram(values: np.ndarray, dist: stream.Distribution | None,
                width: int = 40) -> str:
     flat = values.reshape(-1).astype(np.float64)
@@ -272,17 +314,16 @@ def _histogram(values: np.ndarray, dist: stream.Distribution | None,
     expected = None if dist is None else flat.size * np.diff(_cdf(dist, edges))
     top = counts.max() or 1
     rows = []
-    for i, c in enumerate(counts):
-        bar = f"{edges[i]:>+11.4g} | {'#' * round(width * c / top):<{width}} {c}"
+    for label, c, i in zip(_edge_labels(edges), counts, range(len(counts))):
+        bar = f"{label} | {'#' * round(width * c / top):<{width}} {c}"
         rows.append(bar + (f"  (expected {expected[i]:.1f})" if expected is not None else ""))
     return "\n".join(rows)
 
 
-def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
-                        dtype: str | None) -> np.ndarray:
-    """``init(shape, dtype)`` (the same draw, the same values) filled in row blocks,
-    printing the share done to stderr."""
-    draw = init.draw(shape, dtype)
+def _draw_with_progress(draw: fanin.Draw) -> np.ndarray:
+    """``draw.array()`` (the same values) filled in row blocks, printing the share
+    done to stderr."""
+    shape = draw.shape
     if not isinstance(draw, fanin.StreamDraw) or not shape or shape[0] < 2:
         return draw.array()  # a matrix is computed whole anyway
     values = np.empty(shape, dtypes.numpy_dtype(draw.dtype))
@@ -296,24 +337,29 @@ def _draw_with_progress(init: fanin.Initializer, shape: tuple[int, ...],
 
 
 def _sample(args: argparse.Namespace) -> int:
+    # Every argument is checked before anything is drawn or written.
     init, note = _with_seed(_lookup(args.identifier), args.seed)
     shape = shapes.normalize_shape(args.shape)
-    dtype = _dtype_name(args.dtype)
-    out = _check_out(args.out, args.force) if args.out is not None else None
-    dist = _distribution(init, shape, dtype)
-    t0 = time.perf_counter()
-    values = _draw_with_progress(init, shape, dtype) if args.progress else init(shape, dtype)
-    seconds, how = _warm_rate(init, shape, dtype, time.perf_counter() - t0, values.nbytes)
+    draw = init.draw(shape, _dtype_name(args.dtype))  # takes call 0; computes nothing
+    out = _check_target(args.out, args.force, "--out") if args.out is not None else None
+    writer = _writer(out) if out is not None else None
+    if args.plot is not None:
+        _check_plot(args.plot, args.force, out)
+    dist = _distribution(draw)
+    values = _draw_with_progress(draw) if args.progress else draw.array()
+    seconds, how = _warm_rate(draw, values)
     lines = _summary(init, shape, values, dist)
     if note:
         lines.insert(1, f"note         {note}")
     rate = values.size / seconds / 1e6 if seconds > 0 else math.inf
     lines.append(f"time         {seconds * 1e3:.3f} ms, {how}  ({rate:.1f} M elements/s, "
                  f"{_backend(init)})")
-    if out is not None:
-        lines.append(f"wrote        {out}  {_write(out, values, args.force)}".rstrip())
-    if args.plot:
-        _plot(args.plot, values, dist, init, args.force)
+    if out is not None and writer is not None:
+        write, format_note = writer
+        _write_atomically(out, lambda f: write(f, values), args.force)
+        lines.append(f"wrote        {out}  {format_note(values)}")
+    if args.plot is not None:
+        _write_atomically(args.plot, lambda f: _plot(f, values, dist, init), args.force)
         lines.append(f"plotted      {args.plot}")
     print("\n".join(lines))
     if args.hist and values.size:
@@ -326,77 +372,132 @@ def _sample(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- #
 
 
-def _check_out(path: str, force: bool) -> str:
-    """Refuse what cannot be written before drawing (a directory, an existing file)."""
+def _check_target(path: str, force: bool, flag: str) -> str:
+    """Refuse a file that cannot or may not be written, before anything is drawn."""
     if not path:
-        raise CLIError("--out needs a file name.")
+        raise CLIError(f"{flag} needs a file name.")
     if os.path.isdir(path):
-        raise CLIError(f"--out {path!r} is a directory; give a file name inside it.")
-    if os.path.exists(path) and not force:
-        raise CLIError(f"{path!r} exists; pass --force to overwrite it.")
+        raise CLIError(f"{flag} {path!r} is a directory; give a file name inside it.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"{flag} {path!r}: the folder {folder!r} does not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path!r}: the folder {folder!r} is not writable.")
+    if os.path.lexists(path) and not force:
+        raise CLIError(f"{flag} {path!r} exists; pass --force to overwrite it.")
     return path
 
 
-def _write(path: str, values: np.ndarray, force: bool) -> str:
-    """Write ``values`` to exactly ``path``; returns a note on the format."""
+def _check_plot(path: str, force: bool, out: str | None) -> None:
+    _check_target(path, force, "--plot")
+    if out is not None and os.path.abspath(out) == os.path.abspath(path):
+        raise CLIError(f"--plot {path!r} is also the --out file; give them different names.")
+    _pyplot()
+
+
+_Write = Callable[[IO[bytes], np.ndarray], object]
+
+
+def _writer(path: str) -> tuple[_Write, Callable[[np.ndarray], str]]:
+    """How to write ``path`` (by suffix; .npy content otherwise) and a note on the
+    format; a missing package is reported now, before drawing."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".safetensors":
-        data, note = _safetensors_bytes(values), "(safetensors, tensor 'weight')"
-    elif suffix == ".pt":
-        data, note = _torch_bytes(values), "(torch.save of a tensor)"
-    else:
-        data, note = _npy_bytes(values)
-    with open(path, "wb" if force else "xb") as f:
-        f.write(data)
-    return note
+        try:
+            from safetensors.numpy import save
+        except ImportError:
+            raise CLIError("writing .safetensors needs the safetensors package "
+                           "(pip install safetensors).") from None
+        return (lambda f, v: f.write(save({"weight": np.ascontiguousarray(v)})),
+                lambda v: "(safetensors, tensor 'weight')")
+    if suffix == ".pt":
+        try:
+            import torch  # noqa: F401 -- only to fail early without it
+        except ImportError:
+            raise CLIError("writing .pt needs PyTorch (pip install torch).") from None
+        return _write_torch, lambda v: "(torch.save of a tensor)"
+    return _write_npy, _npy_note
 
 
-def _npy_bytes(values: np.ndarray) -> tuple[bytes, str]:
-    import io
-
-    buf = io.BytesIO()
-    if values.dtype.name == "bfloat16":  # .npy has no bfloat16: float32 holds it exactly
-        np.save(buf, values.astype(np.float32))
-        return buf.getvalue(), "(.npy; bfloat16 values stored as float32, exactly)"
-    np.save(buf, values)
-    return buf.getvalue(), "(.npy)"
+def _npy_note(values: np.ndarray) -> str:
+    if values.dtype.name == "bfloat16":
+        return "(.npy; bfloat16 values stored as float32, exactly)"
+    return "(.npy)"
 
 
-def _safetensors_bytes(values: np.ndarray) -> bytes:
-    try:
-        from safetensors.numpy import save
-    except ImportError:
-        raise CLIError("writing .safetensors needs the safetensors package "
-                       "(pip install safetensors).") from None
-    return save({"weight": np.ascontiguousarray(values)})
+def _write_npy(f: IO[bytes], values: np.ndarray) -> None:
+    # .npy has no bfloat16: float32 holds every bfloat16 value exactly
+    np.save(f, values.astype(np.float32) if values.dtype.name == "bfloat16" else values)
 
 
-def _torch_bytes(values: np.ndarray) -> bytes:
-    import io
+def _write_torch(f: IO[bytes], values: np.ndarray) -> None:
+    import torch
 
-    try:
-        import torch
-    except ImportError:
-        raise CLIError("writing .pt needs PyTorch (pip install torch).") from None
     if values.dtype.name == "bfloat16":  # torch.from_numpy has no bfloat16: share the bits
         tensor = torch.from_numpy(values.view(np.int16)).view(torch.bfloat16)
     else:
         tensor = torch.from_numpy(np.ascontiguousarray(values))
-    buf = io.BytesIO()
-    torch.save(tensor, buf)
-    return buf.getvalue()
+    torch.save(tensor, f)
 
 
-def _plot(path: str, values: np.ndarray, dist: stream.Distribution | None,
-          init: fanin.Initializer, force: bool) -> None:
-    """A histogram of the values, the exact density and the support's bounds."""
+def _write_atomically(path: str, write: Callable[[IO[bytes]], object], force: bool) -> None:
+    """Write a temporary file in ``path``'s folder and rename it onto ``path`` once it
+    is complete: a failed write (a full disk, a size limit) leaves the old file as it
+    was, with or without ``force``. Without ``force`` an existing file is never
+    replaced, even one that appeared while the tensor was drawn."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fanin-", suffix=".tmp")
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # e.g. a full disk; the message may not name the file
+            raise CLIError(f"writing {path!r} failed ({err}); no file was changed.") from None
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would give
+        if force:
+            os.replace(tmp, path)
+        else:
+            _move_to_new(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _move_to_new(tmp: str, path: str) -> None:
+    """Rename ``tmp`` to ``path`` only if ``path`` does not exist (a hard link fails
+    atomically when it does; file systems without hard links get a checked rename)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise CLIError(f"{path!r} exists; pass --force to overwrite it.") from None
+    except OSError:
+        if os.path.lexists(path):
+            raise CLIError(f"{path!r} exists; pass --force to overwrite it.") from None
+        os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pyplot() -> Any:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise CLIError("--plot needs matplotlib (pip install 'fanin[plot]').") from None
-    _check_out(path, force)
+    return plt
+
+
+def _plot(f: IO[bytes], values: np.ndarray, dist: stream.Distribution | None,
+          init: fanin.Initializer) -> None:
+    """A PNG histogram of the values, the exact density and the support's bounds."""
+    plt = _pyplot()
     flat = values.reshape(-1).astype(np.float64)
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ax.hist(flat, bins=max(1, min(100, int(math.sqrt(flat.size)))), density=True,
@@ -414,11 +515,15 @@ def _plot(path: str, values: np.ndarray, dist: stream.Distribution | None,
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(f, format="png")
     plt.close(fig)
 
 
 def _draw_density(ax: Any, dist: stream.Distribution) -> None:
+    if dist.scale == 0:  # a point mass: a line where every value is
+        ax.axvline(dist.loc, color="#c0392b", linewidth=1.4,
+                   label=f"every value is {dist.loc:.4g}")
+        return
     lo, hi = (dist.low, dist.high) if math.isfinite(dist.low) else (
         dist.loc - 4.5 * dist.scale, dist.loc + 4.5 * dist.scale)
     pad = 0.08 * (hi - lo)
@@ -468,34 +573,66 @@ def _scaling_rule(init: Any) -> str:
     return _SCALING[init.distribution].format(scale=init.scale, n=n)
 
 
+_ROLE = re.compile(r":(?:py:)?[a-z]+:`(~?)([^`]+)`( s\b)?")
+
+
+def _plain(text: str) -> str:
+    """Docstring text for a terminal: Sphinx roles and ``literals`` without markup."""
+    def role(m: re.Match[str]) -> str:
+        name = m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2)
+        return name + ("s" if m.group(3) else "")
+    return _ROLE.sub(role, text).replace("``", "")
+
+
+def _doc(cls: type) -> tuple[str, str]:
+    """(first line, the prose after it up to the first example) of a docstring."""
+    lines = [t.strip() for t in (cls.__doc__ or "").strip().splitlines()]
+    if not lines:
+        return "", ""
+    prose = lines[1:next((i for i, t in enumerate(lines) if t.startswith(">>>")), len(lines))]
+    return _plain(lines[0]), _plain(" ".join(" ".join(prose).split()))
+
+
+def _at_shape(draw: fanin.Draw, shape: tuple[int, ...]) -> str:
+    """What a constant or matrix initializer gives at ``shape``."""
+    if isinstance(draw, fanin.OrthogonalDraw):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        side = "rows" if rows < cols else "columns"
+        return (f"{shape}: a {rows} x {cols} matrix (rows: all but the last dimension) "
+                f"with orthonormal {side}, times gain {draw.gain:g}")
+    if isinstance(draw, fanin.IdentityDraw):
+        return f"{shape}: {draw.gain:g} on the diagonal of a {shape[0]} x {shape[1]} matrix"
+    if isinstance(draw, fanin.ConstantDraw):
+        return f"{shape}: {math.prod(shape)} elements, every one {draw.value}"
+    return f"{shape}"
+
+
 def _info(args: argparse.Namespace) -> int:
     init = _lookup(args.identifier)
     shape = shapes.normalize_shape(args.shape)
-    kind = _kind(init)
-    core = _core_class(init)
-    doc = (core.__doc__ or "").strip().splitlines()
-    lines = [f"{core.__name__}  ({kind})  {doc[0] if doc else ''}",
+    kind, core = _kind(init), _core_class(init)
+    draw = copy.copy(init).draw(shape)  # a copy: the instance's calls stay at 0
+    title, prose = _doc(core)
+    lines = [f"{core.__name__}  ({kind})  {title}",
              f"config       {json.dumps(init.get_config())}",
              f"names        {', '.join(_aliases(core)) or '-'}"]
+    dist = _distribution(draw)
     if kind == "random":
         fan_in, fan_out = _fans(init, shape)
         lines.append(f"fan rule     {_FAN_RULE}")
         if hasattr(init, "mode"):
             lines.append(f"scaling      {_scaling_rule(init)}")
-        dist = _distribution(init, shape, None)
-        if dist is not None:
-            mean, std = _moments_of(dist)
-            lines += [f"formula      {dist.spec.formula}",
-                      f"at shape     {shape}: fan_in {fan_in}, fan_out {fan_out}; "
-                      f"{dist.kind}(loc={dist.loc:.6g}, scale={dist.scale:.6g}, "
-                      f"bounds [{dist.low:.6g}, {dist.high:.6g}]); "
-                      f"mean {mean:.6g}, std {std:.6g}"]
+    if dist is not None:
+        mean, std = _moments_of(dist)
+        lines += [f"formula      {dist.spec.formula}",
+                  f"at shape     {shape}: fan_in {fan_in}, fan_out {fan_out}; "
+                  f"{dist.kind}(loc={dist.loc:.6g}, scale={dist.scale:.6g}, "
+                  f"bounds [{dist.low:.6g}, {dist.high:.6g}]); "
+                  f"mean {mean:.6g}, std {std:.6g}"]
     else:
-        prose = [line for line in doc[1:] if line.strip()]
-        prose = prose[:next((i for i, t in enumerate(prose) if t.strip().startswith(">>>")),
-                            len(prose))]
         if prose:
-            lines.append("formula      " + " ".join(" ".join(prose).split()))
+            lines.append(f"formula      {prose}")
+        lines.append(f"at shape     {_at_shape(draw, shape)}")
     print("\n".join(lines))
     return 0
 
@@ -521,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `fanin sample ... | head -1`: stop quietly
         _silence_stdout()
         return 141  # what a shell reports for a command ended by SIGPIPE
-    except (CLIError, ValueError, TypeError, MemoryError, OSError) as err:
+    except (CLIError, ValueError, TypeError, OverflowError, MemoryError, OSError) as err:
         print(f"fanin: error: {err}", file=sys.stderr)
         return 2
 

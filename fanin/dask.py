@@ -27,12 +27,15 @@ True
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
 import fanin
+from fanin.dtypes import DTypeLike
+from fanin.shapes import ShapeLike
 
 __all__ = ["from_initializer", "from_draw"]
 
@@ -45,7 +48,7 @@ def _block(draw, block_info=None):
     return draw.block(offset, shape)
 
 
-def from_draw(draw, chunks="auto"):
+def from_draw(draw: fanin.Draw, chunks: Any = "auto") -> da.Array:
     """A dask array of ``draw``'s tensor, one task per chunk (``draw.block``).
 
     ``chunks`` is anything ``dask.array`` accepts (``"auto"``, an int, a tuple
@@ -63,7 +66,8 @@ def from_draw(draw, chunks="auto"):
                          meta=np.empty((0,) * len(draw.shape), dtype))
 
 
-def from_initializer(init, shape, chunks="auto", dtype=None):
+def from_initializer(init: Any, shape: ShapeLike, chunks: Any = "auto",
+                     dtype: DTypeLike = None) -> da.Array:
     """A dask array with the values of ``init(shape, dtype)``, computed chunk by chunk.
 
     ``init`` is an initializer instance (it takes one call index, as calling it
@@ -89,7 +93,8 @@ def from_initializer(init, shape, chunks="auto", dtype=None):
 def _family_function(cls):
     takes_seed = "seed" in inspect.signature(cls).parameters
 
-    def make(shape, chunks="auto", seed=None, dtype=None, **params):
+    def make(shape: ShapeLike, chunks: Any = "auto", seed: int | None = None,
+             dtype: DTypeLike = None, **params: Any) -> da.Array:
         if seed is not None and not takes_seed:
             raise TypeError(f"{cls.__name__} takes no seed.")
         init = cls(seed=seed, **params) if takes_seed else cls(**params)

@@ -30,11 +30,13 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fanin import dtypes, shapes, stream
+from fanin.shapes import ShapeLike
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
@@ -46,7 +48,8 @@ __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw
 TILE_BYTES = 8 << 20
 
 
-def tiles(shape, max_elements: int, offset=None):
+def tiles(shape: Sequence[int], max_elements: int, offset: Sequence[int] | None = None,
+          ) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Cover the box ``[offset, offset + shape)`` with C-ordered tiles of at most ``max_elements``.
 
     Yields ``(offset, shape)`` pairs; each tile spans whole trailing axes where it
@@ -87,9 +90,9 @@ class Draw:
     this base validates blocks and handles every other kind of target array.
     """
 
-    shape: tuple
+    shape: tuple[int, ...]
     dtype: str
-    fans: tuple | None = field(default=None, kw_only=True)
+    fans: tuple[int, int] | None = field(default=None, kw_only=True)
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -101,7 +104,8 @@ class Draw:
         """Number of elements of the full tensor."""
         return math.prod(self.shape)
 
-    def _region(self, offset, shape):
+    def _region(self, offset: ShapeLike | None, shape: ShapeLike | None,
+                ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Validated (offset, shape) of a block of this draw."""
         shape = shapes.normalize_shape(self.shape if shape is None else shape, "shape")
         offset = ((0,) * len(self.shape) if offset is None
@@ -109,24 +113,25 @@ class Draw:
         shapes.check_block(self.shape, offset, shape)
         return offset, shape
 
-    def block(self, offset=None, shape=None) -> np.ndarray:
+    def block(self, offset: ShapeLike | None = None, shape: ShapeLike | None = None,
+              ) -> np.ndarray:
         """The block ``[o0:o0+s0, o1:o1+s1, ...]`` of the full tensor, as a new array.
 
         Defaults: offset 0 and the full shape. Memory: the block (plus, for
         orthogonal draws, the whole matrix).
         """
-        offset, shape = self._region(offset, shape)
+        start, size = self._region(offset, shape)
         dt = self.numpy_dtype
-        shapes.check_size(shape, dt.itemsize)
-        out = np.empty(shape, dt)
-        self._fill_block(out, offset)
+        shapes.check_size(size, dt.itemsize)
+        out = np.empty(size, dt)
+        self._fill_block(out, start)
         return out
 
     def array(self) -> np.ndarray:
         """The whole tensor."""
         return self.block()
 
-    def fill(self, out: np.ndarray, offset=None) -> np.ndarray:
+    def fill(self, out: np.ndarray, offset: ShapeLike | None = None) -> np.ndarray:
         """Write the block at ``offset`` of shape ``out.shape`` into ``out``; return ``out``.
 
         ``out`` must have the draw's dtype (any byte order; for bfloat16 also
@@ -136,7 +141,7 @@ class Draw:
         """
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
-        offset, shape = self._region(offset, out.shape)
+        start, shape = self._region(offset, out.shape)
         dt = self.numpy_dtype
         target = out.dtype
         same = target == dt or (self.dtype == "bfloat16" and target == np.dtype(np.uint16))
@@ -145,19 +150,19 @@ class Draw:
         if not out.flags.writeable:
             raise ValueError("out is read-only.")
         if same and out.flags.c_contiguous:
-            self._fill_block(out.view(dt) if target != dt else out, offset)
+            self._fill_block(out.view(dt) if target != dt else out, start)
             return out
         view = out.view(np.uint16).view(dt) if target == np.dtype(np.uint16) else out
         limit = TILE_BYTES // dt.itemsize
         buffer = np.empty(min(limit, math.prod(shape)), dt)  # one for every tile
-        for o, s in tiles(shape, limit, offset):
-            rel = tuple(slice(a - b, a - b + n) for a, b, n in zip(o, offset, s))
+        for o, s in tiles(shape, limit, start):
+            rel = tuple(slice(a - b, a - b + n) for a, b, n in zip(o, start, s))
             tmp = buffer[:math.prod(s)].reshape(s)
             self._fill_block(tmp, o)
             view[rel] = tmp  # numpy converts the byte order on assignment
         return out
 
-    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
+    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         raise NotImplementedError
 
 
@@ -176,13 +181,14 @@ class StreamDraw(Draw):
     call: int = field(kw_only=True)
     distribution: stream.Distribution = field(kw_only=True)
 
-    def plan(self, offset=None, shape=None) -> stream.Plan:
+    def plan(self, offset: ShapeLike | None = None, shape: ShapeLike | None = None,
+             ) -> stream.Plan:
         """The validated :class:`fanin.stream.Plan` of a block (default: the whole tensor)."""
         offset, shape = self._region(offset, shape)
         return stream.plan(self.key, self.call, self.distribution, self.dtype, self.shape,
                            offset, shape)
 
-    def _fill_block(self, out, offset):
+    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         stream.fill(out, stream.plan(self.key, self.call, self.distribution, self.dtype,
                                      self.shape, offset, out.shape))
 
@@ -197,7 +203,7 @@ class ConstantDraw(Draw):
 
     value: object = field(kw_only=True)
 
-    def _fill_block(self, out, offset):
+    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         out.fill(self.value)
 
 
@@ -211,7 +217,7 @@ class IdentityDraw(Draw):
 
     gain: float = field(kw_only=True)
 
-    def _fill_block(self, out, offset):
+    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         out.fill(0)
         (r0, c0), (rows, cols) = offset, out.shape
         first, last = max(r0, c0), min(r0 + rows, c0 + cols)
@@ -252,7 +258,7 @@ class OrthogonalDraw(Draw):
         m, k = self.matrix_shape
         return 8 * (3 * m * k + k * k)
 
-    def _fill_block(self, out, offset):
+    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         m, k = self.matrix_shape
         a = np.empty((m, k), np.float64)
         if a.size == 0:

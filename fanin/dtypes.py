@@ -8,10 +8,16 @@ recognised by their names.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from fanin.restore import Restore
+
+#: What a dtype argument may be: a name ("float32", "bfloat16", "float"), a NumPy
+#: dtype or scalar type, ``ml_dtypes.bfloat16``, or a torch / JAX / TensorFlow dtype
+#: object (recognised by its name, without importing the framework).
+DTypeLike = Any
 
 #: The floating formats every random initializer accepts.
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
@@ -33,7 +39,7 @@ def floatx() -> str:
     return _floatx
 
 
-def set_floatx(value) -> Restore:
+def set_floatx(value: DTypeLike) -> Restore:
     """Set the default float dtype: one of float16, bfloat16, float32, float64.
 
     As a context manager, the previous default comes back at the end.
@@ -52,17 +58,17 @@ def set_floatx(value) -> Restore:
                          f"Expected one of {list(FLOAT_NAMES)}.")
     previous, _floatx = _floatx, name
 
-    def restore():
+    def restore() -> None:
         global _floatx
         _floatx = previous
     return Restore(restore)
 
 
-def _unknown(dtype):
+def _unknown(dtype: object) -> TypeError:
     return TypeError(f"Unknown dtype: {dtype!r} (of type {type(dtype).__name__}).")
 
 
-def dtype_name(dtype) -> str:
+def dtype_name(dtype: DTypeLike) -> str:
     """Canonical numpy-style name of any supported dtype spelling.
 
     ``TypeError("Unknown dtype: ...")`` for anything that is not a plain numeric or
@@ -106,11 +112,11 @@ def numpy_dtype(name: str) -> np.dtype:
         except ImportError:
             raise ValueError("bfloat16 output needs the ml_dtypes package "
                              "(pip install 'fanin[bfloat16]').") from None
-        return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(ml_dtypes.bfloat16)  # type: ignore[no-any-return]
     return np.dtype(name)
 
 
-def float_dtype(dtype) -> str:
+def float_dtype(dtype: DTypeLike) -> str:
     """Canonical name of a floating dtype; ``ValueError`` for any other dtype.
 
     >>> float_dtype(None)
@@ -126,12 +132,12 @@ def float_dtype(dtype) -> str:
     return name
 
 
-def numeric_dtype(dtype) -> str:
+def numeric_dtype(dtype: DTypeLike) -> str:
     """Canonical name of a numeric or boolean dtype (for Zeros, Ones, Constant)."""
     return dtype_name(dtype)  # dtype_name admits only numeric and boolean dtypes
 
 
-def real_dtype(dtype) -> str:
+def real_dtype(dtype: DTypeLike) -> str:
     """Canonical name of a floating or integer dtype (RandomUniform, as Keras 2.7).
 
     >>> real_dtype("int32")
@@ -146,16 +152,16 @@ def real_dtype(dtype) -> str:
 _BY_KIND = {"float": float_dtype, "real": real_dtype, "numeric": numeric_dtype}
 
 
-def checked_dtype(dtype, kind: str) -> str:
+def checked_dtype(dtype: DTypeLike, kind: str) -> str:
     """The canonical name of ``dtype`` if an initializer of ``dtype_kind`` ``kind`` takes it."""
     return _BY_KIND[kind](dtype)
 
 
-def _info(name: str):
+def _info(name: str) -> Any:
     dt = numpy_dtype(name)
     if name == "bfloat16":
         import ml_dtypes
-        return ml_dtypes.finfo(dt)
+        return ml_dtypes.finfo(dt)  # type: ignore[no-untyped-call]
     return np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt) if dt.kind in "fc" else None
 
 
@@ -169,7 +175,7 @@ def max_value(name: str) -> float:
     return 1 if info is None else info.max.item() if hasattr(info.max, "item") else info.max
 
 
-def fit(value, name: str, what: str):
+def fit(value: Any, name: str, what: str) -> bool | int | float | complex:
     """``value`` as a number that dtype ``name`` holds; ``ValueError`` if it cannot.
 
     Floats refuse a finite value that would round to infinity; integers and

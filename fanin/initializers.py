@@ -20,13 +20,18 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections.abc import Mapping
+from typing import Any, Self, cast
 
 import numpy as np
 
 from fanin import dtypes, _frameworks, seeds, shapes, stream
 from fanin.calls import CallSequence, DrawMaker
 from fanin.draws import ConstantDraw, Draw, IdentityDraw, OrthogonalDraw, StreamDraw
+from fanin.dtypes import DTypeLike
 from fanin.registry import register
+from fanin.seeds import Seed
+from fanin.shapes import Axes, ShapeLike
 
 _PARTITION_KWARGS = ("partition_shape", "partition_offset")
 
@@ -103,12 +108,12 @@ class Initializer:
     dtype_kind = "float"
     supports_partitions = True
 
-    def __new__(cls, *args, **kwargs):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # With Keras loaded, fanin's own classes create their Keras-side
         # subclass, so that Keras sees its own API (fanin/_frameworks.py).
         return super().__new__(_frameworks.framework_class(cls))
 
-    def __call__(self, shape, dtype=None, **kwargs):
+    def __call__(self, shape: ShapeLike, dtype: DTypeLike = None, **kwargs: Any) -> np.ndarray:
         """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
 
         ``partition_shape`` / ``partition_offset`` give the block
@@ -123,7 +128,7 @@ class Initializer:
         return self._partition_draw(shapes.normalize_shape(shape), dtype, part,
                                     offset).block(offset, part)
 
-    def draw(self, shape, dtype=None) -> Draw:
+    def draw(self, shape: ShapeLike, dtype: DTypeLike = None) -> Draw:
         """One tensor's values as an immutable :class:`fanin.Draw` (takes one call index)."""
         raise NotImplementedError(f"{type(self).__name__} must implement `draw()` or "
                                   "`__call__()`.")
@@ -131,7 +136,8 @@ class Initializer:
     def _partition_draw(self, shape, dtype, part, offset) -> Draw:
         return self.draw(shape, dtype)  # no call index to share: every call is the same
 
-    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
+    def fill(self, out: np.ndarray, *, shape: ShapeLike | None = None,
+             partition_offset: ShapeLike | None = None, dtype: DTypeLike = None) -> np.ndarray:
         """Fill an existing array in place, as ``self(shape, ...)`` would; return ``out``.
 
         ``out`` is the whole tensor (``shape=None``) or the partition at
@@ -153,12 +159,12 @@ class Initializer:
             self.supports_partitions)
         return self._partition_draw(shape, dtype, part, offset).fill(out, offset)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The initializer's configuration as a JSON-serializable dict."""
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Instantiate an initializer from a ``get_config()`` dict (not mutated).
 
         A ``dtype`` key, written by some Keras versions, is ignored.
@@ -194,7 +200,7 @@ class _Fill(Initializer):
     dtype_kind = "numeric"
     value = 0
 
-    def draw(self, shape, dtype=None) -> Draw:
+    def draw(self, shape: ShapeLike, dtype: DTypeLike = None) -> Draw:
         """A :class:`fanin.ConstantDraw` (no call index: every draw is the same)."""
         name = dtypes.checked_dtype(dtype, self.dtype_kind)
         shape = shapes.normalize_shape(shape)
@@ -232,7 +238,7 @@ class Constant(_Fill):
     [3.0, 3.0]
     """
 
-    def __init__(self, value=0):
+    def __init__(self, value: complex = 0) -> None:
         if isinstance(value, (bool, np.bool_)):
             self.value = bool(value)
             return
@@ -243,7 +249,7 @@ class Constant(_Fill):
                             f"got {value!r}.") from None
         self.value = number
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"value": self.value}
 
 
@@ -260,18 +266,18 @@ class _Seeded(Initializer):
     it drew). To send one tensor to another process, send its draw.
     """
 
-    def _init_seed(self, seed):
+    def _init_seed(self, seed: Seed) -> None:
         self.seed = seeds.check_seed(seed)
         self._key = stream.seed_to_key(self.seed if self.seed is not None
                                        else seeds.fresh_seed())
         self._calls = CallSequence()
-        self._plans = {}  # (shape, dtype) -> what a repeated small call needs
+        self._plans: dict[Any, tuple[Any, ...]] = {}  # (shape, dtype) -> a small call's plan
 
     def _partition_draw(self, shape, dtype, part, offset):
         make = self._prepare(shape, dtypes.checked_dtype(dtype, self.dtype_kind))
         return self._calls.partition(shape, make.dtype, part, offset, make)
 
-    def draw(self, shape, dtype=None) -> Draw:
+    def draw(self, shape: ShapeLike, dtype: DTypeLike = None) -> Draw:
         """Validate a call and take its call index, without computing values.
 
         >>> init = RandomNormal(seed=5)
@@ -286,7 +292,7 @@ class _Seeded(Initializer):
         """Validate a call (raising before any call index is taken)."""
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"seed": self.seed}
 
     def __getstate__(self):
@@ -340,7 +346,7 @@ class StreamInitializer(_Seeded):
         return DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
                                                      "fans": self._fans(shape)})
 
-    def __call__(self, shape, dtype=None, **kwargs):
+    def __call__(self, shape: ShapeLike, dtype: DTypeLike = None, **kwargs: Any) -> np.ndarray:
         """Values for ``shape`` and ``dtype`` (default :func:`fanin.floatx`).
 
         ``partition_shape`` / ``partition_offset`` give a block of the tensor of
@@ -362,7 +368,8 @@ class StreamInitializer(_Seeded):
         whole, dt = cached
         return whole.new(shape, dt, self._key, self._calls.take())
 
-    def fill(self, out, *, shape=None, partition_offset=None, dtype=None):
+    def fill(self, out: np.ndarray, *, shape: ShapeLike | None = None,
+             partition_offset: ShapeLike | None = None, dtype: DTypeLike = None) -> np.ndarray:
         """Fill an existing array in place, as ``self(shape, ...)`` would; return ``out``.
 
         See :meth:`Initializer.fill`. A whole C-contiguous array of a shape and dtype
@@ -414,12 +421,12 @@ class StreamInitializer(_Seeded):
 class _Gaussian(StreamInitializer):
     """RandomNormal and TruncatedNormal: a mean and a (pre-truncation) stddev."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: Seed = None) -> None:
         self.mean = _real(mean, "mean")
         self.stddev = _real(stddev, "stddev", nonnegative=True)
         self._init_seed(seed)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
@@ -464,7 +471,8 @@ class RandomUniform(StreamInitializer):
 
     dtype_kind = "real"
 
-    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: Seed = None,
+                 ) -> None:
         self.minval, self.maxval = _real(minval, "minval"), _real(maxval, "maxval")
         if self.maxval < self.minval:
             raise ValueError(f"`maxval` must not be less than `minval`. Received: "
@@ -482,7 +490,7 @@ class RandomUniform(StreamInitializer):
         lo, hi = dtypes.fit(self.minval, name, "minval"), dtypes.fit(self.maxval, name, "maxval")
         return stream.uniform_int(lo, hi)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
@@ -504,8 +512,9 @@ class VarianceScaling(StreamInitializer):
     True
     """
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal",
-                 seed=None, input_axes=None, output_axes=None):
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed: Seed = None,
+                 input_axes: Axes = None, output_axes: Axes = None) -> None:
         self._set_params(scale, mode, distribution, input_axes, output_axes)
         self._init_seed(seed)
 
@@ -534,7 +543,7 @@ class VarianceScaling(StreamInitializer):
             return {}
         return {"input_axes": self.input_axes, "output_axes": self.output_axes}
 
-    def fans(self, shape):
+    def fans(self, shape: ShapeLike) -> tuple[int, int]:
         """(fan_in, fan_out) this initializer uses for ``shape``.
 
         >>> LecunNormal(input_axes=[1, 2, 3], output_axes=[0, 2, 3]).fans((64, 32, 3, 3))
@@ -558,7 +567,7 @@ class VarianceScaling(StreamInitializer):
         limit = math.sqrt(3.0 * scale)
         return stream.uniform(-limit, limit)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"scale": self.scale, "mode": self.mode,
                 "distribution": self.distribution, "seed": self.seed,
                 **self._axes_config()}
@@ -569,13 +578,14 @@ class _FixedScaling(VarianceScaling):
 
     #: (scale, mode, distribution), set by each subclass; the torch and JAX families
     #: of the same names are generated from it.
-    fixed_scaling: tuple
+    fixed_scaling: tuple[float, str, str]
 
-    def __init__(self, seed=None, input_axes=None, output_axes=None):
+    def __init__(self, seed: Seed = None, input_axes: Axes = None,
+                 output_axes: Axes = None) -> None:
         self._set_params(*self.fixed_scaling, input_axes, output_axes)
         self._init_seed(seed)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"seed": self.seed, **self._axes_config()}
 
 
@@ -595,8 +605,12 @@ class LecunNormal(_FixedScaling):
     >>> initializer = LecunNormal()
     >>> values = initializer(shape=(2, 2))
     >>> a, b = LecunNormal(seed=1), LecunNormal(seed=1)
-    >>> bool((a((3,)) == b((3,))).all()), bool((a((3,)) == b((3,))).all())
+    >>> first_a, first_b = a((3,)), b((3,))      # call 0 of each
+    >>> second_a, second_b = a((3,)), b((3,))    # call 1 of each: new values
+    >>> bool((first_a == first_b).all()), bool((second_a == second_b).all())
     (True, True)
+    >>> bool((first_a == second_a).all())
+    False
     """
 
     fixed_scaling = (1.0, "fan_in", "truncated_normal")
@@ -681,17 +695,17 @@ class Identity(Initializer):
     kind = "matrix"
     supports_partitions = False
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = _real(gain, "gain")
 
-    def draw(self, shape, dtype=None) -> Draw:
+    def draw(self, shape: ShapeLike, dtype: DTypeLike = None) -> Draw:
         """An :class:`fanin.IdentityDraw` (no call index)."""
         name = dtypes.checked_dtype(dtype, self.dtype_kind)
-        shape = _matrix_shape(shape, lambda r: r == 2, "Identity matrix initializer can "
-                              "only be used for 2D matrices.")
-        return IdentityDraw(shape, name, gain=dtypes.fit(self.gain, name, "gain"))
+        dims = _matrix_shape(shape, lambda r: r == 2, "Identity matrix initializer can "
+                             "only be used for 2D matrices.")
+        return IdentityDraw(dims, name, gain=cast(float, dtypes.fit(self.gain, name, "gain")))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain}
 
 
@@ -715,7 +729,7 @@ class Orthogonal(_Seeded):
     kind = "matrix"
     supports_partitions = False
 
-    def __init__(self, gain=1.0, seed=None):
+    def __init__(self, gain: float = 1.0, seed: Seed = None) -> None:
         self.gain = _real(gain, "gain")
         self._init_seed(seed)
 
@@ -728,5 +742,5 @@ class Orthogonal(_Seeded):
                            make(0).working_bytes)
         return make
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain, "seed": self.seed}

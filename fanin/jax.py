@@ -32,6 +32,8 @@ import functools
 import math
 import numbers
 import operator
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +50,10 @@ __all__ = [
 ]  # plus the fixed-scale family (FIXED), generated below
 
 _M32 = 0xFFFFFFFF
+
+#: What every function here returns: ``init(key, shape, dtype=None, out_sharding=None)``,
+#: the signature of ``jax.nn.initializers``' initializers (a Flax ``kernel_init``).
+JaxInitializer = Callable[..., jax.Array]
 
 
 # --------------------------------------------------------------------------- #
@@ -78,7 +84,7 @@ def _philox_key(key):
     return jnp.stack([data[1], data[0]])
 
 
-def seed_of(key) -> int:
+def seed_of(key: jax.Array) -> int:
     """The fanin seed of a JAX key: ``hi << 32 | lo`` of its two words ``(hi, lo)``.
 
     ``jax.random.key(s)`` and ``jax.random.PRNGKey(s)`` hold ``(0, s)`` for
@@ -97,15 +103,15 @@ def seed_of(key) -> int:
     return hi << 32 | lo
 
 
-def key(seed):
+def key(seed: int) -> jax.Array:
     """The typed JAX key whose :func:`seed_of` is ``seed mod 2**64``.
 
     >>> seed_of(key(-1)) == 2**64 - 1
     True
     """
     k = stream.seed_to_key(operator.index(seed))
-    return jax.random.wrap_key_data(np.array([k >> 32, k & _M32], np.uint32),
-                                    impl="threefry2x32")
+    words = jnp.asarray(np.array([k >> 32, k & _M32], np.uint32))
+    return jax.random.wrap_key_data(words, impl="threefry2x32")
 
 
 # --------------------------------------------------------------------------- #
@@ -249,8 +255,10 @@ def _variance(scale, mode, fan_in, fan_out) -> float:
     return scale / denominator
 
 
-def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=(),
-                     dtype=None):
+def variance_scaling(scale: float, mode: str, distribution: str,
+                     in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+                     batch_axis: int | Sequence[int] = (), dtype: Any = None,
+                     ) -> JaxInitializer:
     """``jax.nn.initializers.variance_scaling`` on fanin's stream.
 
     Standard deviation (after truncation) ``sqrt(scale / n)``, ``n`` by
@@ -306,36 +314,39 @@ __all__ += FIXED
 # --------------------------------------------------------------------------- #
 
 
-def normal(stddev=1e-2, dtype=None):
+def normal(stddev: float = 1e-2, dtype: Any = None) -> JaxInitializer:
     """Normal values with mean 0 and standard deviation ``stddev``."""
     dist = stream.normal(0.0, _real(stddev, "stddev"))
     return _random_init(lambda shape: dist, dtype)
 
 
-def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0):
+def truncated_normal(stddev: float = 1e-2, dtype: Any = None, lower: float = -2.0,
+                     upper: float = 2.0) -> JaxInitializer:
     """Normal values (``stddev`` before truncation) cut to ``(lower, upper) * stddev``."""
     dist = stream.truncated_normal(0.0, _real(stddev, "stddev"), _real(lower, "lower"),
                                    _real(upper, "upper"))
     return _random_init(lambda shape: dist, dtype)
 
 
-def uniform(scale=1e-2, dtype=None):
+def uniform(scale: float = 1e-2, dtype: Any = None) -> JaxInitializer:
     """Uniform values on ``[0, scale)``."""
     dist = stream.uniform(0.0, _real(scale, "scale"))
     return _random_init(lambda shape: dist, dtype)
 
 
-def zeros(key, shape, dtype=None, out_sharding=None):
+def zeros(key: jax.Array, shape: Sequence[int] | int, dtype: Any = None,
+          out_sharding: Any = None) -> jax.Array:
     """An array of zeros (the key is ignored)."""
     return _full(_shape(shape), 0, _dtype_name(dtype), out_sharding)
 
 
-def ones(key, shape, dtype=None, out_sharding=None):
+def ones(key: jax.Array, shape: Sequence[int] | int, dtype: Any = None,
+         out_sharding: Any = None) -> jax.Array:
     """An array of ones (the key is ignored)."""
     return _full(_shape(shape), 1, _dtype_name(dtype), out_sharding)
 
 
-def constant(value, dtype=None):
+def constant(value: complex, dtype: Any = None) -> JaxInitializer:
     """An initializer of arrays full of the scalar ``value``."""
     if np.ndim(value) != 0:
         raise TypeError(f"constant value must be a scalar, got {value!r}.")
@@ -385,7 +396,8 @@ def _orthogonal_init(gain, column_axis, default_dtype):
     return init
 
 
-def orthogonal(scale=1.0, column_axis=-1, dtype=None):
+def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None,
+               ) -> JaxInitializer:
     """Orthogonal matrices: orthonormal rows or columns, whichever side is smaller.
 
     The normal matrix is fanin's (float64 with ``jax_enable_x64``, else float32
@@ -402,7 +414,7 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=None):
 # --------------------------------------------------------------------------- #
 
 
-def from_initializer(initializer, dtype=None):
+def from_initializer(initializer: fanin.Initializer, dtype: Any = None) -> JaxInitializer:
     """A JAX ``init(key, shape, dtype, out_sharding)`` from any fanin initializer.
 
     The values are call 0 of ``initializer`` re-seeded with ``seed_of(key)``:
@@ -432,7 +444,7 @@ def from_initializer(initializer, dtype=None):
     return init
 
 
-def keras_values(draw, layout):
+def keras_values(draw: fanin.Draw, layout: Any) -> jax.Array:
     """The values of a fanin draw as a ``jax.Array`` laid out by ``layout``.
 
     ``layout`` is a ``keras.distribution.TensorLayout`` (its backend layout is

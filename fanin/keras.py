@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import operator
+from typing import Any
 
 try:
     import keras
@@ -128,7 +129,7 @@ _frameworks.register(keras.saving.register_keras_serializable, PACKAGE, CLASSES,
                      _init.Initializer)
 
 
-def to_keras(initializer):
+def to_keras(initializer: Any) -> Any:
     """A Keras initializer equivalent to a fanin initializer (or name, or config).
 
     Instances of fanin's classes become the Keras-side class of the same name,
@@ -200,7 +201,7 @@ def _check_module(module, what):
                          "built-in initializers.")
 
 
-def from_keras(initializer):
+def from_keras(initializer: Any) -> _init.Initializer | None:
     """The fanin initializer equivalent to a Keras initializer object, class or config.
 
     Reads the Keras class name and config (Keras 3 or tf.keras, either config

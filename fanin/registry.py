@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+_C = TypeVar("_C", bound=type)
 
 #: Canonical class name -> class, in registration order (the documented order).
 CLASSES: dict[str, type] = {}
@@ -33,9 +37,9 @@ def snake_name(class_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
-def register(*keras_names: str):
+def register(*keras_names: str) -> Callable[[_C], _C]:
     """Class decorator: add a class and its names (plus ``keras_names``) to the registry."""
-    def add(cls):
+    def add(cls: _C) -> _C:
         name = cls.__name__
         names = (name, snake_name(name), name + "V2", *keras_names)
         for n in names:
@@ -46,6 +50,22 @@ def register(*keras_names: str):
         NAMES.update(dict.fromkeys(names, cls))
         return cls
     return add
+
+
+#: ``torch.nn.init`` names -> the fanin (Keras) name of the same family. The
+#: distributions differ in details: torch's normals are untruncated, Keras's truncated.
+TORCH_NAMES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
+               "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+               "trunc_normal": "truncated_normal", "eye": "identity"}
+
+
+def torch_equivalent(name: str) -> str | None:
+    """The fanin name of the family of a ``torch.nn.init`` name, if it has one.
+
+    >>> torch_equivalent("xavier_uniform_"), torch_equivalent("lecun_normal")
+    ('glorot_uniform', None)
+    """
+    return TORCH_NAMES.get(str(name).lower().rstrip("_"))
 
 
 def suggest(name: str, n: int = 3) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 import random
 import threading
+from typing import SupportsIndex
 
 import numpy as np
 
@@ -24,11 +25,14 @@ from fanin.stream import seed_to_key, words
 SEED_CALL = (1 << 64) - 1
 
 _lock = threading.Lock()
+#: A seed argument: any integer (taken mod 2**64), or None for an unseeded instance.
+Seed = SupportsIndex | None
+
 _global_key: int | None = None
 _created = 0
 
 
-def check_seed(seed):
+def check_seed(seed: SupportsIndex | None) -> int | None:
     """``None`` or an integer (Python or numpy; not bool); ``TypeError`` otherwise.
 
     >>> check_seed(np.int64(3)), check_seed(None)
@@ -45,20 +49,20 @@ def check_seed(seed):
                         f"of type {type(seed).__name__}.") from None
 
 
-def get_state():
+def get_state() -> tuple[int | None, int]:
     """(global key or None, unseeded initializers created since): for tests' restore."""
     with _lock:
         return _global_key, _created
 
 
-def set_state(state) -> None:
+def set_state(state: tuple[int | None, int]) -> None:
     """Put back a :func:`get_state`."""
     global _global_key, _created
     with _lock:
         _global_key, _created = state
 
 
-def set_random_seed(seed) -> Restore:
+def set_random_seed(seed: SupportsIndex) -> Restore:
     """Make every unseeded initializer created from now on reproducible.
 
     The n-th unseeded initializer created after this call draws its seed from
@@ -74,12 +78,12 @@ def set_random_seed(seed) -> Restore:
     True
     """
     global _global_key, _created
-    seed = check_seed(seed)
-    if seed is None:
+    checked = check_seed(seed)
+    if checked is None:
         raise TypeError("`seed` must be an integer, got None.")
     previous = get_state()
     with _lock:
-        _global_key, _created = seed_to_key(seed), 0
+        _global_key, _created = seed_to_key(checked), 0
     return Restore(lambda: set_state(previous))
 
 

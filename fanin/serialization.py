@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from fanin import _frameworks
 from fanin import initializers as _init
-from fanin.registry import CLASSES, NAMES, suggest
-
-# torch.nn.init names -> the Keras-named initializer of the same family (the
-# distributions differ in details: torch's normals are untruncated).
-_TORCH_NAMES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-                "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
-                "trunc_normal": "truncated_normal", "eye": "identity"}
+from fanin.initializers import Initializer
+from fanin.registry import CLASSES, NAMES, suggest, torch_equivalent
 
 _KERAS3_KEYS = {"module", "class_name", "config", "registered_name", "build_config",
                 "compile_config", "shared_object_id"}
 
 
-def serialize(initializer, keras_format: str = "keras2") -> dict:
+def serialize(initializer: Initializer, keras_format: str = "keras2") -> dict[str, Any]:
     """The Keras config dict of an initializer.
 
     ``keras_format="keras2"`` gives ``{"class_name", "config"}``; ``"keras3"`` adds
@@ -51,7 +48,8 @@ def serialize(initializer, keras_format: str = "keras2") -> dict:
     raise ValueError(f"Unknown keras_format {keras_format!r}: expected 'keras2' or 'keras3'.")
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: Mapping[str, Any],
+                custom_objects: Mapping[str, Any] | None = None) -> Initializer:
     """Rebuild an initializer from a Keras 2 or Keras 3 config dict.
 
     Only fanin's classes (under their Keras names) and ``custom_objects`` can be
@@ -93,7 +91,7 @@ def _lookup(name, custom_objects, registered_name=None):
         return NAMES[name]
     close = suggest(name)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    torch_name = _TORCH_NAMES.get(name.lower().rstrip("_"))
+    torch_name = torch_equivalent(name)
     if torch_name:
         hint = (f" {name!r} is a torch.nn.init name: the Keras equivalent is "
                 f"{torch_name!r}; fanin.torch.{name.lower().rstrip('_')}_ has torch's "
@@ -102,7 +100,8 @@ def _lookup(name, custom_objects, registered_name=None):
                      "`fanin.Initializer` name or pass the object in `custom_objects`.")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier: Any, custom_objects: Mapping[str, Any] | None = None,
+        ) -> Initializer | None:
     """An initializer from a name, config dict, JSON string, class, instance or None.
 
     >>> get("lecun_normal")

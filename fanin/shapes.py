@@ -5,16 +5,24 @@ from __future__ import annotations
 import math
 import operator
 import os
+from collections.abc import Iterable, Sequence
+from typing import Any, SupportsIndex
 
 import numpy as np
 
 from fanin.stream import MAX_INDEX as MAX_ELEMENTS
 
+#: What a shape argument may be: a sequence of integers (Python ints, NumPy
+#: integers, anything with ``__index__``), e.g. a tuple, ``torch.Size``, a NumPy array.
+ShapeLike = Iterable[SupportsIndex]
+#: Keras's ``input_axes`` / ``output_axes``: an axis or a list of axes.
+Axes = Sequence[int] | int | None
+
 #: Requests below this size skip the available-memory check (a file read or two).
 MEMORY_CHECK_BYTES = 1 << 28
 
 
-def normalize_shape(shape, name: str = "shape") -> tuple[int, ...]:
+def normalize_shape(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
     """A tuple of non-negative Python ints from any integer sequence.
 
     Accepts tuples, lists, numpy integer arrays, ``torch.Size`` and
@@ -25,7 +33,7 @@ def normalize_shape(shape, name: str = "shape") -> tuple[int, ...]:
     """
     if hasattr(shape, "as_list"):  # tf.TensorShape
         shape = shape.as_list()
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):  # callers' mistakes
         raise TypeError(f"`{name}` must be a sequence of non-negative integers, "
                         f"got {shape!r}.")
     dims = []
@@ -111,7 +119,8 @@ def available_memory() -> int | None:
     return avail
 
 
-def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
+def compute_fans(shape: ShapeLike, input_axes: Sequence[int] | None = None,
+                 output_axes: Sequence[int] | None = None) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight shape, by the Keras rules.
 
     With both ``input_axes`` and ``output_axes`` (Keras 3.15): fan_in is the product
@@ -126,38 +135,41 @@ def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
     >>> compute_fans((32, 16, 3, 3), input_axes=[1, 2, 3], output_axes=[0, 2, 3])
     (144, 288)
     """
-    shape = tuple(shape)
+    dims = tuple(operator.index(d) for d in shape)
     if input_axes is not None and output_axes is not None:
-        return (math.prod(shape[a] for a in input_axes),
-                math.prod(shape[a] for a in output_axes))
-    if len(shape) < 1:
+        return (math.prod(dims[a] for a in input_axes),
+                math.prod(dims[a] for a in output_axes))
+    if len(dims) < 1:
         return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
+    if len(dims) == 1:
+        return dims[0], dims[0]
+    if len(dims) == 2:
+        return dims[0], dims[1]
+    receptive = math.prod(dims[:-2])
+    return dims[-2] * receptive, dims[-1] * receptive
 
 
-def check_axes(axes, name: str):
+def check_axes(axes: Iterable[SupportsIndex] | SupportsIndex | None,
+               name: str) -> list[int] | None:
     """Validate an ``input_axes`` / ``output_axes`` argument: a list of ints."""
     if axes is None:
         return None
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         axes = [axes]
+    items: Any = axes  # validated here: anything iterable of integers
     try:
-        out = [operator.index(a) for a in axes]
+        out = [operator.index(a) for a in items]
     except TypeError:
         raise TypeError(f"`{name}` must be a list of integer axes, got {axes!r}.") from None
-    if any(isinstance(a, bool) for a in axes):
+    if any(isinstance(a, bool) for a in items):
         raise TypeError(f"`{name}` must be a list of integer axes, got {axes!r}.")
     if len(set(out)) != len(out):
         raise ValueError(f"`{name}` has repeated axes: {axes!r}.")
     return out
 
 
-def check_axes_fit(shape, input_axes, output_axes) -> None:
+def check_axes_fit(shape: Sequence[int], input_axes: Sequence[int] | None,
+                   output_axes: Sequence[int] | None) -> None:
     """Axes must exist in ``shape``. They may overlap (Keras 3.15: shared axes
     are receptive-field axes, counted in both fans)."""
     if input_axes is None or output_axes is None:
@@ -170,7 +182,7 @@ def check_axes_fit(shape, input_axes, output_axes) -> None:
                                  f"{shape} of rank {rank}.")
 
 
-def check_block(shape, offset, block) -> None:
+def check_block(shape: Sequence[int], offset: Sequence[int], block: Sequence[int]) -> None:
     """A block ``[offset, offset + block)`` must have ``shape``'s rank and lie inside it."""
     if len(block) != len(shape) or len(offset) != len(shape):
         raise ValueError(f"block shape {block} and offset {offset} must have the rank of "
@@ -181,7 +193,9 @@ def check_block(shape, offset, block) -> None:
                              f"shape {shape}.")
 
 
-def check_partition(shape, partition_shape, partition_offset):
+def check_partition(shape: Sequence[int], partition_shape: ShapeLike | None,
+                    partition_offset: ShapeLike | None,
+                    ) -> tuple[tuple[int, ...], tuple[int, ...]] | tuple[None, None]:
     """Validate partition arguments; returns (partition_shape, offset) tuples.
 
     ``partition_offset`` defaults to the origin, as in Keras (which reads only

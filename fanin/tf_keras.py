@@ -45,6 +45,8 @@ except ImportError as err:  # pragma: no cover - exercised only without tf_keras
     raise ImportError("fanin.tf_keras needs tf_keras: pip install tensorflow-cpu, then "
                       "pip install --no-deps tf_keras.") from err
 
+from typing import Any
+
 import tensorflow as tf
 
 from fanin import _frameworks
@@ -108,7 +110,7 @@ def _device_block(shape, layout, location):
     return tuple(offset), tuple(block)
 
 
-def pack(draw, layout):
+def pack(draw: _init.Draw, layout: Any) -> Any:
     """The DTensor of one draw under ``layout``: each local device gets its block.
 
     The values are those of the unsharded tensor; each block is computed on its
@@ -141,7 +143,7 @@ if _keras3 is not None:  # last registered: Keras 3 loads give these (also Keras
                          _CORE_CLASSES, _init.Initializer)
 
 
-def custom_objects():
+def custom_objects() -> dict[str, type]:
     """``custom_objects`` for loading ``.h5`` files that use fanin's initializers.
 
     Maps every name such a file can record to the tf_keras-side class:

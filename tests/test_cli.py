@@ -4,18 +4,23 @@ One test (marked slow) runs the installed console script in a subprocess, for wh
 only a real process shows: the entry point and a pipe closed by the reader.
 """
 
+import contextlib
 import importlib.util
 import io
 import json
 import math
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fanin
 from fanin import cli, stream
@@ -155,7 +160,7 @@ def test_scalar_shape(capsys):
 def test_rate_line_is_warm_and_names_the_backend(capsys, backend):
     _, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "64", "64", "--seed", "0")
     line = next(t for t in out.splitlines() if t.startswith("time"))
-    assert "best of 3 warm calls" in line
+    assert "best of 3 warm fills of the array" in line
     assert ("compiled kernel" if backend == "kernel" else "NumPy reference") in line
     _, out, _ = run(capsys, "sample", "zeros", "--shape", "4")
     assert "NumPy, no stream" in out
@@ -292,3 +297,276 @@ def test_console_script_runs_and_stops_quietly_on_a_closed_pipe():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert err == ""
+
+
+# --------------------------------------------------------------------------- #
+# python -m fanin, torch names, info, histogram labels, the rate line
+# --------------------------------------------------------------------------- #
+
+
+def test_python_dash_m_fanin_is_the_command(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["fanin", "--help"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("fanin", run_name="__main__")
+    assert exc.value.code == 0 and "sample" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("torch_name,fanin_name", [
+    ("xavier_uniform", "glorot_uniform"), ("xavier_normal_", "glorot_normal"),
+    ("kaiming_uniform", "he_uniform"), ("kaiming_normal", "he_normal"),
+    ("trunc_normal_", "truncated_normal"), ("eye", "identity")])
+def test_torch_names_point_to_their_fanin_family(capsys, torch_name, fanin_name):
+    status, _, err = run(capsys, "sample", torch_name, "--shape", "3", "3")
+    assert status == 2 and err.count("\n") == 1
+    assert f"fanin's initializer of that family is '{fanin_name}'" in err
+    assert f"fanin.torch.{torch_name.rstrip('_')}_" in err
+    assert run(capsys, "sample", fanin_name, "--shape", "3", "3", "--seed", "0")[0] == 0
+
+
+@pytest.mark.parametrize("name", sorted(fanin.registry.CLASSES))
+def test_info_is_plain_text_for_every_initializer(capsys, name):
+    status, out, _ = run(capsys, "info", name, "--shape", "4", "4")
+    assert status == 0
+    assert not re.search(r"``|:(class|meth|func|mod|attr|data):`", out), out
+    assert "at shape     (4, 4)" in out
+
+
+def test_info_honours_the_shape_of_matrix_and_constant_initializers(capsys):
+    _, out, _ = run(capsys, "info", "orthogonal", "--shape", "3", "4")
+    assert "a 3 x 4 matrix" in out and "orthonormal rows" in out
+    _, out, _ = run(capsys, "info", "orthogonal", "--shape", "2", "3", "4")
+    assert "a 6 x 4 matrix" in out and "orthonormal columns" in out
+    _, out, _ = run(capsys, "info", '{"class_name": "Identity", "config": {"gain": 2}}',
+                    "--shape", "3", "5")
+    assert "2 on the diagonal of a 3 x 5 matrix" in out
+    _, out, _ = run(capsys, "info", "ones", "--shape", "7", "2")
+    assert "14 elements, every one 1.0" in out
+    status, _, err = run(capsys, "info", "identity", "--shape", "2", "2", "2")
+    assert status == 2 and "2D" in err
+
+
+def _labels(out):
+    return [t.split(" | ")[0] for t in out.splitlines() if " | " in t]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.sampled_from(["normal", "uniform", "truncated_normal", "lecun_normal"]),
+       st.integers(-30, 30), st.integers(4, 3000))
+def test_histogram_labels_share_one_format(name, exponent, size):
+    scale = 10.0 ** exponent
+    config = {"normal": {"stddev": scale}, "uniform": {"minval": -scale, "maxval": scale},
+              "truncated_normal": {"stddev": scale}, "lecun_normal": {}}[name]
+    identifier = json.dumps({"class_name": fanin.registry.NAMES[name].__name__,
+                             "config": config})
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert cli.main(["sample", identifier, "--shape", str(size), "--seed", "1",
+                         "--dtype", "float64", "--hist"]) == 0
+    labels = _labels(out.getvalue())
+    assert len({len(t) for t in labels}) == 1  # aligned
+    stripped = [t.strip() for t in labels]
+    fixed = [re.fullmatch(r"[+-]\d+(?:\.(\d+))?", t) for t in stripped]
+    if all(fixed):  # fixed point, the same number of decimals throughout
+        assert len({len(m.group(1) or "") for m in fixed}) == 1
+    else:  # scientific, the same number of digits throughout
+        sci = [re.fullmatch(r"[+-]\d\.(\d+)e[+-]\d+", t) for t in stripped]
+        assert all(sci) and len({len(m.group(1)) for m in sci}) == 1, stripped
+    values = [float(t) for t in stripped]
+    assert values == sorted(values) and len(set(values)) == len(values)  # neighbours differ
+
+
+def test_histogram_labels_of_the_finding(capsys):
+    _, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "784", "256", "--seed", "0",
+                    "--hist")
+    labels = [t.strip() for t in _labels(out)]
+    assert all(re.fullmatch(r"[+-]0\.\d{4}", t) for t in labels), labels
+
+
+def test_rate_line_of_a_large_tensor_is_a_warm_fill(capsys):
+    _, out, _ = run(capsys, "sample", "lecun_normal", "--shape", "2048", "2048", "--seed", "0")
+    line = next(t for t in out.splitlines() if t.startswith("time"))
+    assert re.search(r"best of [123] warm fills? of the array", line), line
+
+
+# --------------------------------------------------------------------------- #
+# Degenerate distributions: a summary, a histogram and a plot, no traceback
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("config", [
+    {"class_name": "TruncatedNormal", "config": {"mean": 0.5, "stddev": 0}},
+    {"class_name": "RandomNormal", "config": {"mean": -1.0, "stddev": 0}},
+    {"class_name": "RandomUniform", "config": {"minval": 0.25, "maxval": 0.25}}])
+def test_zero_width_distributions_summarize_and_plot(capsys, tmp_path, config):
+    loc = config["config"].get("mean", config["config"].get("minval"))
+    plot = tmp_path / "h.png"
+    args = ["sample", json.dumps(config), "--shape", "50", "--seed", "0", "--hist"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        args += ["--plot", str(plot)]
+    status, out, err = run(capsys, *args)
+    assert status == 0, err
+    assert f"mean {loc:.6g}," in out and " 0, " in out.split("expected", 1)[1]
+    assert "(expected 50.0)" in out  # every value in the bin holding loc
+    for command in ("sample", "info"):
+        assert run(capsys, command, json.dumps(config), "--shape", "5")[0] == 0
+    if "--plot" in args:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- #
+# Files: written whole or not at all; every argument checked first
+# --------------------------------------------------------------------------- #
+
+
+def test_a_failed_write_leaves_the_old_file_even_with_force(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "old.npy"
+    np.save(path, np.zeros(4, np.float32))
+    before = path.read_bytes()
+
+    def fails_halfway(f, values):
+        f.write(b"\x93NUMPY partial")
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(cli, "_write_npy", fails_halfway)
+    status, out, err = run(capsys, "sample", "lecun_normal", "--shape", "100", "100",
+                           "--seed", "0", "--out", str(path), "--force")
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"fanin: error: writing {str(path)!r} failed ([Errno 27] File too large)")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npy"]  # no temporary left
+
+
+def test_written_files_get_the_usual_permissions(capsys, tmp_path):
+    path = tmp_path / "w.npy"
+    assert run(capsys, "sample", "ones", "--shape", "2", "--out", str(path))[0] == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.slow  # a child process under a file-size limit, as a full disk would act
+def test_a_size_limit_cannot_truncate_the_old_file(tmp_path):
+    resource = pytest.importorskip("resource")
+    path = tmp_path / "old.npy"
+    np.save(path, np.zeros(4, np.float32))
+    before = path.read_bytes()
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-m", "fanin", "sample", "lecun_normal", "--shape",
+                           "1000", "1000", "--seed", "0", "--out", str(path), "--force"],
+                          capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"fanin: error: writing {str(path)!r} failed")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npy"]
+
+
+def test_plot_is_checked_before_out_is_written(capsys, tmp_path):
+    (tmp_path / "h.png").write_bytes(b"old plot")
+    status, _, err = run(capsys, "sample", "normal", "--shape", "9", "--seed", "0",
+                         "--out", str(tmp_path / "w.npy"), "--plot", str(tmp_path / "h.png"))
+    assert status == 2 and "--plot" in err and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png"]
+    assert (tmp_path / "h.png").read_bytes() == b"old plot"
+
+
+def test_missing_folder_is_named(capsys, tmp_path):
+    target = tmp_path / "nowhere" / "w.npy"
+    status, _, err = run(capsys, "sample", "zeros", "--shape", "2", "--out", str(target))
+    assert status == 2 and "the folder" in err and "does not exist" in err
+
+
+# Bad arguments, generated: each is refused with exit status 2 and one stderr line
+# naming it, and no file is created or changed.
+_NAMES = set(fanin.registry.NAMES)
+
+
+def _numeric_dtype(text):
+    """Whether fanin's command takes ``text`` as --dtype (NumPy's reading, or fanin's)."""
+    try:
+        dt = np.dtype(text)
+    except Exception:
+        try:
+            fanin.dtypes.dtype_name(text)
+            return True
+        except (TypeError, ValueError):
+            return False
+    return dt.kind in "biufc" and dt.fields is None and dt.shape == ()
+
+
+def _an_int(text):
+    """Whether argparse's ``type=int`` takes ``text`` (as int() does: " 3", "1_0")."""
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+_word = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
+_not_option = _word.filter(lambda t: not t.startswith("-"))
+_bad_value = st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2),
+                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=1))
+_BAD = st.one_of(
+    st.tuples(st.just("--dtype"), _not_option.filter(lambda t: not _numeric_dtype(t))),
+    st.tuples(st.just("--shape"), st.integers(max_value=-1).map(str)),
+    st.tuples(st.just("--shape"), _not_option.filter(lambda t: not _an_int(t))),
+    st.tuples(st.just("--seed"), _not_option.filter(lambda t: not _an_int(t))),
+    st.tuples(st.just("identifier"), _not_option.filter(
+        lambda t: t.strip() not in _NAMES and not t.strip().startswith(("{", '"')))),
+    st.tuples(st.just("config"), st.fixed_dictionaries({
+        "class_name": st.sampled_from(["RandomNormal", "TruncatedNormal", "RandomUniform",
+                                       "VarianceScaling", "Orthogonal"]),
+        "config": st.dictionaries(st.sampled_from(["mean", "stddev", "minval", "scale",
+                                                   "gain", "bogus"]),
+                                  _bad_value, min_size=1, max_size=2)})),
+    st.tuples(st.just("--out"), st.sampled_from(["old.npy", "nowhere/w.npy", ".", ""])),
+    st.tuples(st.just("--plot"), st.sampled_from(["old.png", "nowhere/h.png", "w.npy"])),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_BAD)
+def test_bad_arguments_are_one_line_exit_2_and_write_nothing(bad):
+    what, value = bad
+    args = {"identifier": "lecun_normal", "--shape": ["6", "5"], "--seed": "0",
+            "--out": "w.npy"}
+    if what == "config":
+        args["identifier"] = json.dumps(value)
+    elif what == "identifier":
+        args["identifier"] = value
+    else:
+        args[what] = [value] if what == "--shape" else value
+    with tempfile.TemporaryDirectory() as folder:
+        old = {"old.npy": b"old tensor", "old.png": b"old plot"}
+        for name, data in old.items():
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+        argv = ["sample", args.pop("identifier")]
+        for flag, v in args.items():
+            argv += [flag, *v] if isinstance(v, list) else [flag, os.path.join(folder, v)
+                                                            if flag in ("--out", "--plot")
+                                                            and v else v]
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                status = cli.main(argv)
+            except SystemExit as exc:  # argparse's own refusals
+                status = exc.code
+        assert status == 2, (argv, out.getvalue(), err.getvalue())
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and "error: " in lines[0], err.getvalue()
+        assert out.getvalue() == ""
+        files = {name: open(os.path.join(folder, name), "rb").read()
+                 for name in os.listdir(folder)}
+        assert files == old, argv
+
+
+@pytest.mark.parametrize("text", ["01", "f4,", "i4,i4", "(2,)f4", "floaty", "S3", "O", "M8"])
+def test_a_bad_dtype_is_named_as_typed(capsys, text):
+    status, out, err = run(capsys, "sample", "lecun_normal", "--shape", "2", "--dtype", text)
+    assert status == 2 and out == ""
+    assert err == (f"fanin: error: --dtype {text!r} is not a numeric dtype (try float32, "
+                   "float16, bfloat16 or float64).\n")

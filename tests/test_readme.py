@@ -1,8 +1,9 @@
 """Every ```python block of README.md and docs/ runs, as a reader would run it.
 
-The blocks of one file run in order in one namespace (a later block may use what an
-earlier one defined). A block of ``>>>`` lines runs as a doctest (its outputs are
-checked, with ELLIPSIS); any other block is executed as a script. A block that
+Each block runs on its own, in a fresh namespace (a reader may copy any one block:
+its imports are inside it); the blocks of one file share one interpreter. A block
+of ``>>>`` lines runs as a doctest (its outputs are checked, with ELLIPSIS); any
+other block is executed as a script. A block that
 imports a framework that is not installed skips the rest of its file. Keras runs on
 the JAX backend (the root conftest sets KERAS_BACKEND=jax before anything imports
 Keras, as the Keras guide tells readers to). Files whose blocks import a framework
@@ -88,13 +89,13 @@ def test_documentation_is_found():
 
 
 def run_file(path: Path) -> str:
-    """Run ``path``'s blocks in order in one namespace; return why it stopped early, or ""."""
-    namespace = {"__name__": "__doc_block__"}
+    """Run ``path``'s blocks in order, each in a fresh namespace; return why it stopped
+    early, or ""."""
     for line, code in blocks(path):
         missing = [n for n in imported(code) if importlib.util.find_spec(n) is None]
         if missing:
             return f"{path.name}:{line} needs {', '.join(missing)} (not installed)"
-        run_block(code, f"{path.relative_to(ROOT)}:{line}", namespace)
+        run_block(code, f"{path.relative_to(ROOT)}:{line}", {"__name__": "__doc_block__"})
     return ""
 
 

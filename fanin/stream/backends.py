@@ -211,7 +211,7 @@ class WholeFill:
 
     def new(self, shape: tuple, dtype: np.dtype, key: int, call: int) -> np.ndarray:
         """A new C-contiguous array of ``shape`` and ``dtype`` (the format's) filled."""
-        if self._new is not None:
+        if self._new is not None and self._kernel is not None:
             out = self._new(shape, self.fmt, key, call, *self._kernel)
             return out.view(dtype) if self._bits else out
         out = np.empty(shape, dtype)
@@ -225,7 +225,7 @@ class WholeFill:
             flat = flat.view(np.uint16)
         if not flat.size:
             return
-        if self._kernel is not None:
+        if self._kernel is not None and KERNEL is not None:
             KERNEL.fill(flat, self.fmt, key, call, *self._kernel, _WHOLE, flat.size)
         else:
             self._rows(flat, key, call, self.dist, self.fmt, _WHOLE, flat.size)

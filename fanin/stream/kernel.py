@@ -61,7 +61,7 @@ def kernel_args(dist: Distribution, fmt: str) -> tuple:
     kind = dist.spec
     params = np.zeros(10, np.float64)
     if kind.is_integer:
-        return kind.code, params, dist.low & spec.MASK64, dist.scale - 1
+        return kind.code, params, int(dist.low) & spec.MASK64, int(dist.scale) - 1
     lo, hi = clamp_bounds(dist, fmt)
     params[:4] = (dist.loc, dist.scale, lo, hi)
     host = kind.host_params(dist)

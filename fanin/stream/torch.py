@@ -100,8 +100,8 @@ def _words(key: int, call: int, starts: np.ndarray, count: int, device):
     blocks = first[:, None] + torch.arange(nblocks, dtype=torch.int64, device=device)[None, :]
     r = philox4x32((blocks & _M32, blocks >> 32, call & _M32, call >> 32),
                    (key & _M32, key >> 32))
-    r = [w if isinstance(w, torch.Tensor) else torch.full_like(blocks, w) for w in r]
-    words = torch.stack(r, dim=-1).reshape(len(starts), nblocks * 4)
+    lanes4 = [w if isinstance(w, torch.Tensor) else torch.full_like(blocks, w) for w in r]
+    words = torch.stack(lanes4, dim=-1).reshape(len(starts), nblocks * 4)
     if not lanes.any():
         return words[:, :count]
     take = (torch.from_numpy(lanes).to(device)[:, None]
