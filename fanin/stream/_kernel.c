@@ -764,9 +764,10 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
         P->hi16 = fk_bound16(x[3], P->fmt);
         P->klo16 = fk_key16(P->lo16);
         P->khi16 = fk_key16(P->hi16);
-        /* exact: the bounds are values of the format (or +-inf) */
-        P->lo16f = (float)x[2];
-        P->hi16f = (float)x[3];
+        /* the bounds' values: bfloat16 from its bits; float16 exact as a float (the
+         * bound is a float16 value or +-inf) */
+        P->lo16f = P->fmt == FK_BF16 ? fk_i2f((int32_t)((uint32_t)P->lo16 << 16)) : (float)x[2];
+        P->hi16f = P->fmt == FK_BF16 ? fk_i2f((int32_t)((uint32_t)P->hi16 << 16)) : (float)x[3];
     }
     P->ilow = ilow;
     P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
