@@ -1,5 +1,5 @@
 /*
- * fanin._kernel's AVX2 loops (included by _kernel_impl.h with FK_SUFFIX avx2).
+ * fanin.stream._kernel's AVX2 loops (included by _kernel_impl.h with FK_SUFFIX avx2).
  *
  * With 16 vector registers a batch's 32 Philox blocks do not fit in registers: the
  * words go through one L1-resident buffer, and each 8-word vector is then transformed,

@@ -1,5 +1,5 @@
 /*
- * fanin._kernel's AVX-512 loops (included by _kernel_impl.h with FK_SUFFIX avx512).
+ * fanin.stream._kernel's AVX-512 loops (included by _kernel_impl.h with FK_SUFFIX avx512).
  *
  * One fused loop per (kind, format): the Philox words of a batch stay in registers,
  * are transformed, rounded, clamped and stored straight to the output; nothing goes

@@ -1,12 +1,12 @@
 /*
- * fanin._kernel: the element loops, compiled once per instruction set.
+ * fanin.stream._kernel: the element loops, compiled once per instruction set.
  *
  * _kernel.c includes this file several times, each time with FK_SUFFIX set (and, on
  * x86-64 with GCC, under a `#pragma GCC target`), so every function here exists once
  * per ISA and the fastest supported copy is picked at import time. The scalar loops
- * below call the element functions of _kernel.c, which mirror fanin/stream.py (the
- * reference) operation for operation; the AVX2 and AVX-512 loops (_kernel_avx2.h,
- * _kernel_avx512.h) do the same operations on vectors.
+ * below call the element functions of _kernel.c, which mirror the transforms of
+ * fanin/stream/transforms.py (the reference) operation for operation; the AVX2 and
+ * AVX-512 loops (_kernel_avx2.h, _kernel_avx512.h) do the same operations on vectors.
  * The file must be compiled with -ffp-contract=off and without -ffast-math.
  */
 
