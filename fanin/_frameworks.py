@@ -13,13 +13,19 @@ framework is in ``sys.modules``. Two entry points, called by the core:
 
 - :func:`framework_class` from ``fanin.Initializer.__new__``;
 - :func:`register_loaded` at the end of ``fanin/__init__.py`` (so that
-  ``import keras, fanin`` registers fanin's classes before any model is loaded).
+  ``import keras, fanin`` registers fanin's classes before any model is loaded);
+  it also installs :class:`RegisterOnImport`, so that ``import fanin, keras``
+  registers them the moment Keras 3 has finished importing.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
+import threading
+import warnings
 
 # (framework module, fanin adapter module), in order of preference: TensorFlow
 # imports Keras 3 as well, so a process that loaded tf_keras uses tf_keras.
@@ -66,10 +72,61 @@ def framework_class(cls):
 
 
 def register_loaded():
-    """Import the adapter (registering fanin's classes) of every loaded Keras."""
+    """Import the adapter (registering fanin's classes) of every loaded Keras, and
+    watch for Keras 3 being imported later."""
     for framework, module_name in ADAPTERS:
         if loaded(framework):
             _adapter(module_name)
+    if not loaded("keras") and not any(isinstance(f, RegisterOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, RegisterOnImport())
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    """Keras's own loader, plus the registration of fanin's classes once it has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):  # resources, is_package, ...: Keras's loader answers
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        if loaded("keras"):
+            try:
+                _adapter("fanin.keras")
+            except Exception as err:  # noqa: BLE001 - never break the user's import of Keras
+                warnings.warn(f"fanin could not register its initializers with Keras "
+                              f"({err!r}); import fanin.keras before loading models that "
+                              "use them.", RuntimeWarning, stacklevel=2)
+
+
+class RegisterOnImport(importlib.abc.MetaPathFinder):
+    """Registers fanin's classes with Keras 3 as soon as ``import keras`` completes.
+
+    Without it, a process that imported fanin first and then loads a ``.keras`` file
+    before creating any fanin initializer would get Keras's own classes of the same
+    names and configs, silently. Only the top-level ``keras`` import is wrapped;
+    every other import passes through untouched.
+    """
+
+    _busy = threading.local()
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "keras" or getattr(self._busy, "on", False):
+            return None
+        self._busy.on = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy.on = False
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _RegisteringLoader(spec.loader)
+        return spec
 
 
 def make_classes(module_name, core_classes, mixin, base, variance_base):

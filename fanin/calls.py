@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fanin.draws import Draw
 
@@ -92,11 +92,12 @@ class CallSequence:
     the whole tensor (their union, not the sum of their sizes).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Iterator[int] | None = None) -> None:
         self._lock = threading.Lock()  # partition groups only
         # next() of itertools.count is one C call, atomic under the GIL: distinct call
-        # indices across threads without a lock on the hot path
-        self._counter = itertools.count()
+        # indices across threads without a lock on the hot path. Another iterator of
+        # ints may supply them (a Keras SeedGenerator's counter, in fanin.keras).
+        self._counter = itertools.count() if counter is None else counter
         self._group: PartitionGroup | None = None
 
     def take(self) -> int:

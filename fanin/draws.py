@@ -37,6 +37,7 @@ import numpy as np
 
 from fanin import dtypes, shapes, stream
 from fanin.shapes import ShapeLike
+from fanin.stream.identity import BitwiseEquality
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
@@ -82,9 +83,12 @@ def tiles(shape: Sequence[int], max_elements: int, offset: Sequence[int] | None 
                    (1,) * axis + (n,) + shape[axis + 1:])
 
 
-@dataclass(frozen=True)
-class Draw:
+@dataclass(frozen=True, eq=False)
+class Draw(BitwiseEquality):
     """One tensor's values: ``shape`` (full), ``dtype`` (canonical name), ``fans``.
+
+    Draws compare and hash by the bits of their fields: ``Constant(-0.0)`` and
+    ``Constant(0.0)`` give different draws, as they give different arrays.
 
     Subclasses say how a native, C-contiguous block is filled (``_fill_block``);
     this base validates blocks and handles every other kind of target array.
@@ -166,7 +170,7 @@ class Draw:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StreamDraw(Draw):
     """Elementwise stream values: element ``i`` (flat, C order) is
     ``value(key, call, i, distribution, dtype)`` of :mod:`fanin.stream`.
@@ -193,7 +197,7 @@ class StreamDraw(Draw):
                                      self.shape, offset, out.shape))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConstantDraw(Draw):
     """Every element is ``value`` (already checked to fit the dtype).
 
@@ -207,7 +211,7 @@ class ConstantDraw(Draw):
         out.fill(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IdentityDraw(Draw):
     """``gain`` where row index == column index of a 2-D tensor, 0 elsewhere.
 
@@ -226,7 +230,7 @@ class IdentityDraw(Draw):
             out[i - r0, i - c0] = self.gain
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OrthogonalDraw(Draw):
     """``gain`` times an orthogonal matrix, from a standard normal matrix of the stream.
 

@@ -73,9 +73,21 @@ def _scalar(value, name):
     return item
 
 
+def _check_float_range(number, name):
+    """Refuse an int no float holds (``math.isfinite`` would raise OverflowError)."""
+    if isinstance(number, int) and abs(number) > _FLOAT64_MAX:
+        raise ValueError(f"`{name}` is beyond the float64 range (about 1.8e308), which no "
+                         f"dtype fanin fills can hold. Received: {name}, an integer of "
+                         f"{abs(number).bit_length()} bits.")
+
+
+_FLOAT64_MAX = int(np.finfo(np.float64).max)
+
+
 def _real(value, name, *, positive=False, nonnegative=False):
     """A finite number as stored in configs (int or float); clear errors otherwise."""
     number = _scalar(value, name)
+    _check_float_range(number, name)
     if not math.isfinite(number):
         raise ValueError(f"`{name}` must be finite. Received: {name}={number}.")
     if positive and number <= 0:
@@ -247,6 +259,7 @@ class Constant(_Fill):
         except TypeError:
             raise TypeError(f"Constant value must be a Python or numpy scalar number, "
                             f"got {value!r}.") from None
+        _check_float_range(number, "value")
         self.value = number
 
     def get_config(self) -> dict[str, Any]:
@@ -272,6 +285,11 @@ class _Seeded(Initializer):
                                        else seeds.fresh_seed())
         self._calls = CallSequence()
         self._plans: dict[Any, tuple[Any, ...]] = {}  # (shape, dtype) -> a small call's plan
+
+    def _use_counter(self, counter) -> None:
+        """Take call indices from ``counter`` (an iterator of ints) from now on: how
+        Keras-side classes follow a ``keras.random.SeedGenerator``."""
+        self._calls, self._plans = CallSequence(counter), {}
 
     def _partition_draw(self, shape, dtype, part, offset):
         make = self._prepare(shape, dtypes.checked_dtype(dtype, self.dtype_kind))
@@ -312,17 +330,6 @@ class _Seeded(Initializer):
         return self.__copy__()
 
 
-def _check_fits(dist: stream.Distribution, name: str) -> None:
-    """Refuse parameters whose values would overflow the output dtype."""
-    top = dtypes.max_value(name)
-    if dist.kind == "uniform" and name in dtypes.FLOAT_NAMES:
-        # the working precision computes loc + u * scale: it must hold scale too
-        top = min(top, dtypes.max_value("float64" if name == "float64" else "float32"))
-    if not dist.spec.reach(dist, name) < top:
-        raise ValueError(f"{dist.kind} values with loc={dist.loc} and scale={dist.scale} "
-                         f"would overflow {name}.")
-
-
 class StreamInitializer(_Seeded):
     """Base of the initializers whose values are elementwise stream values.
 
@@ -341,7 +348,7 @@ class StreamInitializer(_Seeded):
     def _prepare(self, shape, name):
         shapes.check_count(shape)
         dist = self._distribution(shape, name)
-        _check_fits(dist, name)
+        stream.check_format(dist, name)  # NaN, infinities, values beyond the dtype
         stream.clamp_bounds(dist, name)  # raises when no value of the dtype is in the support
         return DrawMaker(StreamDraw, shape, name, {"key": self._key, "distribution": dist,
                                                      "fans": self._fans(shape)})
@@ -487,7 +494,11 @@ class RandomUniform(StreamInitializer):
             raise ValueError(f"RandomUniform with integer dtype {name} needs integer "
                              f"minval < maxval, got minval={self.minval}, "
                              f"maxval={self.maxval}.")
-        lo, hi = dtypes.fit(self.minval, name, "minval"), dtypes.fit(self.maxval, name, "maxval")
+        lo, hi = int(self.minval), int(self.maxval)
+        info = np.iinfo(name)
+        if lo < int(info.min) or hi - 1 > int(info.max):  # exclusive: [0, 256) fills uint8
+            raise ValueError(f"RandomUniform range [{lo}, {hi}) does not fit {name} "
+                             f"([{info.min}, {int(info.max) + 1})).")
         return stream.uniform_int(lo, hi)
 
     def get_config(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import fanin
-from fanin import stream
+from fanin import shapes, stream
 from fanin.stream import jax as _jax_stream
 from fanin.initializers import TRUNCATED_STDDEV
 
@@ -50,6 +50,11 @@ __all__ = [
 ]  # plus the fixed-scale family (FIXED), generated below
 
 _M32 = 0xFFFFFFFF
+
+#: XLA aborts the whole process (no Python exception) on an array of 2**63 bytes or
+#: more, and the stream's working arrays hold 4 or 8 bytes an element: larger
+#: requests are refused here, before anything is traced.
+MAX_ARRAY_BYTES = 1 << 62
 
 #: What every function here returns: ``init(key, shape, dtype=None, out_sharding=None)``,
 #: the signature of ``jax.nn.initializers``' initializers (a Flax ``kernel_init``).
@@ -120,13 +125,23 @@ def key(seed: int) -> jax.Array:
 
 
 def _shape(shape) -> tuple[int, ...]:
+    """A shape as a tuple of ints; ``ValueError`` beyond fanin's 2**62 elements."""
     try:
         dims = tuple(operator.index(d) for d in shape)
     except TypeError:
         raise TypeError(f"shape must be a sequence of integers, got {shape!r}.") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"shape must not contain negative dimensions, got {dims}.")
+    shapes.check_count(dims)
     return dims
+
+
+def _check_bytes(shape, name: str) -> None:
+    """Refuse arrays XLA cannot describe (see :data:`MAX_ARRAY_BYTES`)."""
+    width = 8 if name == "float64" else max(4, jnp.dtype(name).itemsize)
+    if math.prod(shape) * width > MAX_ARRAY_BYTES:
+        raise ValueError(f"shape {shape} of {name} needs more than 2**62 bytes of working "
+                         "memory, beyond what one XLA array can hold.")
 
 
 def _dtype_name(dtype) -> str:
@@ -176,8 +191,15 @@ def _constrain(x, out_sharding):
     return jax.lax.with_sharding_constraint(x, out_sharding)
 
 
-@functools.partial(jax.jit, static_argnames=("dist", "fmt", "shape", "out_sharding"))
 def _stream_values(pkey, call, *, dist, fmt, shape, out_sharding):
+    """The stream's values of (key, call) for ``shape``, on the device."""
+    _check_bytes(shape, fmt)
+    return _stream_values_jit(pkey, call, dist=dist, fmt=fmt, shape=shape,
+                              out_sharding=out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("dist", "fmt", "shape", "out_sharding"))
+def _stream_values_jit(pkey, call, *, dist, fmt, shape, out_sharding):
     """Compiled once per (distribution, format, shape, sharding); key and call at run time."""
     spec = _spec(out_sharding) if out_sharding is not None and _explicit(out_sharding) else None
     vals = _jax_stream.values(pkey, call, dist, fmt, shape, spec=spec,
@@ -201,11 +223,15 @@ def _random_init(distribution_of, default_dtype):
 
 @functools.partial(jax.jit, static_argnames=("shape", "value", "dtype", "out_sharding"))
 def _full_jit(*, shape, value, dtype, out_sharding):
-    return _constrain(jnp.full(shape, value, dtype), out_sharding)
+    return _constrain(jnp.full(shape, value[0], dtype), out_sharding)
 
 
 def _full(shape, value, dtype, out_sharding):
-    return _full_jit(shape=shape, value=value, dtype=dtype, out_sharding=out_sharding)
+    _check_bytes(shape, dtype)
+    # jit's cache compares static values with ==, for which -0.0 == 0.0: the
+    # value's repr (which tells them apart) goes into the key as well.
+    return _full_jit(shape=shape, value=(value, repr(value)), dtype=dtype,
+                     out_sharding=out_sharding)
 
 
 # --------------------------------------------------------------------------- #
@@ -216,7 +242,11 @@ def _full(shape, value, dtype, out_sharding):
 def _real(value, name, *, positive=False):
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.generic)):
         raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"`{name}` must be a finite number, got an integer beyond the "
+                         "float64 range.") from None
     if not math.isfinite(value) or (positive and value <= 0):
         raise ValueError(f"`{name}` must be a finite{' positive' if positive else ''} "
                          f"number, got {value!r}.")
@@ -329,8 +359,10 @@ def truncated_normal(stddev: float = 1e-2, dtype: Any = None, lower: float = -2.
 
 
 def uniform(scale: float = 1e-2, dtype: Any = None) -> JaxInitializer:
-    """Uniform values on ``[0, scale)``."""
-    dist = stream.uniform(0.0, _real(scale, "scale"))
+    """Uniform values on ``[0, scale)`` (on ``[scale, 0)`` for a negative ``scale``,
+    the interval ``jax.nn.initializers.uniform`` draws from)."""
+    scale = _real(scale, "scale")
+    dist = stream.uniform(min(0.0, scale), max(0.0, scale))
     return _random_init(lambda shape: dist, dtype)
 
 
@@ -388,6 +420,7 @@ def _orthogonal_init(gain, column_axis, default_dtype):
         if math.prod(shape) == 0:
             return _full(shape, 0, fmt, out_sharding)
         cols = shape[column_axis]
+        _check_bytes(shape, "float64" if fmt == "float64" else "float32")
         q = _orthogonal_matrix(pkey, rows=math.prod(shape) // cols, cols=cols, fmt=fmt)
         rest = tuple(np.delete(np.array(shape), column_axis))
         q = jnp.moveaxis(q.reshape(rest + (cols,)), -1, column_axis)

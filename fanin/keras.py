@@ -19,11 +19,16 @@ Keras's serialization registry as ``"fanin>LecunNormal"``, ..., so a model saves
 to ``.keras`` with fanin's configs (seeds included) and loads back, without
 ``custom_objects`` and with ``safe_mode`` on, as fanin initializers starting
 at call 0 (``clone_model`` reproduces the weights). It is imported
-automatically by ``import fanin`` when Keras is already imported, and the first
-time a fanin initializer is created after Keras was imported. Loading a model
-in a process that imported ``fanin`` before ``keras`` and created no
-initializer needs ``import fanin.keras`` first: without it Keras silently
-substitutes its own class of the same name and config.
+automatically in either import order: by ``import fanin`` when Keras is already
+imported, and as soon as ``import keras`` completes in a process that imported
+fanin first. (A process that loads a model without importing fanin at all gets
+Keras's own classes of the same names and configs: Keras cannot know of fanin.)
+
+``seed=`` also takes a ``keras.random.SeedGenerator`` (or its serialized config),
+as Keras's own random initializers do: the values are fanin's stream of the
+generator's seed at the call index of the generator's counter, so every call
+(and every initializer sharing the generator) gets new values, and
+``get_config`` holds the serialized generator.
 
 Under a ``keras.distribution`` layout (JAX backend) Keras passes ``layout=``:
 fanin takes one draw for the variable and each device gets its block of the
@@ -45,6 +50,7 @@ True
 from __future__ import annotations
 
 import copy
+import inspect
 import operator
 from typing import Any
 
@@ -102,6 +108,76 @@ class _LayoutCall:
         return _layout_values(self.draw(shape, dtype), layout)
 
 
+class _GeneratorCounter:
+    """Call indices from a ``keras.random.SeedGenerator``: its state is (seed, counter),
+    and each ``next()`` returns it and advances the counter, as Keras's own
+    generator-seeded initializers and random ops do."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.generator.next())[1])
+
+
+def _generator_seed(generator) -> int:
+    """The seed a SeedGenerator was made with (drawn by Keras when it was None)."""
+    seed = generator.get_config().get("seed")
+    if seed is None:
+        seed = int(keras.ops.convert_to_numpy(generator.state.value)[0])
+    return operator.index(seed)
+
+
+class _SeedGeneratorSeed:
+    """``seed=`` also takes a ``keras.random.SeedGenerator`` (or its serialized
+    config), as Keras 3's random initializers do: values from fanin's stream of the
+    generator's seed, the call index from its counter (so each call, and each
+    initializer sharing the generator, gets new values); ``get_config`` holds the
+    serialized generator, as Keras writes it."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_fanin_class" in cls.__dict__:  # the fanin class's arguments, for from_config
+            cls.__signature__ = inspect.signature(cls._fanin_class)
+
+    def __init__(self, *args, **kwargs):
+        params = inspect.signature(self._fanin_class).parameters
+        if "seed" not in params:
+            super().__init__(*args, **kwargs)
+            return
+        bound = inspect.signature(self._fanin_class).bind(*args, **kwargs)
+        seed = bound.arguments.get("seed")
+        if isinstance(seed, dict) and seed.get("class_name") == "SeedGenerator":
+            seed = keras.saving.deserialize_keras_object(seed)
+        if not isinstance(seed, keras.random.SeedGenerator):
+            super().__init__(*args, **kwargs)
+            return
+        bound.arguments["seed"] = _generator_seed(seed)
+        super().__init__(*bound.args, **bound.kwargs)
+        self._seed_generator = seed
+        self._use_counter(_GeneratorCounter(seed))
+
+    def get_config(self):
+        config = super().get_config()
+        generator = self.__dict__.get("_seed_generator")
+        if generator is not None:
+            config["seed"] = keras.saving.serialize_keras_object(generator)
+        return config
+
+    def __getstate__(self):
+        # a copy or pickle continues as fanin's integer seed, from call 0
+        state = super().__getstate__()
+        state.pop("_seed_generator", None)
+        return state
+
+
+class _KerasSide(_SeedGeneratorSeed, _LayoutCall):
+    """What every Keras-side class adds to its fanin class."""
+
+
 def _layout_values(draw, layout):
     """The values of one draw, sharded by ``layout`` (JAX backend)."""
     if keras.backend.backend() != "jax":
@@ -117,7 +193,7 @@ def _layout_values(draw, layout):
 
 
 #: Keras-side class for each fanin class name.
-CLASSES = _frameworks.make_classes(__name__, _CORE_CLASSES, _LayoutCall, Initializer,
+CLASSES = _frameworks.make_classes(__name__, _CORE_CLASSES, _KerasSide, Initializer,
                                    _VarianceScalingBase)
 globals().update(CLASSES)
 

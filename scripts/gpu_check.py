@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""fanin on a GPU: fanin.jax and fanin.torch bit identity against the NumPy reference,
-then a short benchmark. Run from the source tree by scripts/gpu_check.sh.
+"""fanin on a GPU: fanin.jax, fanin.torch and the fused Triton kernel
+(fanin.stream.triton) bit for bit against the NumPy reference, then a short benchmark.
+Run from the source tree by scripts/gpu_check.sh.
 
     python3 scripts/gpu_check.py [--out result.json] [--quick] [--skip-bench]
 
-No network and no installs: it uses whatever torch and JAX are importable (either
+No network and no installs: it uses whatever torch, JAX and Triton are importable (any
 may be missing; that part is then reported as skipped). Without a GPU it runs the
-same checks on CPU devices (degraded mode, to test the script itself). The host
-side is fanin's NumPy reference (the compiled kernel is not needed).
+same checks on CPU devices (degraded mode, to test the script itself); the Triton
+kernel then runs only with TRITON_INTERPRET=1 (Triton's interpreter, small shapes),
+and its benchmark is skipped. The host side is fanin's NumPy reference (the compiled
+kernel is not needed).
 
 Exit status: 0 when every check that ran matched, 1 when any value differed, 2 when
 no framework could run at all. One JSON document with every result is written to
@@ -39,12 +42,22 @@ DISTS = {"normal": stream.normal(0.3, 1.5), "truncated_normal": stream.truncated
          "uniform": stream.uniform(-0.5, 2.0)}
 SHAPES = [(), (7,), (5, 6), (3, 8), (2, 3, 17), (1000, 1000)]
 SEED, CALL = 12345, 3
+# uniform_int: every integer format, full and odd ranges
+INTS = [("int8", -100, 100), ("uint8", 0, 256), ("int16", -5, 1000), ("uint16", 0, 65536),
+        ("int32", -2**31, 2**31), ("uint32", 7, 2**32 - 3), ("int64", -2**63, 2**63),
+        ("uint64", 0, 2**64), ("uint64", 3, 2**64 - 7)]
+# blocks of larger tensors (rows at every lane: offsets and widths not multiples of 4)
+BLOCKS = [((64, 1001), (3, 5), (40, 997)), ((9, 10, 11), (1, 2, 3), (7, 3, 5))]
 
 
-def reference(dist, fmt, shape):
+class Skipped(Exception):
+    """A part that cannot run here (no device for it): reported as skipped."""
+
+
+def reference(dist, fmt, shape, offset=None, block=None):
     """The NumPy reference (never the kernel): values as a numpy array (bfloat16: uint16 bits)."""
-    p = stream.plan(SEED, CALL, dist, fmt, shape)
-    out = np.empty(shape, np.uint16 if fmt == "bfloat16" else fmt)
+    p = stream.plan(SEED, CALL, dist, fmt, shape, offset, block)
+    out = np.empty(p.block, np.uint16 if fmt == "bfloat16" else fmt)
     flat = out.reshape(-1)
     for start, starts, row_len in p.runs():
         stream.fill_reference_rows(flat[start:start + starts.size * row_len], p.key, p.call,
@@ -177,12 +190,96 @@ def torch_bench(results, shape, repeats):
 
 
 # --------------------------------------------------------------------------- #
+# The fused Triton kernel
+# --------------------------------------------------------------------------- #
+
+
+def _triton_device():
+    """(fanin.stream.triton, torch, device) or Skipped: CUDA, else the interpreter."""
+    import torch
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        raise Skipped("no CUDA device (TRITON_INTERPRET=1 runs the kernel interpreted)")
+    from fanin.stream import triton as ft
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not ft.available(device):
+        raise Skipped(f"the Triton kernel cannot run on {device} here")
+    return ft, torch, device
+
+
+def triton_checks(results, shapes):
+    ft, torch, device = _triton_device()
+    print(f"fanin.stream.triton (Triton {__import__('triton').__version__}) on {device}",
+          flush=True)
+    if device == "cpu":  # the interpreter: a few thousand elements per fill
+        shapes = [s for s in shapes if math.prod(s) <= 4096]
+    bits = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+    def check(dist, fmt, shape, offset=None, block=None, label=""):
+        p = stream.plan(SEED, CALL, dist, fmt, shape, offset, block)
+        t = ft.fill_tensor(torch.empty(p.block, dtype=getattr(torch, fmt), device=device), p)
+        got = t.view(bits[t.element_size()]).cpu().numpy()
+        want = reference(dist, fmt, shape, offset, block).view(got.dtype)
+        compare(got, want, f"triton {fmt} {label} {shape}{'' if block is None else block}",
+                results)
+
+    for fmt in FORMATS:
+        for name, dist in DISTS.items():
+            for shape in shapes:
+                check(dist, fmt, shape, label=name)
+            for shape, offset, block in BLOCKS[device == "cpu":]:
+                check(dist, fmt, shape, offset, block, label=name)
+    for fmt, lo, hi in INTS:
+        for shape in shapes[-2:]:
+            check(stream.uniform_int(lo, hi), fmt, shape, label=f"uniform_int[{lo},{hi})")
+        check(stream.uniform_int(lo, hi), fmt, *BLOCKS[-1], label=f"uniform_int[{lo},{hi})")
+    return device
+
+
+def triton_bench(results, repeats, sizes):
+    """fanin.stream.triton.fill_tensor (plan included) against torch's own fills, with
+    the peak device memory each allocates beyond the tensor."""
+    ft, torch, device = _triton_device()
+    if device != "cuda":
+        raise Skipped("the benchmark needs a CUDA device")
+    for shape in sizes:
+        for fmt in ("float32", "bfloat16"):
+            _bench_tensor(ft, torch, shape, fmt, results, repeats)
+            torch.cuda.empty_cache()
+
+
+def _bench_tensor(ft, torch, shape, fmt, results, repeats):
+    n = math.prod(shape)
+    std = 1.0 / math.sqrt(shape[0]) if len(shape) > 1 else 0.02
+    t = torch.empty(shape, dtype=getattr(torch, fmt), device="cuda")
+
+    def fanin_fill(dist):
+        return lambda: ft.fill_tensor(t, stream.plan(SEED, CALL, dist, fmt, shape))
+
+    cases = [("fanin triton normal", fanin_fill(stream.normal(0.0, std))),
+             ("fanin triton truncated_normal", fanin_fill(stream.truncated_normal(0.0, std))),
+             ("fanin triton uniform", fanin_fill(stream.uniform(-std, std))),
+             ("torch Tensor.normal_", lambda: t.normal_(0.0, std)),
+             ("torch Tensor.uniform_", lambda: t.uniform_(-std, std)),
+             ("torch.nn.init.trunc_normal_",
+              lambda: torch.nn.init.trunc_normal_(t, std=std, a=-2 * std, b=2 * std))]
+    for name, fill in cases:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        best = timed(lambda: (fill(), torch.cuda.synchronize()), repeats)
+        extra = torch.cuda.max_memory_allocated() - base
+        results.append({"bench": name, "dtype": fmt, "shape": shape, "best_s": best,
+                        "elements_per_s": n / best, "extra_peak_bytes": extra})
+        print(f"  {name:32s} {fmt:8s} {str(shape):14s} {best * 1e3:9.2f} ms "
+              f"{n / best / 1e9:7.2f} G elem/s  +{extra / 2**20:8.1f} MiB peak", flush=True)
+
+# --------------------------------------------------------------------------- #
 
 
 def run_part(name, fn, summary, *args):
     try:
         summary[name] = fn(*args)
-    except ImportError as e:
+    except (ImportError, Skipped) as e:
         summary[name] = f"skipped: {e}"
         print(f"{name}: skipped ({e})", flush=True)
     except Exception:  # report and go on: the other framework's results still count
@@ -202,6 +299,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     run_part("jax", jax_checks, summary, results, shapes)
     run_part("torch", torch_checks, summary, results, shapes)
+    run_part("triton", triton_checks, summary, results, shapes)
     if not args.skip_bench:
         on_gpu = "gpu" in str(summary.get("jax")) or "cuda" in str(summary.get("torch"))
         # GPU: 268M elements (16.8M with --quick); CPU (degraded): 1M, to test the script.
@@ -211,6 +309,10 @@ def main(argv=None):
             run_part("jax_bench", jax_bench, summary, results, shape, repeats)
         if not str(summary.get("torch", "")).startswith(("skipped", "error")):
             run_part("torch_bench", torch_bench, summary, results, shape, repeats)
+        if summary.get("triton") == "cuda":
+            # 4096 x 4096 and 2**30 elements (4 GiB in float32); --quick: the first only
+            sizes = [(4096, 4096)] + ([] if args.quick else [(1 << 30,)])
+            run_part("triton_bench", triton_bench, summary, results, repeats, sizes)
     checks = [r for r in results if "check" in r]
     failed = [r["check"] for r in checks if r["mismatches"]]
     errors = [k for k, v in summary.items() if str(v).startswith("error")]

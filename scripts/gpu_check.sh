@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# fanin on a CUDA GPU: bit identity of fanin.jax and fanin.torch against the NumPy
-# reference, then a short benchmark (a few minutes). Runs from the source tree with the
-# torch and JAX already installed (no network, no installs, no compiled kernel needed).
+# fanin on a CUDA GPU: bit identity of fanin.jax, fanin.torch and the fused Triton kernel
+# (fanin.stream.triton) against the NumPy reference, then a short benchmark (the Triton
+# kernel against torch's normal_/uniform_/trunc_normal_ on 4096x4096 and 2**30 elements,
+# float32 and bfloat16, with peak device memory). Runs from the source tree with the
+# torch, JAX and Triton already installed (no network, no installs, no compiled kernel
+# needed; Triton needs a C compiler for its launcher).
 #
 #   scripts/gpu_check.sh [--quick] [--skip-bench] [--out FILE]
 #
-# Without a GPU, the same checks run on CPU devices (degraded mode). Exit status: 0 all
+# Without a GPU, the same checks run on CPU devices (degraded mode); the Triton kernel
+# then runs only with TRITON_INTERPRET=1 (interpreted, small shapes). Exit status: 0 all
 # matched, 1 some value differed or a part failed, 2 no framework could run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

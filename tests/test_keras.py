@@ -544,6 +544,60 @@ def integer_random_uniform(ctx):
     assert set(np.unique(values).tolist()) == set(range(10))
 
 
+def _seeded_classes():
+    import fanin
+    return sorted(name for name, cls in fanin.registry.CLASSES.items() if _takes_seed(cls))
+
+
+@check
+def seed_generator_seeds(ctx):
+    """seed=keras.random.SeedGenerator(s), as Keras's own initializers take it: call k
+    is fanin's stream of seed s at call index k of the generator's counter."""
+    import keras
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    import fanin
+    import fanin.keras
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(name=st.sampled_from(_seeded_classes()), seed=st.integers(0, 2**31 - 1),
+           calls=st.integers(1, 3), shared=st.booleans())
+    def property_(name, seed, calls, shared):
+        generator = keras.random.SeedGenerator(seed)
+        init = getattr(fanin.keras, name)(seed=generator)
+        twin = fanin.registry.CLASSES[name](seed=seed)
+        for _ in range(calls):
+            same_bits(init((3, 4)), twin((3, 4)))
+        if shared:  # a second initializer on the same generator continues its counter
+            other = getattr(fanin.keras, name)(seed=generator)
+            same_bits(other((3, 4)), twin((3, 4)))
+        config = init.get_config()
+        assert config["seed"] == keras.saving.serialize_keras_object(generator), config
+        again = getattr(fanin.keras, name).from_config(config)  # a new generator, as Keras
+        same_bits(again((3, 4)), fanin.registry.CLASSES[name](seed=seed)((3, 4)))
+
+    property_()
+    # the reported example, and the config Keras's own class writes
+    init = fanin.keras.VarianceScaling(seed=keras.random.SeedGenerator(1))
+    theirs = keras.initializers.VarianceScaling(seed=keras.random.SeedGenerator(1))
+    ours_seed, their_seed = init.get_config()["seed"], theirs.get_config()["seed"]
+    assert ours_seed["class_name"] == their_seed["class_name"] == "SeedGenerator"
+    assert ours_seed["config"]["seed"] == their_seed["config"]["seed"] == 1
+    back = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(init))
+    assert type(back) is fanin.keras.VarianceScaling, type(back)
+    same_bits(back((5, 2)), fanin.VarianceScaling(seed=1)((5, 2)))
+    layer = _built(keras.layers.Dense(3, kernel_initializer=fanin.keras.GlorotUniform(
+        seed=keras.random.SeedGenerator(3))), (None, 4))
+    same_bits(_np(layer.kernel), fanin.GlorotUniform(seed=3)((4, 3)))
+    for bad in ("7", 1.5):  # other seeds are refused as before
+        try:
+            fanin.keras.LecunNormal(seed=bad)
+        except TypeError:
+            continue
+        raise AssertionError(f"seed={bad!r} accepted")
+
+
 @check
 def doctests(ctx):
     import doctest
@@ -728,7 +782,7 @@ model.save(sys.argv[1])
 
 _LOAD = """
 import sys
-import keras, fanin
+{imports}
 layer = keras.models.load_model(sys.argv[1]).layers[0]
 assert type(layer.kernel_initializer) is fanin.keras.LecunNormal, type(layer.kernel_initializer)
 assert layer.kernel_initializer.get_config() == {"seed": 1}
@@ -747,7 +801,8 @@ def _run_all(scripts, tmp):
 @pytest.mark.slow
 def test_registration_without_ceremony(tmp_path):
     """Plain fanin initializers save with fanin's names in either import order, no
-    ``import fanin.keras``; ``import keras, fanin`` loads them back as fanin's classes."""
+    ``import fanin.keras``; both ``import keras, fanin`` and ``import fanin, keras``
+    load them back as fanin's classes (fanin registers itself when Keras arrives)."""
     orders = {"keras_first": "import keras, fanin", "fanin_first": "import fanin, keras"}
     _run_all({order: (_SAVE.format(imports=imports), [tmp_path / f"{order}.keras", order])
               for order, imports in orders.items()}, tmp_path)
@@ -757,8 +812,10 @@ def test_registration_without_ceremony(tmp_path):
         layer = config["config"]["layers"][-1]["config"]
         for key in ("kernel_initializer", "bias_initializer"):
             assert layer[key]["registered_name"].startswith("fanin>"), (order, layer[key])
-    _run_all({f"load_{order}": (_LOAD, [tmp_path / f"{order}.keras"]) for order in orders},
-             tmp_path)
+    # and load back in either import order, with no fanin initializer created first
+    _run_all({f"load_{order}_{load}": (_LOAD.replace("{imports}", imports),
+                                       [tmp_path / f"{order}.keras"])
+              for order in orders for load, imports in orders.items()}, tmp_path)
 
 
 def test_import_fanin_does_not_import_keras():

@@ -54,6 +54,8 @@ def _available(name: str) -> bool:
             module = importlib.import_module(_LOADED_ON_USE[name])
         except ImportError:
             return False
+        if not module.available():  # installed, but no device it can run on here
+            return False
         _ROWS[name] = module.fill_rows
     return name in _ROWS
 
@@ -67,7 +69,8 @@ def _initial() -> str:
     if wanted:
         if wanted not in BACKENDS or not _available(wanted):
             raise RuntimeError(f"FANIN_BACKEND={wanted!r} is not an available backend "
-                               f"(one of {BACKENDS}; triton needs torch and triton).")
+                               f"(one of {BACKENDS}; triton needs torch, triton and a CUDA "
+                               "device, or TRITON_INTERPRET=1 for the CPU).")
         return wanted
     return "kernel" if KERNEL is not None else "reference"
 

@@ -24,18 +24,19 @@ from typing import Any
 import numpy as np
 
 from fanin.stream import spec, transforms
+from fanin.stream.identity import BitwiseEquality
 from fanin.stream.ops import NUMPY
 
 __all__ = ["Distribution", "uniform", "uniform_int", "normal", "truncated_normal",
            "KINDS", "KIND_CODES", "kind_code", "check_format", "clamp_bounds",
-           "NORMAL_REACH", "Kind", "Uniform", "UniformInt", "Normal",
-           "KerasTruncatedNormal", "TruncatedNormal"]
+           "NORMAL_REACH", "FLOAT_MAX", "TN2_PARTIAL_SUM", "Kind", "Uniform", "UniformInt",
+           "Normal", "KerasTruncatedNormal", "TruncatedNormal"]
 
 _INF = math.inf
 
 
-@dataclass(frozen=True)
-class Distribution:
+@dataclass(frozen=True, eq=False)  # == and hash on the parameters' bits: -0.0 != 0.0
+class Distribution(BitwiseEquality):
     """What the stream's bits are turned into.
 
     ``value = loc + scale * x`` where ``x`` is uniform on [0, 1) (``"uniform"``),
@@ -89,13 +90,23 @@ class Kind:
     def check_format(self, dist: Distribution, fmt: str) -> None:
         if fmt in spec.INT_FORMATS:
             raise ValueError(f"{dist.kind} values need a floating-point format, got {fmt!r}.")
+        top = FLOAT_MAX[fmt]
+        if not self.reach(dist, fmt) < top:  # also refuses NaN and infinite parameters
+            raise ValueError(f"{dist.kind} values would overflow {fmt}: "
+                             f"{self.overflow(dist, fmt)} reaches {fmt}'s largest value "
+                             f"{top:.8g}. Use smaller parameters or a wider dtype.")
 
     def clamp_bounds(self, dist: Distribution, fmt: str) -> tuple[float, float]:
         return -_INF, _INF  # never clamped
 
     def reach(self, dist: Distribution, fmt: str) -> float:
-        """The largest magnitude the working precision computes (overflow checks)."""
+        """The largest magnitude the working precision computes (overflow checks):
+        every intermediate result of the transform as well as the values."""
         return max(abs(dist.low), abs(dist.high))
+
+    def overflow(self, dist: Distribution, fmt: str) -> str:
+        """What reaches the format's limit, in the constructor's parameter names."""
+        return f"the support [{dist.low!r}, {dist.high!r}]"
 
     def host_params(self, dist: Distribution) -> tuple[float, ...]:
         """Parameters computed on the host beyond (loc, scale, bounds): none."""
@@ -125,6 +136,11 @@ class Uniform(Kind):
     def reach(self, dist, fmt):
         # loc + u * scale in the working precision: scale = maxval - minval must fit too
         return max(abs(dist.low), abs(dist.high), abs(dist.scale))
+
+    def overflow(self, dist, fmt):
+        if max(abs(dist.low), abs(dist.high)) < FLOAT_MAX[fmt]:
+            return f"the width maxval - minval = {dist.scale!r}"
+        return f"minval={dist.low!r} or maxval={dist.high!r}"
 
     def transform(self, o, r, dist):
         return transforms.uniform(o, r, dist.loc, dist.scale)
@@ -176,6 +192,10 @@ class Normal(Kind):
     def reach(self, dist, fmt):
         return abs(dist.loc) + NORMAL_REACH[fmt] * abs(dist.scale)
 
+    def overflow(self, dist, fmt):
+        return (f"|mean| + {NORMAL_REACH[fmt]:.4g} * stddev (mean={dist.loc!r}, "
+                f"stddev={dist.scale!r}, {NORMAL_REACH[fmt]:.4g} the largest |z| drawn)")
+
     def transform(self, o, r, dist):
         return transforms.normal(o, r, dist.loc, dist.scale)
 
@@ -199,6 +219,15 @@ class KerasTruncatedNormal(Kind):
 
     def clamp_bounds(self, dist, fmt):
         return _bounds_inside(dist, fmt, open_low=True)
+
+    def reach(self, dist, fmt):
+        # Horner's partial sums of the table, scaled, are at most its largest row sum
+        return max(abs(dist.low), abs(dist.high),
+                   TN2_PARTIAL_SUM[spec.precision(fmt).bits] * abs(dist.scale))
+
+    def overflow(self, dist, fmt):
+        return (f"mean + z * stddev for z in [{dist.lower!r}, {dist.upper!r}] (mean="
+                f"{dist.loc!r}, stddev={dist.scale!r}; support [{dist.low!r}, {dist.high!r}])")
 
     def transform(self, o, r, dist):
         return transforms.truncated_normal2(o, r, dist.loc, dist.scale)
@@ -231,6 +260,11 @@ class TruncatedNormal(KerasTruncatedNormal):
 
     code = spec.KIND_CODES["truncated_general"]
 
+    def reach(self, dist, fmt):
+        # z * stddev before the mean is added, z up to the larger bound (a few ulps over)
+        z = min(max(abs(dist.lower), abs(dist.upper)), spec.TN_CLIP + 0.5)
+        return max(abs(dist.low), abs(dist.high), z * (1 + 2.0 ** -20) * abs(dist.scale))
+
     def host_params(self, dist):
         return spec.truncated_general_params(dist.lower, dist.upper)
 
@@ -261,16 +295,31 @@ def kind_code(dist: Distribution) -> int:
 # --------------------------------------------------------------------------- #
 
 
+def _finite(kind: str, name: str, value: Any) -> float:
+    """``value`` as a finite float; ValueError naming the parameter otherwise."""
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{kind} needs a finite {name}, got an integer beyond the "
+                         "float64 range.") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{kind} needs a finite {name}, got {name}={x!r}.")
+    return x
+
+
 def uniform(minval: float, maxval: float) -> Distribution:
-    """Uniform on ``[minval, maxval)``.
+    """Uniform on ``[minval, maxval)``: finite bounds whose difference is finite too.
 
     >>> uniform(-1.0, 1.0).scale
     2.0
     """
-    if not float(minval) <= float(maxval):
+    lo, hi = _finite("uniform", "minval", minval), _finite("uniform", "maxval", maxval)
+    if not lo <= hi:
         raise ValueError(f"uniform needs minval <= maxval, got [{minval}, {maxval}).")
-    return Distribution("uniform", float(minval), float(maxval) - float(minval),
-                        float(minval), float(maxval))
+    if not math.isfinite(hi - lo):
+        raise ValueError(f"uniform's width maxval - minval overflows float64, got "
+                         f"[{lo!r}, {hi!r}).")
+    return Distribution("uniform", lo, hi - lo, lo, hi)
 
 
 def _as_int(x: Any, name: str) -> int:
@@ -306,7 +355,8 @@ def normal(mean: float, stddev: float) -> Distribution:
     >>> normal(0.0, 1.0).kind
     'normal'
     """
-    return Distribution("normal", float(mean), float(stddev), -_INF, _INF)
+    return Distribution("normal", _finite("normal", "mean", mean),
+                        _finite("normal", "stddev", stddev), -_INF, _INF)
 
 
 def truncated_normal(mean: float, stddev: float, lower: float = -2.0,
@@ -319,14 +369,19 @@ def truncated_normal(mean: float, stddev: float, lower: float = -2.0,
     >>> truncated_normal(0.0, 1.0, 2.0, 3.0).low
     2.0
     """
-    mean, stddev = float(mean), float(stddev)
-    lower, upper = float(lower), float(upper)
-    if not (math.isfinite(lower) and math.isfinite(upper)) or not lower < upper:
-        raise ValueError(f"truncated_normal needs finite bounds lower < upper, got "
+    kind = "truncated_normal"
+    mean, stddev = _finite(kind, "mean", mean), _finite(kind, "stddev", stddev)
+    lower, upper = _finite(kind, "lower", lower), _finite(kind, "upper", upper)
+    if not lower < upper:
+        raise ValueError(f"truncated_normal needs bounds lower < upper, got "
                          f"[{lower}, {upper}].")
     if (lower, upper) != (-2.0, 2.0):
         spec.truncated_general_params(lower, upper)  # raises if too far in a tail
     ends = (mean + lower * stddev, mean + upper * stddev)
+    if not all(math.isfinite(e) for e in ends):
+        raise ValueError(f"truncated_normal's support mean + [lower, upper] * stddev "
+                         f"overflows float64 (mean={mean!r}, stddev={stddev!r}, "
+                         f"[{lower!r}, {upper!r}]).")
     return Distribution("truncated_normal", mean, stddev, min(ends), max(ends),
                         lower, upper)
 
@@ -397,3 +452,12 @@ def _normal_reach(fmt: str) -> float:
 
 #: The largest |z| of a standard normal draw, per floating format (overflow checks).
 NORMAL_REACH = {fmt: _normal_reach(fmt) for fmt in spec.FLOAT_FORMATS}
+
+#: The largest finite value of each floating format (bfloat16: (2 - 2**-7) * 2**127).
+FLOAT_MAX = {"float16": 65504.0, "bfloat16": (2.0 - 2.0 ** -7) * 2.0 ** 127,
+             "float32": float(np.finfo(np.float32).max),
+             "float64": float(np.finfo(np.float64).max)}
+
+#: The largest sum of |coefficients| of a row of the Keras truncated normal's table,
+#: per working precision: a bound of every partial sum of its polynomials (tau < 1).
+TN2_PARTIAL_SUM = {p.bits: float(np.abs(p.tn2).sum(axis=1).max()) for p in (spec.P32, spec.P64)}
