@@ -86,7 +86,8 @@ def _extensions():
         Extension(
             "fanin.stream._kernel",
             sources=["fanin/stream/_kernel.c"],
-            depends=["fanin/stream/_kernel_impl.h", "fanin/stream/_tables.h",
+            depends=["fanin/stream/_kernel_impl.h", "fanin/stream/_kernel_avx2.h",
+                     "fanin/stream/_kernel_avx512.h", "fanin/stream/_tables.h",
                      "fanin/stream/spec.py"],
             include_dirs=[numpy.get_include()],
             define_macros=[("_GNU_SOURCE", None), ("FK_STREAM_VERSION", _stream_version())],

@@ -8,7 +8,8 @@ and every installed framework, in one run.
 
 Results go to a new file, benchmarks/results/run-<date>.json, unless --json names
 one. The modules: peers.py (what is measured), harness.py (subprocesses, timing,
-peak memory), report.py (tables, the DESIGN 4 targets, the chart). See
+peak memory), stages.py (the kernel's per-stage figures, the host), targets.py (the
+targets per host kind), report.py (tables, PASS/FAIL per target, the chart). See
 benchmarks/README.md for what each column means.
 """
 
@@ -60,6 +61,8 @@ def _parser():
     ap.add_argument("--no-memory", action="store_true", help="skip peak-memory subprocesses")
     ap.add_argument("--no-small", action="store_true", help="skip small-shape overhead")
     ap.add_argument("--no-threads", action="store_true", help="skip thread scaling")
+    ap.add_argument("--no-kernel", action="store_true",
+                    help="skip the kernel's per-stage figures, the pre-touched fill and init.fill")
     ap.add_argument("--quiet-wait", type=float, default=10.0,
                     help="before each subprocess, wait up to this many seconds for other "
                     "processes to leave the CPUs idle (default %(default)s; 0: never)")
@@ -179,6 +182,15 @@ class Run:
         recs, err = harness.run_worker(task, 600, log)
         self.res["threads"] += recs or [{"status": f"failed: {err}"}]
 
+    def kernel(self):
+        """The kernel's stages, the pre-touched fill vs torch, init.fill's call cost."""
+        log("kernel stages:")
+        recs, err = harness.run_worker({"kind": "kernel"}, 600, log)
+        for r in recs:
+            self.res[r.pop("part")] = r
+        if err:
+            self.res["notes"].append(f"kernel stages: {err}")
+
     def finish(self, t_start):
         res = self.res
         report.add_ratios(res, self.peers)
@@ -222,6 +234,8 @@ def main(argv=None):
         run.small()
     if not args.no_threads:
         run.threads()
+    if not args.no_kernel:
+        run.kernel()
     res = run.finish(t_start)
     print(res["table"])
     path = args.json or os.path.join(RESULTS, time.strftime("run-%Y%m%d-%H%M%S.json"))

@@ -1,4 +1,4 @@
-"""Peak memory of every fill path: the output plus a small constant (DESIGN 4: 16 MiB).
+"""Peak memory of every fill path: the output plus a small constant (target: 16 MiB).
 
 Each case runs in a fresh subprocess: the process's peak resident memory (VmHWM, reset
 through /proc/self/clear_refs just before the case) minus its resident memory before
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 
-LIMIT_MIB = 16  # DESIGN 4: peak = output + a small constant
+LIMIT_MIB = 16  # the target: peak = output + a small constant
 
 # name -> (setup code, measured statement, bytes of the output it allocates). Outputs
 # that exist before the statement are touched in the setup (written once), so that

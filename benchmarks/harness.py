@@ -19,6 +19,7 @@ import sys
 import time
 
 import peers
+import stages
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -267,8 +268,24 @@ def worker_threads(task):
         emit(rec)
 
 
+def worker_kernel(task):
+    """The kernel's per-stage figures, the pre-touched fill against torch's fill_, and
+    init.fill's per-call cost (stages.py)."""
+    from fanin import stream
+
+    if not stream.using_kernel():
+        emit({"part": "stages", "status": "skipped: fanin.stream._kernel not built or not in use"})
+        return
+    for part, f in (("stages", stages.stage_figures), ("pretouched", stages.pretouched_vs_torch),
+                    ("init_fill", stages.init_fill_us)):
+        try:
+            emit({"part": part, "status": "ok", **f()})
+        except Exception as e:  # noqa: BLE001 -- every outcome is a record
+            emit({"part": part, "status": outcome(e)})
+
+
 WORKERS = {"throughput": worker_throughput, "memory": worker_memory, "small": worker_small,
-           "threads": worker_threads}
+           "threads": worker_threads, "kernel": worker_kernel}
 
 
 # --------------------------------------------------------------------------- #
@@ -360,6 +377,7 @@ def machine_info() -> dict:
         "mem_total_gib": None, "loadavg_start": os.getloadavg(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    info.update(stages.host_info())  # cpu model, AVX-512, host kind, kernel ISA
     try:
         with open("/proc/cpuinfo") as f:
             info["cpu"] = next((line.split(":", 1)[1].strip() for line in f

@@ -199,7 +199,7 @@ class NumpyStandardNormal(NumpyCall):
 
 @register
 class NumpyNormal(NumpyCall):
-    """DESIGN 4's wording of the reference."""
+    """The reference call in the small-call target's other wording."""
 
     name, label, method = "np.normal", "np Generator.normal(size=n)", "normal"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""What the benchmark reports: tables, the targets of DESIGN 4, a chart.
+"""What the benchmark reports: tables, the targets (targets.py) for the host, a chart.
 
 Re-render a saved run (table, targets, chart) without measuring again:
 
@@ -14,23 +14,9 @@ import statistics
 import sys
 
 import peers
+import stages
+import targets
 
-# The speed and memory targets of the project's design document, section 4
-# ("DESIGN 4"), as data: each is checked against one measured quantity.
-#   measure "x_fill":          rate / memory-limit rate (same size and dtype)
-#   measure "x_fastest_peer":  rate / fastest peer's rate (same size and dtype)
-#   measure "peak_extra_mib":  fanin's worst peak memory beyond the output, all cases
-#   measure "small_ratio":     (3, 3) call time / the `versus` NumPy call's time
-#   measure "thread_speedup":  2-thread rate / 1-thread rate (float32)
-TARGETS = (  # DESIGN 4 (and issue 8's table)
-    {"measure": "x_fill", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 1.2},
-    {"measure": "x_fastest_peer", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 6.0},
-    {"measure": "x_fill", "dtype": "bfloat16", "sizes": ("16.8M", "268M"), "min": 0.75},
-    {"measure": "x_fill", "dtype": "float64", "sizes": ("16.8M", "268M"), "min": 0.8},
-    {"measure": "peak_extra_mib", "max": 16.0},
-    {"measure": "small_ratio", "versus": "np.standard_normal", "max": 3.0},
-    {"measure": "thread_speedup", "dtype": "float32", "sizes": ("16.8M", "268M"), "min": 1.8},
-)
 TABLE_ORDER = ("fill", "fanin", "fanin-ref")  # then the peers
 
 
@@ -138,69 +124,9 @@ def threads_table(res):
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- #
-# Targets
-# --------------------------------------------------------------------------- #
-
-
-def _ratio_values(res, target):
-    """(detail key, value or None, text) per size for x_fill / x_fastest_peer."""
-    thr = {(r["size"], r["dtype"], r["impl"]): r for r in res["throughput"]}
-    for size in target["sizes"]:
-        r = thr.get((size, target["dtype"], "fanin"), {})
-        value = r.get(target["measure"])
-        text = f"{value:.2f}x" if value else "not measured"
-        if value and target["measure"] == "x_fastest_peer":
-            text = f"{value:.1f}x vs {r.get('fastest_peer')}"
-        yield f"{target['dtype']} {size}", value, text
-
-
-def _peak_values(res, target):
-    ok = [m for m in res["memory"] if m["impl"] == "fanin" and m.get("status") == "ok"]
-    worst = max(ok, key=lambda m: m["peak_extra_mib"], default=None)
-    if worst is None:
-        yield "fanin, all sizes and dtypes", None, "not measured"
-    else:
-        yield ("fanin, all sizes and dtypes", worst["peak_extra_mib"],
-               f"worst {worst['peak_extra_mib']:.1f} MiB extra ({worst['size']} {worst['dtype']})")
-
-
-def _small_values(res, target):
-    small = {(r["impl"], tuple(r["shape"])): r for r in res["small"]}
-    a, b = small.get(("fanin", (3, 3))), small.get((target["versus"], (3, 3)))
-    what = f"(3, 3) call vs {_label(target['versus'])}"
-    if not (a and b and a["status"] == "ok" and b["status"] == "ok"):
-        yield what, None, "not measured"
-        return
-    ratio = a["best_us"] / b["best_us"]
-    yield what, ratio, f"{a['best_us']:.1f} us vs {b['best_us']:.1f} us = {ratio:.2f}x"
-
-
-def _thread_values(res, target):
-    by_size = {r.get("size"): r for r in res["threads"] if r.get("status") == "ok"}
-    for size in target["sizes"]:
-        r = by_size.get(size)
-        yield (f"2 threads vs 1, {target['dtype']} {size}", r and r["speedup"],
-               f"{r['speedup']:.2f}x" if r else f"not measured (target defined at {size})")
-
-
-MEASURES = {"x_fill": _ratio_values, "x_fastest_peer": _ratio_values,
-            "peak_extra_mib": _peak_values, "small_ratio": _small_values,
-            "thread_speedup": _thread_values}
-
-
 def evaluate_targets(res):
-    """Every DESIGN 4 target as PASS / FAIL / n/a records."""
-    out = []
-    for target in TARGETS:
-        bound = (f">= {target['min']:g}" if "min" in target else f"<= {target['max']:g}")
-        for what, value, text in MEASURES[target["measure"]](res, target):
-            ok = None if value is None else (
-                value >= target["min"] if "min" in target else value <= target["max"])
-            out.append({"target": f"{target['measure']} {bound}: {what}",
-                        "result": "n/a" if ok is None else ("PASS" if ok else "FAIL"),
-                        "detail": text})
-    return out
+    """Every target for the run's host as PASS / FAIL / n/a records (see targets.py)."""
+    return targets.evaluate(res)
 
 
 # --------------------------------------------------------------------------- #
@@ -223,7 +149,9 @@ def render(res) -> str:
     out.append("threads: " + ", ".join(f"{k}={v.get('threads')}" for k, v in info.items()))
     if info.get("timm", {}).get("loaded_as"):
         out.append("timm: " + info["timm"]["loaded_as"])
-    out += ["", "DESIGN 4 targets:"]
+    if res.get("stages", {}).get("rows"):
+        out += ["", stages.render(res["stages"])]
+    out += ["", targets.header(res)]
     out += [f"  [{t['result']:>4}] {t['target']}: {t['detail']}" for t in res["targets"]]
     busy = [r["cpu_busy_before"] for key in ("throughput", "memory", "small", "threads")
             for r in res[key] if "cpu_busy_before" in r]

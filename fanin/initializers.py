@@ -362,8 +362,11 @@ class StreamInitializer(_Seeded):
         >>> LecunNormal(seed=0)((4, 4), partition_shape=(2, 4), partition_offset=(2, 0)).shape
         (2, 4)
         """
-        if kwargs or type(shape) is not tuple or not all(type(d) is int for d in shape):
+        if kwargs or type(shape) is not tuple:
             return super().__call__(shape, dtype, **kwargs)
+        for d in shape:  # exactly ints: (3.0, 3) == (3, 3) as a cache key
+            if type(d) is not int:
+                return super().__call__(shape, dtype, **kwargs)
         # Small tensors (biases, 3x3 kernels) already drawn once with this shape and
         # dtype cost a dict lookup and the fill: per-call overhead near NumPy's own.
         key = (shape, dtypes.floatx() if dtype is None else dtype)
@@ -372,8 +375,7 @@ class StreamInitializer(_Seeded):
             draw = self.draw(shape, dtype)
             self._remember(key, draw)
             return draw.array()
-        whole, dt = cached
-        return whole.new(shape, dt, self._key, self._calls.take())
+        return cached[0].new(shape, cached[1], self._key, self._calls.take())
 
     def fill(self, out: np.ndarray, *, shape: ShapeLike | None = None,
              partition_offset: ShapeLike | None = None, dtype: DTypeLike = None) -> np.ndarray:

@@ -414,10 +414,15 @@ print("ok")
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_every_isa_variant_matches_reference(isa):
     """Each instruction-set variant, forced in a fresh process, against the reference."""
+    _check_in_child(isa, ISA_CHECK)
+
+
+def _check_in_child(isa, check):
+    """Run check (test code ending in print("ok")) in a child forced to variant isa."""
     if isa not in _supported_isas():
         pytest.skip(f"this CPU does not run the {isa} variant")
     here = os.path.dirname(os.path.abspath(__file__))
-    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + ISA_CHECK
+    code = f"import sys; sys.path.insert(0, {here!r}); sys.argv = ['x', {isa!r}]\n" + check
     r = _run(code, {"FANIN_KERNEL_ISA": isa}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("ok")
@@ -503,3 +508,139 @@ def test_fill_can_be_interrupted(threads):
     assert first[0] == "interrupted", r.stdout
     assert float(first[1]) < 1.0, r.stdout
     assert "after True" in r.stdout
+
+
+# --------------------------------------------------------------------------- #
+# new(): allocation and fill in one call; philox_words: Philox alone
+# --------------------------------------------------------------------------- #
+
+NEW_SHAPES = [(), (0,), (1,), (3, 3), (2, 0, 4), (7, 65), (1000,), (4, 4, 3, 3)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_new_matches_reference(fmt, kind):
+    """new(shape, ...) holds elements 0, 1, ... of (key, call), like fill into np.empty."""
+    dist = make_dist(kind, 0.25, 1.5)
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+    for shape in NEW_SHAPES:
+        a = _kernel.new(shape, fmt, 11, 2**40 + 3, code, params, ilow, nm1)
+        assert a.shape == shape and a.dtype == DTYPES[fmt] and a.flags.c_contiguous
+        assert same_bits(a, ref(shape, fmt, 11, 2**40 + 3, dist)), shape
+    assert _kernel.new(9, fmt, 11, 1, code, params, ilow, nm1, threads=2).shape == (9,)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", stream.INT_FORMATS)
+def test_new_integer_formats(fmt):
+    dist = stream.uniform_int(-3, 100)
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+    a = _kernel.new((5, 7), fmt, 2, 9, code, params, ilow, nm1)
+    b = np.empty((5, 7), a.dtype)
+    kfill(b, 2, 9, dist, fmt=fmt)
+    assert a.dtype == np.dtype(fmt) and np.array_equal(a, b)
+
+
+@needs_kernel
+def test_new_bad_arguments():
+    code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.0, 1.0), "float32")
+    with pytest.raises(ValueError):
+        _kernel.new((-1, 3), "float32", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(TypeError):
+        _kernel.new("3", "float32", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(ValueError):
+        _kernel.new(3, "float8", 0, 0, code, params, ilow, nm1)
+    with pytest.raises(ValueError):
+        _kernel.new(3, "int32", 0, 0, code, params, ilow, nm1)  # a float kind
+    with pytest.raises(ValueError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, threads=0)
+    with pytest.raises(TypeError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, bogus=1)
+    with pytest.raises(TypeError):
+        _kernel.new(3, "float32", 0, 0, code, params, ilow)
+    for bad in (">f4", object, np.float64, "S4"):
+        with pytest.raises(TypeError):
+            _kernel.new(3, "float32", 0, 0, code, params, ilow, nm1, dtype=bad)
+
+
+@needs_kernel
+def test_new_with_a_dtype():
+    """dtype= gives the array that type (bfloat16's bits under ml_dtypes' type, say)."""
+    code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.5, 2.0), "bfloat16")
+    a = _kernel.new((4, 5), "bfloat16", 3, 8, code, params, ilow, nm1)
+    for dt in (np.uint16, np.int16, np.float16, np.dtype("V2")):
+        b = _kernel.new((4, 5), "bfloat16", 3, 8, code, params, ilow, nm1, dtype=dt)
+        assert b.dtype == np.dtype(dt) and b.shape == (4, 5)
+        assert np.array_equal(b.view(np.uint16), a)
+
+
+def _philox_reference(key, call, block, nblocks):
+    blocks = (np.uint64(block) + np.arange(nblocks, dtype=np.uint64))  # wraps mod 2**64
+    c0, c1 = blocks & np.uint64(0xFFFFFFFF), blocks >> np.uint64(32)
+    words = stream.philox4x32((c0, c1, np.full_like(c0, call & 0xFFFFFFFF),
+                               np.full_like(c0, call >> 32)), (key & 0xFFFFFFFF, key >> 32))
+    return np.stack(words, axis=-1).reshape(-1).astype(np.uint32)
+
+
+PHILOX_BLOCKS = [0, 5, 2**32 - 7, 2**32 - 40, 2**33 - 1, 2**64 - 9, 2**64 - 32]
+
+
+@needs_kernel
+def test_philox_words_match_reference():
+    """Philox alone, with block counters whose low word (or all 64 bits) wraps in a batch."""
+    w = np.empty(2 * 128, np.uint32)
+    for key, call in [(0, 0), (2**64 - 1, 2**63 + 5), (123456789, 2**32)]:
+        for block in PHILOX_BLOCKS:
+            _kernel.philox_words(w, key, call, block)
+            assert np.array_equal(w, _philox_reference(key, call, block, 64)), (key, call, block)
+    _kernel.philox_words(w[:4].copy()[:0], 0, 0, 0)  # nothing to do
+    with pytest.raises(ValueError):
+        _kernel.philox_words(np.empty(100, np.uint32), 0, 0, 0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES) + ["int64", "uint16"])
+def test_unaligned_outputs(fmt):
+    """Outputs at every byte offset within a vector: stores of any alignment."""
+    isz = np.dtype(DTYPES.get(fmt, fmt)).itemsize
+    kinds = KINDS if fmt in DTYPES else ("int",)
+    for kind in kinds:
+        dist = stream.uniform_int(-5, 1000) if kind == "int" else make_dist(kind, 0.5, 2.0)
+        for offset in (1, isz - 1, 3, 17, 63):
+            for n in (5, 200, 1000):
+                buf = np.zeros(n * isz + 64, np.uint8)
+                a = np.ndarray((n,), DTYPES.get(fmt, fmt), buffer=buf, offset=offset)
+                kfill(a, 9, 4, dist, fmt=fmt)
+                b = np.empty(n, a.dtype)
+                if kind == "int":
+                    kfill(b, 9, 4, dist, fmt=fmt)
+                else:
+                    b = ref(n, fmt, 9, 4, dist)
+                assert same_bits(a, b), (kind, offset, n)
+                assert not buf[:offset].any() and not buf[offset + n * isz:].any()
+
+
+NEW_ISA_CHECK = """
+import sys
+import numpy as np
+from fanin.stream import _kernel
+assert _kernel.isa() == sys.argv[1], _kernel.isa()
+sys.argv = sys.argv[:1]
+import test_kernel as t
+t.test_philox_words_match_reference()
+for fmt in t.DTYPES:
+    for kind in t.KINDS:
+        t.test_new_matches_reference(fmt, kind)
+    t.test_block_counter_carries_into_high_word(fmt)
+    t.test_unaligned_outputs(fmt)
+print("ok")
+"""
+
+
+@needs_kernel
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_isa_variant_philox_and_new(isa):
+    """Philox alone, new() and block counters that wrap, per forced ISA variant."""
+    _check_in_child(isa, NEW_ISA_CHECK)

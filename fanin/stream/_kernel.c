@@ -19,8 +19,14 @@
  * set_num_threads(n), get_num_threads()   (n=None: FANIN_NUM_THREADS or all CPUs)
  * isa() -> the instruction-set variant in use ("avx512", "avx2" or "generic");
  *     FANIN_KERNEL_ISA=generic|avx2 at import forces a lower one (for tests).
- * _transform_words(words, out, fmt, kind, params, ilow, nm1): test hook running
- *     the transform and rounding on given uint32 words instead of Philox output.
+ * new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None): a
+ *     new C-contiguous array of shape (dtype None: the format's type, bfloat16 as uint16
+ *     bits; else a plain native dtype of that size) holding stream elements 0, 1, ...:
+ *     the allocation and fill in one call, for small tensors.
+ * philox_words(out, key, call, block): Philox words alone (benchmarks, tests).
+ * transform_words(words, out, fmt, kind, params, ilow, nm1), alias _transform_words:
+ *     the transform and rounding on given uint32 words instead of Philox output
+ *     (benchmarks, tests).
  * MAX_THREADS: the most threads one fill uses.
  * STREAM_VERSION, TABLES_ID: what this build implements (fanin.stream refuses a
  *     kernel whose values differ from its own).
@@ -93,6 +99,7 @@ typedef struct {
     double loc64, scale64, lo64, hi64;
     int32_t lo16, hi16;   /* bounds as float16 / bfloat16 bits */
     int32_t klo16, khi16; /* their order keys (fk_key16) */
+    float lo16f, hi16f;   /* and their values */
     /* general truncated normal (stream.py _tn_exact), in both precisions */
     float g32[6];
     double g64[6];
@@ -143,8 +150,16 @@ static inline uint32_t fk_f32_to_f16(float v)
 
 #if defined(__GNUC__)
 #define FK_INLINE inline __attribute__((always_inline))
+#define FK_NOINLINE __attribute__((noinline))
+#define FK_ALIGN(n) __attribute__((aligned(n)))
+#elif defined(_MSC_VER)
+#define FK_INLINE inline
+#define FK_NOINLINE __declspec(noinline)
+#define FK_ALIGN(n) __declspec(align(n))
 #else
 #define FK_INLINE inline
+#define FK_NOINLINE
+#define FK_ALIGN(n)
 #endif
 
 /* ---------------------------------------------------------------------------- */
@@ -317,23 +332,34 @@ fk_clamp16(const fk_params *P, int32_t h)
     return (uint16_t)(k > P->khi16 ? P->hi16 : h);
 }
 
-/* The float32 dyadic tables by coefficient, tail then center: [k][0..503] tail,
- * [k][504..1007] center (vector gathers). Filled once at import. */
-static float fk_dyadic32_t[FK_DY32_DEG1][2 * FK_DYADIC_COUNT];
-static double fk_dyadic64_t[FK_DY64_DEG1][2 * FK_DYADIC_COUNT];
+/* The dyadic tables as padded rows, tail then center: rows 0..503 tail, 504..1007
+ * center; one aligned vector load per row (the vector loops transpose them in
+ * registers). Filled once at import. */
+static FK_ALIGN(64) float fk_rows32[2 * FK_DYADIC_COUNT][8];
+static FK_ALIGN(64) double fk_rows64[2 * FK_DYADIC_COUNT][16];
 
 static void fk_init_tables(void)
 {
-    for (int k = 0; k < FK_DY32_DEG1; k++)
-        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
-            fk_dyadic32_t[k][i] = fk_tail_32_table[i][k];
-            fk_dyadic32_t[k][FK_DYADIC_COUNT + i] = fk_center_32_table[i][k];
-        }
-    for (int k = 0; k < FK_DY64_DEG1; k++)
-        for (int i = 0; i < FK_DYADIC_COUNT; i++) {
-            fk_dyadic64_t[k][i] = fk_tail_64_table[i][k];
-            fk_dyadic64_t[k][FK_DYADIC_COUNT + i] = fk_center_64_table[i][k];
-        }
+    memset(fk_rows32, 0, sizeof(fk_rows32));
+    memset(fk_rows64, 0, sizeof(fk_rows64));
+    for (int i = 0; i < FK_DYADIC_COUNT; i++) {
+        memcpy(fk_rows32[i], fk_tail_32_table[i], sizeof(fk_tail_32_table[i]));
+        memcpy(fk_rows32[FK_DYADIC_COUNT + i], fk_center_32_table[i], sizeof(fk_center_32_table[i]));
+        memcpy(fk_rows64[i], fk_tail_64_table[i], sizeof(fk_tail_64_table[i]));
+        memcpy(fk_rows64[FK_DYADIC_COUNT + i], fk_center_64_table[i], sizeof(fk_center_64_table[i]));
+    }
+}
+
+static FK_INLINE float fk_clamp32(float x, float lo, float hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+static FK_INLINE double fk_clamp64(double x, double lo, double hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
 }
 
 /* floor(R * n / 2**(32k)), R = sum r[t] << 32t: schoolbook columns, as stream.py */
@@ -403,6 +429,7 @@ static void fk_philox_block(const fk_params *P, uint64_t b, uint32_t *out)
 
 typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, char *);
 typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *);
+typedef void (*fk_philox_fn)(const fk_params *, uint64_t, size_t, uint32_t *);
 
 #define FK_SUFFIX generic
 #include "_kernel_impl.h"
@@ -432,6 +459,7 @@ typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *)
 
 static fk_segment_fn fk_segment = segment_generic;
 static fk_words_fn fk_words = words_generic;
+static fk_philox_fn fk_philox_words = philox_words_generic;
 static const char *fk_isa = "generic";
 
 static void
@@ -452,11 +480,13 @@ fk_pick_isa(void)
     if (has512) {
         fk_segment = segment_avx512;
         fk_words = words_avx512;
+        fk_philox_words = philox_words_avx512;
         fk_isa = "avx512";
     }
     else if (has2) {
         fk_segment = segment_avx2;
         fk_words = words_avx2;
+        fk_philox_words = philox_words_avx2;
         fk_isa = "avx2";
     }
 #else
@@ -728,11 +758,16 @@ fk_set_params(fk_params *P, long kind, const double *x, uint64_t ilow, uint64_t 
         P->g32[i] = (float)x[4 + i];
     }
     P->lo16 = P->hi16 = P->klo16 = P->khi16 = 0;
+    P->lo16f = P->hi16f = 0.0f;
     if (P->fmt == FK_F16 || P->fmt == FK_BF16) {
         P->lo16 = fk_bound16(x[2], P->fmt);
         P->hi16 = fk_bound16(x[3], P->fmt);
         P->klo16 = fk_key16(P->lo16);
         P->khi16 = fk_key16(P->hi16);
+        /* the bounds' values: bfloat16 from its bits; float16 exact as a float (the
+         * bound is a float16 value or +-inf) */
+        P->lo16f = P->fmt == FK_BF16 ? fk_i2f((int32_t)((uint32_t)P->lo16 << 16)) : (float)x[2];
+        P->hi16f = P->fmt == FK_BF16 ? fk_i2f((int32_t)((uint32_t)P->hi16 << 16)) : (float)x[3];
     }
     P->ilow = ilow;
     P->n0 = nm1 == UINT64_MAX ? 0 : (nm1 + 1) & 0xFFFFFFFFu;
@@ -780,30 +815,61 @@ fk_get_u64(PyObject *o, const char *what, uint64_t *v)
     return 0;
 }
 
-static PyObject *
-fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* fmt, key, call, kind, params, ilow, nm1 (args[0..6]) into P */
+static int
+fk_parse_stream(PyObject *const *args, fk_params *P)
 {
-    (void)self;
-    static const char *usage = "fill(out, fmt, key, call, kind, params, ilow, nm1, starts, "
-                               "row_len, threads=None)";
-    PyObject *threads_obj = NULL;
+    uint64_t key, call, ilow, nm1;
+    const double *x;
+    if (fk_parse_fmt(args[0], P) < 0) return -1;
+    if (fk_get_u64(args[1], "key", &key) < 0 || fk_get_u64(args[2], "call", &call) < 0) return -1;
+    long kind = PyLong_AsLong(args[3]);
+    if (kind == -1 && PyErr_Occurred()) return -1;
+    if (fk_get_params(args[4], &x) < 0) return -1;
+    if (fk_get_u64(args[5], "ilow", &ilow) < 0 || fk_get_u64(args[6], "nm1", &nm1) < 0) return -1;
+    P->key_lo = (uint32_t)key;
+    P->key_hi = (uint32_t)(key >> 32);
+    P->call_lo = (uint32_t)call;
+    P->call_hi = (uint32_t)(call >> 32);
+    return fk_set_params(P, kind, x, ilow, nm1);
+}
+
+/* The threads argument: absent or None gives the module's setting */
+static int
+fk_parse_threads(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t npos,
+                 const char *usage, int *nthreads)
+{
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs + nkw == 11 && nkw <= 1) {
+    PyObject *threads_obj = NULL;
+    if (nargs + nkw == npos + 1 && nkw <= 1) {
         if (nkw == 1) {
             PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
             if (!PyUnicode_Check(name) ||
                 PyUnicode_CompareWithASCIIString(name, "threads") != 0) {
                 PyErr_Format(PyExc_TypeError, "%s: unexpected keyword %R", usage, name);
-                return NULL;
+                return -1;
             }
         }
-        threads_obj = args[10];
+        threads_obj = args[npos];
     }
-    else if (nargs != 10 || nkw != 0) {
+    else if (nargs != npos || nkw != 0) {
         PyErr_Format(PyExc_TypeError, "%s: wrong number of arguments", usage);
-        return NULL;
+        return -1;
     }
+    *nthreads = fk_num_threads;
+    if (threads_obj != NULL && threads_obj != Py_None && fk_thread_count(threads_obj, nthreads) < 0)
+        return -1;
+    return 0;
+}
 
+static PyObject *
+fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    int nthreads;
+    if (fk_parse_threads(args, nargs, kwnames, 10, "fill(out, fmt, key, call, kind, params, "
+                         "ilow, nm1, starts, row_len, threads=None)", &nthreads) < 0)
+        return NULL;
     PyObject *out_obj = args[0], *starts_obj = args[8];
     if (!PyArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a numpy.ndarray");
@@ -815,52 +881,32 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         return NULL;
     }
     fk_job J;
-    if (fk_parse_fmt(args[1], &J.p) < 0) return NULL;
+    if (fk_parse_stream(args + 1, &J.p) < 0) return NULL;
     if ((int)PyArray_ITEMSIZE(out) != J.p.itemsize) {
         PyErr_Format(PyExc_TypeError, "out's itemsize %d does not fit format %R",
                      (int)PyArray_ITEMSIZE(out), args[1]);
         return NULL;
     }
-    uint64_t key, call, ilow, nm1;
-    if (fk_get_u64(args[2], "key", &key) < 0) return NULL;
-    if (fk_get_u64(args[3], "call", &call) < 0) return NULL;
-    long kind = PyLong_AsLong(args[4]);
-    if (kind == -1 && PyErr_Occurred()) return NULL;
-    const double *x;
-    if (fk_get_params(args[5], &x) < 0) return NULL;
-    if (fk_get_u64(args[6], "ilow", &ilow) < 0) return NULL;
-    if (fk_get_u64(args[7], "nm1", &nm1) < 0) return NULL;
-    if (!PyArray_Check(starts_obj)) {
-        PyErr_SetString(PyExc_TypeError, "starts must be a numpy uint64 array");
-        return NULL;
-    }
-    PyArrayObject *starts = (PyArrayObject *)starts_obj;
-    if (PyArray_TYPE(starts) != NPY_UINT64 || !PyArray_IS_C_CONTIGUOUS(starts) ||
-        !PyArray_ISALIGNED(starts)) {
+    if (!PyArray_Check(starts_obj) || PyArray_TYPE((PyArrayObject *)starts_obj) != NPY_UINT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)starts_obj) ||
+        !PyArray_ISALIGNED((PyArrayObject *)starts_obj)) {
         PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous numpy uint64 array");
         return NULL;
     }
+    PyArrayObject *starts = (PyArrayObject *)starts_obj;
     Py_ssize_t row_len = PyLong_AsSsize_t(args[9]);
     if (row_len == -1 && PyErr_Occurred()) return NULL;
     if (row_len < 0) {
         PyErr_SetString(PyExc_ValueError, "row_len must be >= 0");
         return NULL;
     }
-    int nthreads = fk_num_threads;
-    if (threads_obj != NULL && threads_obj != Py_None &&
-        fk_thread_count(threads_obj, &nthreads) < 0)
+    npy_intp n = PyArray_SIZE(out), nrows = PyArray_SIZE(starts);
+    if ((row_len != 0 && nrows > n / row_len) || (npy_intp)(nrows * row_len) != n) {
+        PyErr_Format(PyExc_ValueError, "%zd rows of %zd elements do not fill an array of "
+                     "%zd elements", (Py_ssize_t)nrows, row_len, (Py_ssize_t)n);
         return NULL;
-    npy_intp n = PyArray_SIZE(out);
-    npy_intp nrows = PyArray_SIZE(starts);
-    if (row_len != 0 && nrows > n / row_len) goto size_mismatch;
-    if ((npy_intp)(nrows * row_len) != n) goto size_mismatch;
+    }
     if (n == 0) Py_RETURN_NONE;
-
-    J.p.key_lo = (uint32_t)key;
-    J.p.key_hi = (uint32_t)(key >> 32);
-    J.p.call_lo = (uint32_t)call;
-    J.p.call_hi = (uint32_t)(call >> 32);
-    if (fk_set_params(&J.p, kind, x, ilow, nm1) < 0) return NULL;
     J.out = (char *)PyArray_DATA(out);
     J.starts = (const uint64_t *)PyArray_DATA(starts);
     J.nrows = (size_t)nrows;
@@ -868,11 +914,118 @@ fk_fill(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     J.n = (size_t)n;
     if (fk_run(&J, nthreads) < 0) return NULL;
     Py_RETURN_NONE;
+}
 
-size_mismatch:
-    PyErr_Format(PyExc_ValueError, "%zd rows of %zd elements do not fill an array of "
-                 "%zd elements", (Py_ssize_t)nrows, row_len, (Py_ssize_t)n);
-    return NULL;
+/* The numpy type of a format's array (bfloat16: its bits, as uint16) */
+static int
+fk_npy_type(int fmt)
+{
+    static const int types[] = {NPY_FLOAT16, NPY_UINT16, NPY_FLOAT32, NPY_FLOAT64,
+                                NPY_INT8, NPY_INT16, NPY_INT32, NPY_INT64,
+                                NPY_UINT8, NPY_UINT16, NPY_UINT32, NPY_UINT64};
+    return types[fmt];
+}
+
+/* new's keywords: threads (None: the module's setting) and dtype (None: the
+ * format's numpy type; else a native number or unstructured void dtype of the
+ * format's itemsize, e.g. ml_dtypes.bfloat16). Returns a new reference to the descr, NULL with an error. */
+static PyArray_Descr *
+fk_new_keywords(PyObject *const *kwargs, PyObject *kwnames, const fk_params *P, int *nthreads)
+{
+    PyObject *threads = Py_None, *dtype = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "threads") == 0)
+            threads = kwargs[i];
+        else if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "dtype") == 0)
+            dtype = kwargs[i];
+        else {
+            PyErr_Format(PyExc_TypeError, "new(): unexpected keyword %R", name);
+            return NULL;
+        }
+    }
+    *nthreads = fk_num_threads;
+    if (threads != Py_None && fk_thread_count(threads, nthreads) < 0) return NULL;
+    if (dtype == Py_None) return PyArray_DescrFromType(fk_npy_type(P->fmt));
+    PyArray_Descr *d = NULL;
+    if (!PyArray_DescrConverter(dtype, &d)) return NULL;
+    if (PyDataType_ELSIZE(d) != P->itemsize || PyDataType_REFCHK(d) ||
+        !PyArray_ISNBO(d->byteorder) || PyDataType_HASSUBARRAY(d) || PyDataType_HASFIELDS(d) ||
+        strchr("fiuV", d->kind) == NULL) {
+        PyErr_Format(PyExc_TypeError, "new(): dtype %R is not a plain native type of the "
+                     "format's %d bytes", (PyObject *)d, P->itemsize);
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None): a
+ * new C-contiguous array of shape filled with elements 0, 1, ... of the stream (one
+ * row): fill's allocation and call in one. */
+static PyObject *
+fk_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "new(shape, fmt, key, call, kind, params, ilow, nm1, "
+                        "*, threads=None, dtype=None): wrong number of arguments");
+        return NULL;
+    }
+    fk_job J;
+    int nthreads;
+    if (fk_parse_stream(args + 1, &J.p) < 0) return NULL;
+    PyArray_Descr *descr = fk_new_keywords(args + nargs, kwnames, &J.p, &nthreads);
+    if (descr == NULL) return NULL;
+    PyArray_Dims shape = {NULL, 0};
+    if (!PyArray_IntpConverter(args[0], &shape)) {
+        Py_DECREF(descr);
+        return NULL;
+    }
+    /* steals the descr reference */
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, descr, shape.len, shape.ptr, NULL, NULL,
+                                         0, NULL);
+    PyDimMem_FREE(shape.ptr);
+    if (arr == NULL) return NULL;
+    static const uint64_t zero = 0;
+    J.out = (char *)PyArray_DATA((PyArrayObject *)arr);
+    J.starts = &zero;
+    J.nrows = 1;
+    J.n = J.row_len = (size_t)PyArray_SIZE((PyArrayObject *)arr);
+    if (J.n != 0 && fk_run(&J, nthreads) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* philox_words(out, key, call, block): benchmark and test hook writing the Philox words of
+ * blocks block, block + 1, ... into the uint32 array out (a multiple of FK_WORDS) */
+static PyObject *
+fk_philox_words_py(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyArrayObject *out;
+    unsigned long long key, call, block;
+    if (!PyArg_ParseTuple(args, "O!KKK", &PyArray_Type, &out, &key, &call, &block)) return NULL;
+    if (PyArray_TYPE(out) != NPY_UINT32 || !PyArray_IS_C_CONTIGUOUS(out) ||
+        !PyArray_ISWRITEABLE(out) || PyArray_SIZE(out) % FK_WORDS != 0) {
+        PyErr_Format(PyExc_ValueError, "out must be a writable contiguous uint32 array of a "
+                     "multiple of %d words", FK_WORDS);
+        return NULL;
+    }
+    fk_params P;
+    memset(&P, 0, sizeof(P));
+    P.key_lo = (uint32_t)key;
+    P.key_hi = (uint32_t)(key >> 32);
+    P.call_lo = (uint32_t)call;
+    P.call_hi = (uint32_t)(call >> 32);
+    size_t nb = (size_t)PyArray_SIZE(out) / FK_WORDS;
+    Py_BEGIN_ALLOW_THREADS
+    fk_philox_words(&P, (uint64_t)block, nb, (uint32_t *)PyArray_DATA(out));
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 /* _transform_words(words, out, fmt, kind, params, ilow, nm1): test hook that runs
@@ -975,6 +1128,16 @@ static PyMethodDef fk_methods[] = {
      "get_num_threads() -> threads used by fill."},
     {"isa", fk_get_isa, METH_NOARGS,
      "isa() -> the instruction-set variant in use: 'avx512', 'avx2' or 'generic'."},
+    {"new", (PyCFunction)(void (*)(void))fk_new, METH_FASTCALL | METH_KEYWORDS,
+     "new(shape, fmt, key, call, kind, params, ilow, nm1, *, threads=None, dtype=None)"
+     " -> ndarray\n\nA new C-contiguous array of shape filled with stream elements 0, 1, "
+     "... (dtype None: the format's numpy type, bfloat16 as uint16 bits)."},
+    {"philox_words", fk_philox_words_py, METH_VARARGS,
+     "philox_words(out, key, call, block): the Philox words of blocks block, block + 1, "
+     "... alone (benchmarks)."},
+    {"transform_words", fk_transform_words, METH_VARARGS,
+     "transform_words(words, out, fmt, kind, params, ilow, nm1): the transform and store "
+     "alone, on given words (benchmarks, tests)."},
     {"_transform_words", fk_transform_words, METH_VARARGS,
      "_transform_words(words, out, fmt, kind, params, ilow, nm1): test hook."},
     {NULL, NULL, 0, NULL},

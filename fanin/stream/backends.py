@@ -209,14 +209,22 @@ class WholeFill:
         self.dist, self.fmt, self.backend = dist, fmt, _backend
         self._rows = _ROWS[_backend]
         self._kernel = kernel_args(dist, fmt) if _backend == "kernel" else None
-        self._new = getattr(KERNEL, "new", None) if self._kernel is not None else None
         self._bits = fmt == "bfloat16"  # the kernel writes bfloat16 as uint16 bits
+        kernel_new = getattr(KERNEL, "new", None) if self._kernel is not None else None
+        if kernel_new is not None:  # allocate and fill in one C call
+            self.new = self._kernel_new(kernel_new)  # type: ignore[method-assign]
+
+    def _kernel_new(self, kernel_new: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        """``new`` as one kernel call, its constant arguments bound."""
+        fmt, (code, params, ilow, irange) = self.fmt, self._kernel or ()
+        if self._bits:  # the kernel writes bfloat16's bits into the given dtype
+            return lambda shape, dtype, key, call: kernel_new(
+                shape, fmt, key, call, code, params, ilow, irange, dtype=dtype)
+        return lambda shape, dtype, key, call: kernel_new(
+            shape, fmt, key, call, code, params, ilow, irange)
 
     def new(self, shape: tuple, dtype: np.dtype, key: int, call: int) -> np.ndarray:
         """A new C-contiguous array of ``shape`` and ``dtype`` (the format's) filled."""
-        if self._new is not None and self._kernel is not None:
-            out = self._new(shape, self.fmt, key, call, *self._kernel)
-            return out.view(dtype) if self._bits else out
         out = np.empty(shape, dtype)
         self.into(out, key, call)
         return out
