@@ -22,6 +22,7 @@ import numpy as np
 from fanin.restore import Restore
 from fanin.stream.kernel import KERNEL, fill_kernel_rows, kernel_args
 from fanin.stream.numpy import fill_reference_rows
+from fanin.stream.kinds import Distribution
 from fanin.stream.plans import Plan, check_rows, plan
 
 __all__ = ["BACKENDS", "add_backend", "set_backend", "get_backend", "using_kernel",
@@ -144,8 +145,8 @@ def check_out(out: object, fmt: str) -> np.ndarray:
     return out.reshape(-1).view(_storage_dtype(fmt))
 
 
-def fill_rows(out: np.ndarray, key: int, call: int, dist, fmt: str, starts: np.ndarray,
-              row_len: int) -> None:
+def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
+              starts: np.ndarray, row_len: int) -> None:
     """Fill ``out`` with the stream values of explicit rows: element ``t`` of row ``r``
     gets flat index ``starts[r] + t``. Validated, then run by the backend in use.
     Most callers want :func:`fill`.
@@ -204,7 +205,7 @@ class WholeFill:
     True
     """
 
-    def __init__(self, dist, fmt: str):
+    def __init__(self, dist: Distribution, fmt: str) -> None:
         plan(0, 0, dist, fmt, ())  # validates the format and the support
         self.dist, self.fmt, self.backend = dist, fmt, _backend
         self._rows = _ROWS[_backend]

@@ -48,6 +48,7 @@ True
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +56,8 @@ import numpy as np
 from jax import lax
 
 from fanin.stream import spec as _spec, transforms
-from fanin.stream.kinds import check_format, clamp_bounds
+from fanin.stream.kinds import Distribution, check_format, clamp_bounds
+from fanin.stream.transforms import Array
 
 __all__ = ["JaxOps", "key_words", "philox4x32", "words", "values"]
 
@@ -63,7 +65,7 @@ _M32 = 0xFFFFFFFF
 _U32 = jnp.uint32
 
 
-def key_words(seed: int):
+def key_words(seed: int) -> Array:
     """The Philox key words ``(k0, k1)`` of a fanin seed, as a ``uint32[2]`` array.
 
     >>> [int(w) for w in key_words(2**32 + 7)]
@@ -93,7 +95,7 @@ def _mulhilo(a, m: int):
     return hi, a * _U32(m)  # the low word is the wrapped product
 
 
-def philox4x32(counter, key):
+def philox4x32(counter: Sequence[Any], key: Sequence[Any]) -> tuple:
     """Philox4x32-10 of four uint32 counter words (arrays or scalars) and two key words.
 
     Same results as :func:`fanin.stream.philox4x32`.
@@ -185,8 +187,9 @@ def _call_words(call):
     return call[0], call[1]
 
 
-def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None,
-          shard_len=None):
+def words(key: Array, call: Any, shape: Sequence[int], fmt: str, *,
+          full_shape: Sequence[int] | None = None, offset: Sequence[int] | None = None,
+          spec: Any = None, shard_len: int | None = None) -> tuple:
     """The stream's words of a block of a tensor: uint32 arrays of ``shape``.
 
     One array per word an element uses (``k = _spec.words_per_element(fmt)``:
@@ -211,8 +214,8 @@ def words(key, call, shape, fmt: str, *, full_shape=None, offset=None, spec=None
     wide = math.prod(full_shape) * per >= 1 << 32  # word indices need 64 bits
     start = _group_starts(grid, strides, offset, group, wide, spec)
     b_lo, b_hi = _shift_right64(start, per_block.bit_length() - 1)
-    lanes = philox4x32((b_lo, b_hi) + _call_words(call), (key[0], key[1]))
-    lanes = [jnp.broadcast_to(w, grid) for w in lanes]
+    lanes = [jnp.broadcast_to(w, grid)
+             for w in philox4x32((b_lo, b_hi) + _call_words(call), (key[0], key[1]))]
     first = start[0] & _U32(per_block - 1)  # element slot of the group's start in its block
     out = []
     for part in range(per):  # e.g. float64: low words, then high words
@@ -238,7 +241,7 @@ class JaxOps:
     ``spec`` is the output's PartitionSpec on meshes with Explicit axes (table
     lookups are sharded like the output)."""
 
-    def __init__(self, bits: int, key, spec=None):
+    def __init__(self, bits: int, key: Array, spec: Any = None) -> None:
         self.bits, self.spec = bits, spec
         self.prec = _spec.P32 if bits == 32 else _spec.P64
         self._f = jnp.float32 if bits == 32 else jnp.float64
@@ -254,63 +257,63 @@ class JaxOps:
         # (IEEE gives +0.0), so a +0.0 constant (a mean of 0) must stay opaque.
         self.pz = -self.nz
 
-    def c(self, x):
+    def c(self, x: float) -> Array:
         v = self.prec.float(x)
         if v == 0 and not np.signbit(v):
             return self.pz
         return jnp.asarray(v, self._f)
 
-    def u(self, n):
+    def u(self, n: int) -> Array:
         return jnp.asarray(n, self._u)
 
-    def as_float(self, u):
+    def as_float(self, u: Array) -> Array:
         return lax.bitcast_convert_type(u, self._f)
 
-    def as_uint(self, f):
+    def as_uint(self, f: Array) -> Array:
         return lax.bitcast_convert_type(f, self._u)
 
-    def signed(self, u):
+    def signed(self, u: Array) -> Array:
         return u.astype(self._i)
 
-    def to_float(self, i):
+    def to_float(self, i: Array) -> Array:
         return i.astype(self._f)
 
-    def where(self, cond, a, b):
+    def where(self, cond: Array, a: Array, b: Array) -> Array:
         return jnp.where(cond, a, b)
 
-    def minimum(self, a, b):
+    def minimum(self, a: Array, b: Array) -> Array:
         return jnp.minimum(a, b)
 
-    def abs(self, a):
+    def abs(self, a: Array) -> Array:
         return jnp.abs(a)
 
-    def clip(self, i, lo, hi):
+    def clip(self, i: Array, lo: int, hi: int) -> Array:
         return jnp.clip(i, lo, hi)
 
-    def to_bool(self, u):
+    def to_bool(self, u: Array) -> Array:
         return u.astype(bool)
 
-    def mul(self, a, b):
+    def mul(self, a: Array, b: Array) -> Array:
         return a * b + self.nz
 
-    def rows(self, table, idx):
+    def rows(self, table: Array, idx: Array) -> list:
         table = np.asarray(table, self.prec.float)
         return [jnp.asarray(table[:, k]).at[idx].get(mode="clip", out_sharding=self.spec)
                 for k in range(table.shape[1])]
 
-    def work(self, ws):
+    def work(self, ws: Sequence[Array]) -> Array:
         if self.bits == 32:
             return ws[0]
         lo, hi = (w.astype(jnp.uint64) for w in ws)
         return (hi << jnp.uint64(32)) | lo
 
-    def cast(self, f, fmt):
+    def cast(self, f: Array, fmt: str) -> Array:
         return f.astype(jnp.dtype(fmt))
 
-    def scalar_like(self, x, v):
+    def scalar_like(self, x: Array, v: float) -> Array:
         return jnp.asarray(v, x.dtype)
 
-    def uniform_int(self, ws, low, n, fmt):
+    def uniform_int(self, ws: Sequence[Array], low: int, n: int, fmt: str) -> Array:
         return _uniform_int(ws, low, n, fmt)
 
 
@@ -361,8 +364,9 @@ def _store(vals, dist, fmt: str, o: JaxOps):
     return lax.bitcast_convert_type(bits, jnp.bfloat16)
 
 
-def values(key, call, dist, fmt: str, shape, *, full_shape=None, offset=None, spec=None,
-           shard_len=None):
+def values(key: Array, call: Any, dist: Distribution, fmt: str, shape: Sequence[int], *,
+           full_shape: Sequence[int] | None = None, offset: Sequence[int] | None = None,
+           spec: Any = None, shard_len: int | None = None) -> Array:
     """Stream values of ``dist`` in ``fmt``: an array of ``shape``, traceable.
 
     ``key`` is the ``uint32[2]`` Philox key (see :func:`key_words`), ``call``

@@ -130,29 +130,29 @@ class Uniform(Kind):
     code = spec.KIND_CODES[name]
     formula = "loc + scale * u, u uniform on [0, 1)"
 
-    def clamp_bounds(self, dist, fmt):
+    def clamp_bounds(self, dist: Distribution, fmt: str) -> tuple[float, float]:
         return _bounds_inside(dist, fmt, open_low=False)
 
-    def reach(self, dist, fmt):
+    def reach(self, dist: Distribution, fmt: str) -> float:
         # loc + u * scale in the working precision: scale = maxval - minval must fit too
         return max(abs(dist.low), abs(dist.high), abs(dist.scale))
 
-    def overflow(self, dist, fmt):
+    def overflow(self, dist: Distribution, fmt: str) -> str:
         if max(abs(dist.low), abs(dist.high)) < FLOAT_MAX[fmt]:
             return f"the width maxval - minval = {dist.scale!r}"
         return f"minval={dist.low!r} or maxval={dist.high!r}"
 
-    def transform(self, o, r, dist):
+    def transform(self, o: transforms.Ops, r: Any, dist: Distribution) -> Any:
         return transforms.uniform(o, r, dist.loc, dist.scale)
 
-    def moments(self, dist):
+    def moments(self, dist: Distribution) -> tuple[float, float]:
         return dist.loc + dist.scale / 2.0, dist.scale / math.sqrt(12.0)
 
-    def pdf(self, dist, x):
+    def pdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         inside = (x >= dist.low) & (x <= dist.high)
         return np.where(inside, 1.0 / dist.scale, 0.0)
 
-    def cdf(self, dist, x):
+    def cdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         return np.clip((x - dist.low) / dist.scale, 0.0, 1.0)
 
 
@@ -161,7 +161,7 @@ class UniformInt(Kind):
     code = spec.KIND_CODES[name]
     formula = "low + floor(R * n / 2**(32 k)), R the element's k words, n = high - low"
 
-    def check_format(self, dist, fmt):
+    def check_format(self, dist: Distribution, fmt: str) -> None:
         if fmt not in spec.INT_FORMATS:
             raise ValueError(f"uniform_int values need an integer format, got {fmt!r}.")
         info = np.iinfo(fmt)
@@ -169,18 +169,18 @@ class UniformInt(Kind):
             raise ValueError(f"uniform_int range [{dist.low}, {dist.high}) does not fit "
                              f"{fmt} ([{info.min}, {int(info.max) + 1})).")
 
-    def reach(self, dist, fmt):
+    def reach(self, dist: Distribution, fmt: str) -> float:
         return max(abs(dist.low), abs(dist.high - 1))
 
-    def moments(self, dist):
+    def moments(self, dist: Distribution) -> tuple[float, float]:
         n = dist.scale
         return dist.low + (n - 1) / 2.0, math.sqrt((n * n - 1) / 12.0)
 
-    def pdf(self, dist, x):  # the probability of each integer
+    def pdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:  # the probability of each integer
         inside = (x >= dist.low) & (x < dist.high) & (np.floor(x) == x)
         return np.where(inside, 1.0 / dist.scale, 0.0)
 
-    def cdf(self, dist, x):
+    def cdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         return np.clip((np.floor(x) - dist.low + 1) / dist.scale, 0.0, 1.0)
 
 
@@ -189,23 +189,23 @@ class Normal(Kind):
     code = spec.KIND_CODES[name]
     formula = "loc + scale * z, z standard normal"
 
-    def reach(self, dist, fmt):
+    def reach(self, dist: Distribution, fmt: str) -> float:
         return abs(dist.loc) + NORMAL_REACH[fmt] * abs(dist.scale)
 
-    def overflow(self, dist, fmt):
+    def overflow(self, dist: Distribution, fmt: str) -> str:
         return (f"|mean| + {NORMAL_REACH[fmt]:.4g} * stddev (mean={dist.loc!r}, "
                 f"stddev={dist.scale!r}, {NORMAL_REACH[fmt]:.4g} the largest |z| drawn)")
 
-    def transform(self, o, r, dist):
+    def transform(self, o: transforms.Ops, r: Any, dist: Distribution) -> Any:
         return transforms.normal(o, r, dist.loc, dist.scale)
 
-    def moments(self, dist):
+    def moments(self, dist: Distribution) -> tuple[float, float]:
         return dist.loc, dist.scale
 
-    def pdf(self, dist, x):
+    def pdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         return _phi((x - dist.loc) / dist.scale) / dist.scale
 
-    def cdf(self, dist, x):
+    def cdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         return _Phi((x - dist.loc) / dist.scale)
 
 
@@ -217,25 +217,25 @@ class KerasTruncatedNormal(Kind):
     formula = ("loc + scale * z, z standard normal cut to its bounds (redrawn by "
                "inverse CDF, never rejected)")
 
-    def clamp_bounds(self, dist, fmt):
+    def clamp_bounds(self, dist: Distribution, fmt: str) -> tuple[float, float]:
         return _bounds_inside(dist, fmt, open_low=True)
 
-    def reach(self, dist, fmt):
+    def reach(self, dist: Distribution, fmt: str) -> float:
         # Horner's partial sums of the table, scaled, are at most its largest row sum
         return max(abs(dist.low), abs(dist.high),
                    TN2_PARTIAL_SUM[spec.precision(fmt).bits] * abs(dist.scale))
 
-    def overflow(self, dist, fmt):
+    def overflow(self, dist: Distribution, fmt: str) -> str:
         return (f"mean + z * stddev for z in [{dist.lower!r}, {dist.upper!r}] (mean="
                 f"{dist.loc!r}, stddev={dist.scale!r}; support [{dist.low!r}, {dist.high!r}])")
 
-    def transform(self, o, r, dist):
+    def transform(self, o: transforms.Ops, r: Any, dist: Distribution) -> Any:
         return transforms.truncated_normal2(o, r, dist.loc, dist.scale)
 
-    def _standard(self, dist):
+    def _standard(self, dist: Distribution) -> tuple[float, float]:
         return (dist.low - dist.loc) / dist.scale, (dist.high - dist.loc) / dist.scale
 
-    def moments(self, dist):
+    def moments(self, dist: Distribution) -> tuple[float, float]:
         a, b = self._standard(dist)
         pa, pb = float(_phi(a)), float(_phi(b))
         z = float(_Phi(b) - _Phi(a))
@@ -243,13 +243,13 @@ class KerasTruncatedNormal(Kind):
         var = 1.0 + (a * pa - b * pb) / z - m * m
         return dist.loc + dist.scale * m, dist.scale * math.sqrt(var)
 
-    def pdf(self, dist, x):
+    def pdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         a, b = self._standard(dist)
         inside = (x >= dist.low) & (x <= dist.high)
         dens = _phi((x - dist.loc) / dist.scale) / dist.scale
         return np.where(inside, dens / (_Phi(b) - _Phi(a)), 0.0)
 
-    def cdf(self, dist, x):
+    def cdf(self, dist: Distribution, x: np.ndarray) -> np.ndarray:
         a, b = self._standard(dist)
         pa, pb = _Phi(a), _Phi(b)
         return np.clip((_Phi((x - dist.loc) / dist.scale) - pa) / (pb - pa), 0.0, 1.0)
@@ -260,15 +260,15 @@ class TruncatedNormal(KerasTruncatedNormal):
 
     code = spec.KIND_CODES["truncated_general"]
 
-    def reach(self, dist, fmt):
+    def reach(self, dist: Distribution, fmt: str) -> float:
         # z * stddev before the mean is added, z up to the larger bound (a few ulps over)
         z = min(max(abs(dist.lower), abs(dist.upper)), spec.TN_CLIP + 0.5)
         return max(abs(dist.low), abs(dist.high), z * (1 + 2.0 ** -20) * abs(dist.scale))
 
-    def host_params(self, dist):
+    def host_params(self, dist: Distribution) -> tuple[float, ...]:
         return spec.truncated_general_params(dist.lower, dist.upper)
 
-    def transform(self, o, r, dist):
+    def transform(self, o: transforms.Ops, r: Any, dist: Distribution) -> Any:
         return transforms.truncated_general(o, r, dist.loc, dist.scale, self.host_params(dist))
 
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from fanin.stream import spec
+from fanin.stream.transforms import Array
 
 __all__ = ["NumpyOps", "NUMPY", "mulhi_limbs"]
 
@@ -25,64 +26,64 @@ __all__ = ["NumpyOps", "NUMPY", "mulhi_limbs"]
 class NumpyOps:
     """Plain NumPy arithmetic in one working precision (``bits`` 32 or 64)."""
 
-    def __init__(self, bits: int):
+    def __init__(self, bits: int) -> None:
         self.bits = bits
         self.prec = spec.P32 if bits == 32 else spec.P64
         self._f, self._u = self.prec.float, self.prec.uint
 
-    def c(self, x):
+    def c(self, x: float) -> Array:
         return self._f(x)
 
-    def u(self, n):
+    def u(self, n: int) -> Array:
         return self._u(n)
 
-    def as_float(self, u):
+    def as_float(self, u: Array) -> Array:
         return u.view(self._f)
 
-    def as_uint(self, f):
+    def as_uint(self, f: Array) -> Array:
         return f.view(self._u)
 
-    def signed(self, u):
+    def signed(self, u: Array) -> Array:
         return u.astype(np.int64)
 
-    def to_float(self, i):
+    def to_float(self, i: Array) -> Array:
         return i.astype(self._f)
 
-    def where(self, cond, a, b):
+    def where(self, cond: Array, a: Array, b: Array) -> Array:
         return np.where(cond, a, b)
 
-    def minimum(self, a, b):
+    def minimum(self, a: Array, b: Array) -> Array:
         return np.minimum(a, b)
 
-    def abs(self, a):
+    def abs(self, a: Array) -> Array:
         return np.abs(a)
 
-    def clip(self, i, lo, hi):
+    def clip(self, i: Array, lo: int, hi: int) -> Array:
         return np.clip(i, lo, hi)
 
-    def to_bool(self, u):
+    def to_bool(self, u: Array) -> Array:
         return u.astype(bool)
 
-    def mul(self, a, b):
+    def mul(self, a: Array, b: Array) -> Array:
         return a * b
 
-    def rows(self, table, idx):
+    def rows(self, table: Array, idx: Array) -> list:
         picked = np.asarray(table)[idx]
         return [picked[..., k] for k in range(picked.shape[-1])]
 
-    def work(self, ws):
+    def work(self, ws: Sequence[Array]) -> Array:
         if self.bits == 32:
             return ws[0].astype(np.uint32)
         return (ws[1] << np.uint64(32)) | ws[0]
 
-    def cast(self, f, fmt):
+    def cast(self, f: Array, fmt: str) -> Array:
         with np.errstate(over="ignore"):
             return f.astype(fmt, copy=False)
 
-    def scalar_like(self, x, v):
+    def scalar_like(self, x: Array, v: float) -> Array:
         return x.dtype.type(v)
 
-    def uniform_int(self, ws: Sequence[np.ndarray], low: int, n: int, fmt: str):
+    def uniform_int(self, ws: Sequence[Array], low: int, n: int, fmt: str) -> Array:
         q = mulhi_limbs(list(ws), n)
         with np.errstate(over="ignore"):
             v = q + np.uint64(low & spec.MASK64)  # mod 2**64: two's complement

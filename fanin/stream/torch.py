@@ -31,12 +31,13 @@ True
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from fanin.stream import spec, transforms
+from fanin.stream.transforms import Array
 from fanin.stream.kinds import Distribution, check_format, clamp_bounds
 from fanin.stream.plans import Plan, check_key, check_rows
 
@@ -141,7 +142,7 @@ def _mulhi_limbs(limbs: list, n: int):
 class TorchOps:
     """:class:`fanin.stream.transforms.Ops` on one device: int64 words, torch floats."""
 
-    def __init__(self, bits: int, device):
+    def __init__(self, bits: int, device: Any) -> None:
         self.bits, self.device = bits, device
         self.prec = spec.P32 if bits == 32 else spec.P64
         self._f = torch.float32 if bits == 32 else torch.float64
@@ -149,61 +150,61 @@ class TorchOps:
         self._tables = {id(t): torch.tensor(np.asarray(t), device=device)
                         for t in (self.prec.tail, self.prec.center)}
 
-    def c(self, x):
+    def c(self, x: float) -> Array:
         return torch.tensor(float(self.prec.float(x)), dtype=self._f, device=self.device)
 
-    def u(self, n):
+    def u(self, n: int) -> Array:
         return n
 
-    def as_float(self, u):
+    def as_float(self, u: Array) -> Array:
         return u.to(self._i).view(self._f)
 
-    def as_uint(self, f):
+    def as_uint(self, f: Array) -> Array:
         if self.bits == 32:
             return f.view(torch.int32).to(torch.int64) & _M32
         return f.view(torch.int64)
 
-    def signed(self, u):
+    def signed(self, u: Array) -> Array:
         return u
 
-    def to_float(self, i):
+    def to_float(self, i: Array) -> Array:
         return i.to(self._f)
 
-    def where(self, cond, a, b):
+    def where(self, cond: Array, a: Array, b: Array) -> Array:
         return torch.where(cond, a, b)
 
-    def minimum(self, a, b):
+    def minimum(self, a: Array, b: Array) -> Array:
         return torch.minimum(a, b)
 
-    def abs(self, a):
+    def abs(self, a: Array) -> Array:
         return torch.abs(a)
 
-    def clip(self, i, lo, hi):
+    def clip(self, i: Array, lo: int, hi: int) -> Array:
         return torch.clamp(i, lo, hi)
 
-    def to_bool(self, u):
+    def to_bool(self, u: Array) -> Array:
         return u.bool()
 
-    def mul(self, a, b):
+    def mul(self, a: Array, b: Array) -> Array:
         return a * b
 
-    def rows(self, table, idx):
+    def rows(self, table: Array, idx: Array) -> list:
         t = self._tables.get(id(table))
         if t is None:
             t = torch.tensor(np.asarray(table), device=self.device)
         picked = t[idx]
         return [picked[..., k] for k in range(picked.shape[-1])]
 
-    def work(self, ws):
+    def work(self, ws: Sequence[Array]) -> Array:
         return ws[0] if self.bits == 32 else (ws[1] << 32) | ws[0]
 
-    def cast(self, f, fmt):
+    def cast(self, f: Array, fmt: str) -> Array:
         return f.to(getattr(torch, fmt))
 
-    def scalar_like(self, x, v):
+    def scalar_like(self, x: Array, v: float) -> Array:
         return torch.tensor(v, dtype=x.dtype, device=x.device)
 
-    def uniform_int(self, ws, low, n, fmt):
+    def uniform_int(self, ws: Sequence[Array], low: int, n: int, fmt: str) -> Array:
         """int64 holding the two's-complement bits of ``low + q`` (mod 2**64)."""
         low &= spec.MASK64
         return _mulhi_limbs(list(ws), n) + (low - (1 << 64) if low >= 1 << 63 else low)
