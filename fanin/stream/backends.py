@@ -25,7 +25,7 @@ from fanin.stream.numpy import fill_reference_rows
 from fanin.stream.kinds import Distribution
 from fanin.stream.plans import Plan, check_rows, plan
 
-__all__ = ["BACKENDS", "add_backend", "set_backend", "get_backend", "using_kernel",
+__all__ = ["BACKENDS", "set_backend", "get_backend", "using_kernel",
            "kernel_available", "check_out", "fill", "fill_rows", "WholeFill"]
 
 #: fill_rows-style functions on validated arguments, by backend name.
@@ -37,15 +37,6 @@ if KERNEL is not None:
 _LOADED_ON_USE = {"triton": "fanin.stream.triton"}
 #: Every backend name fanin knows (built, installed or not).
 BACKENDS = ("kernel", "reference", *_LOADED_ON_USE)
-
-
-def add_backend(name: str, rows: Callable[..., None]) -> None:
-    """Make ``rows`` (the signature of
-    :func:`fanin.stream.numpy.fill_reference_rows`) selectable as backend ``name``."""
-    global BACKENDS
-    _ROWS[name] = rows
-    if name not in BACKENDS:
-        BACKENDS = BACKENDS + (name,)
 
 
 def _available(name: str) -> bool:
