@@ -106,6 +106,9 @@ def _worker(rank, world, store, case, args):
                             timeout=datetime.timedelta(seconds=30))
     try:
         globals()[case](rank, world, *args)
+        # every rank done talking before any tears gloo down: a rank that exits while a
+        # peer's collective is in flight can abort that peer (std::terminate in gloo)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
