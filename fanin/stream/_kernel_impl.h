@@ -255,6 +255,47 @@ FK(philox_words)(const fk_params *P, uint64_t b, size_t nb, uint32_t *W)
     }
 }
 
+/* A 16x16 tile of 32-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
+ * (strides in elements). fill_columns' transposed writes. */
+static void
+FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
+{
+#if defined(FK_ISA_AVX512)
+    /* 32-bit then 64-bit unpacks within 128-bit lanes leave vector 4m + k holding, in
+     * lane j, column 4j + k of rows 4m .. 4m + 3; two rounds of 128-bit lane shuffles
+     * gather each column's four lanes. 64 shuffles per 256 elements. */
+    __m512i a[16], b[16];
+    FK_UNROLL
+    for (int r = 0; r < 16; r++) a[r] = _mm512_loadu_si512((const void *)(src + r * sstride));
+    FK_UNROLL
+    for (int i = 0; i < 8; i++) {
+        b[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]);
+    }
+    FK_UNROLL
+    for (int m = 0; m < 4; m++) {
+        a[4 * m] = _mm512_unpacklo_epi64(b[4 * m], b[4 * m + 2]);
+        a[4 * m + 1] = _mm512_unpackhi_epi64(b[4 * m], b[4 * m + 2]);
+        a[4 * m + 2] = _mm512_unpacklo_epi64(b[4 * m + 1], b[4 * m + 3]);
+        a[4 * m + 3] = _mm512_unpackhi_epi64(b[4 * m + 1], b[4 * m + 3]);
+    }
+    FK_UNROLL
+    for (int k = 0; k < 4; k++) {
+        __m512i x0 = _mm512_shuffle_i32x4(a[k], a[4 + k], 0x88);   /* lanes 0, 2 | 0, 2 */
+        __m512i x1 = _mm512_shuffle_i32x4(a[k], a[4 + k], 0xDD);   /* lanes 1, 3 | 1, 3 */
+        __m512i y0 = _mm512_shuffle_i32x4(a[8 + k], a[12 + k], 0x88);
+        __m512i y1 = _mm512_shuffle_i32x4(a[8 + k], a[12 + k], 0xDD);
+        _mm512_storeu_si512((void *)(dst + (size_t)k * dstride), _mm512_shuffle_i32x4(x0, y0, 0x88));
+        _mm512_storeu_si512((void *)(dst + (size_t)(4 + k) * dstride), _mm512_shuffle_i32x4(x1, y1, 0x88));
+        _mm512_storeu_si512((void *)(dst + (size_t)(8 + k) * dstride), _mm512_shuffle_i32x4(x0, y0, 0xDD));
+        _mm512_storeu_si512((void *)(dst + (size_t)(12 + k) * dstride), _mm512_shuffle_i32x4(x1, y1, 0xDD));
+    }
+#else
+    for (size_t c = 0; c < 16; c++)
+        for (size_t r = 0; r < 16; r++) dst[c * dstride + r] = src[r * sstride + c];
+#endif
+}
+
 #undef FK
 #undef FK_CAT
 #undef FK_CAT2
