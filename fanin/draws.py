@@ -47,6 +47,9 @@ __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw
 #: fill directly (non-native byte order, non-contiguous views), and the default
 #: tile size of :func:`tiles`.
 TILE_BYTES = 8 << 20
+#: Columns per :func:`fanin.stream.fill_columns` call of a permuted stream write: its
+#: row starts and their index arithmetic are a few temporaries of this many integers.
+COLUMNS_PER_CALL = 1 << 16
 
 
 def tiles(shape: Sequence[int], max_elements: int, offset: Sequence[int] | None = None,
@@ -166,6 +169,33 @@ class Draw(BitwiseEquality):
             view[rel] = tmp  # numpy converts the byte order on assignment
         return out
 
+    def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
+                      offset: ShapeLike | None = None) -> np.ndarray:
+        """Write the block at ``offset``, permuted by ``axes``, into ``out``; return ``out``.
+
+        ``out`` is ``block.transpose(axes)``: how a torch-layout weight
+        ``(out, in, *kernel)`` holds its Keras-layout draw. Same rules for ``out``
+        as :meth:`fill`.
+
+        >>> import fanin
+        >>> d = fanin.LecunNormal(seed=0).draw((3, 5))
+        >>> w = d.fill_permuted(np.empty((5, 3), np.float32), (1, 0))
+        >>> bool((w == d.array().T).all())
+        True
+        """
+        axes = self._check_axes(out, axes)
+        self.fill(out.transpose(np.argsort(axes)), offset)  # out's memory in the draw's layout
+        return out
+
+    def _check_axes(self, out: object, axes: Sequence[int]) -> tuple[int, ...]:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
+        axes = tuple(int(a) for a in axes)
+        if sorted(axes) != list(range(len(self.shape))) or out.ndim != len(axes):
+            raise ValueError(f"axes {axes} is not a permutation of this draw's "
+                             f"{len(self.shape)} axes matching out's {out.ndim}.")
+        return axes
+
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         raise NotImplementedError
 
@@ -195,6 +225,31 @@ class StreamDraw(Draw):
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         stream.fill(out, stream.plan(self.key, self.call, self.distribution, self.dtype,
                                      self.shape, offset, out.shape))
+
+    def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
+                      offset: ShapeLike | None = None) -> np.ndarray:
+        """:meth:`Draw.fill_permuted`; when ``axes`` puts the draw's last axis first
+        and ``out`` is C-contiguous in the draw's dtype (the torch layout), the stream
+        writes it in one pass (:func:`fanin.stream.fill_columns`)."""
+        axes = self._check_axes(out, axes)
+        dt, n = self.numpy_dtype, len(axes)
+        native = out.dtype == dt or (self.dtype == "bfloat16" and out.dtype == np.uint16)
+        if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous:
+            return super().fill_permuted(out, axes, offset)
+        start, shape = self._region(offset, tuple(out.shape[i] for i in np.argsort(axes)))
+        strides = [math.prod(self.shape[d + 1:]) for d in range(n)]  # the draw's, C order
+        base = sum(o * s for o, s in zip(start, strides))
+        columns = out.reshape(out.shape[0], math.prod(out.shape[1:]))  # row t: element t of each draw row
+        step = COLUMNS_PER_CALL
+        for c0 in range(0, columns.shape[1], step):
+            index = np.unravel_index(np.arange(c0, min(c0 + step, columns.shape[1])),
+                                     out.shape[1:])
+            starts = np.full(index[0].size, base, np.uint64)
+            for j, i in enumerate(index, start=1):
+                starts += i.astype(np.uint64) * np.uint64(strides[axes[j]])
+            stream.fill_columns(columns[:, c0:c0 + starts.size], self.key, self.call,
+                                self.distribution, self.dtype, starts, out.shape[0])
+        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -169,3 +169,43 @@ def test_identity_blocks_need_no_full_size_temporary():
     rows, cols = np.arange(39_995, 39_999), np.arange(39_996, 40_000)
     want = np.where(rows[:, None] == cols[None, :], 3.0, 0.0).astype(np.float16)
     assert np.array_equal(b, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64", "float16"])
+def test_fill_permuted_is_the_block_transposed(dtype, backend):
+    """Property: for random shapes, blocks and permutations, fill_permuted writes
+    exactly draw.block(...).transpose(axes); the torch layout (last axis first) goes
+    through fill_columns, other permutations and strided targets through fill."""
+    rng = np.random.default_rng([len(dtype), len(backend)])
+    inits = (fanin.LecunNormal(seed=3), fanin.RandomUniform(seed=4), fanin.Orthogonal(seed=5),
+             fanin.Identity(), fanin.Constant(0.5))
+    for trial in range(40):
+        ndim = int(rng.integers(2, 5))
+        shape = tuple(int(s) for s in rng.integers(0, 9, ndim) ** rng.integers(1, 3, ndim))
+        init = inits[trial % len(inits)]
+        if init.__class__.__name__ in ("Orthogonal", "Identity"):
+            shape = shape[-2:]  # matrices
+        d = init.draw(shape, dtype)
+        offset = tuple(int(rng.integers(0, s + 1)) for s in shape)
+        block = tuple(int(rng.integers(0, s - o + 1)) for s, o in zip(shape, offset))
+        n = len(shape)
+        axes = (n - 1,) + tuple(rng.permutation(n - 1)) if trial % 4 else rng.permutation(n)
+        want = d.block(offset, block).transpose(axes)
+        out = np.full(want.shape, 7, d.numpy_dtype)
+        if trial % 5 == 0:  # a strided target
+            out = np.full((2 * want.shape[0],) + want.shape[1:], 7, d.numpy_dtype)[::2]
+        assert d.fill_permuted(out, axes, offset) is out
+        assert np.array_equal(out.view(np.uint8) if out.flags.c_contiguous else out,
+                              np.ascontiguousarray(want).view(np.uint8)
+                              if out.flags.c_contiguous else want), (shape, axes, offset)
+
+
+def test_fill_permuted_rejects_bad_axes():
+    d = fanin.LecunNormal(seed=0).draw((3, 4))
+    for axes in ((0, 0), (0,), (0, 1, 2), (2, 0)):
+        with pytest.raises(ValueError, match="permutation"):
+            d.fill_permuted(np.empty((4, 3), np.float32), axes)
+    with pytest.raises(TypeError, match="numpy"):
+        d.fill_permuted([[0.0] * 3] * 4, (1, 0))
+    with pytest.raises(TypeError, match="dtype"):
+        d.fill_permuted(np.empty((4, 3), np.int32), (1, 0))

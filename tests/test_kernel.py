@@ -644,3 +644,86 @@ print("ok")
 def test_every_isa_variant_philox_and_new(isa):
     """Philox alone, new() and block counters that wrap, per forced ISA variant."""
     _check_in_child(isa, NEW_ISA_CHECK)
+
+
+# fill_columns: the rows written transposed (a torch-layout weight from its Keras draw).
+# Shapes cover the kernel's cases: long rows cut into pieces, short rows many to a
+# pass, rows that continue each other (one run), partial 16 x 16 tiles, and enough
+# elements for several threads.
+COLUMN_SHAPES = [(1, 1), (3, 5), (17, 1), (16, 16), (33, 100), (100, 3), (5000, 2),
+                 (40, 4096), (2048, 17), (300, 1000), (2, 40000)]
+
+
+def kfill_columns(out, seed, call, dist, fmt, starts, row_len, threads=None):
+    code, params, ilow, nm1 = stream.kernel_args(dist, fmt)
+    _kernel.fill_columns(out, fmt, stream.seed_to_key(seed), call, code, params, ilow, nm1,
+                         starts, row_len, threads=threads)
+
+
+def check_columns(fmt, kind, rng, threads=None):
+    for nrows, row_len in COLUMN_SHAPES:
+        layout = rng.integers(3)
+        if layout == 0:  # whole rows of one tensor: they continue each other
+            starts = np.arange(nrows, dtype=np.uint64) * np.uint64(row_len)
+        elif layout == 1:  # a conv kernel's rows, in the torch order
+            starts = (np.arange(nrows, dtype=np.uint64) * np.uint64(row_len))[
+                rng.permutation(nrows)]
+        else:  # anywhere in the index range
+            starts = rng.integers(0, stream.MAX_INDEX - row_len, nrows, dtype=np.uint64)
+        dist = make_dist(kind, 0.5, 2.0)
+        rows = ref((nrows, row_len), fmt, 9, 4, dist, starts=starts, row_len=row_len)
+        pad = int(rng.integers(0, 3))  # a column block of a wider array: rows ld apart
+        wide = np.full((row_len, nrows + 2 * pad), 7, DTYPES[fmt])
+        kfill_columns(wide[:, pad:pad + nrows], 9, 4, dist, fmt, starts, row_len, threads)
+        assert same_bits(wide[:, pad:pad + nrows], rows.T), (fmt, kind, nrows, row_len, layout)
+        assert (bits(wide[:, :pad]) == bits(np.full(1, 7, DTYPES[fmt]))[0]).all()
+        assert (bits(wide[:, pad + nrows:]) == bits(np.full(1, 7, DTYPES[fmt]))[0]).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize("fmt", list(DTYPES))
+@pytest.mark.parametrize("kind", ["uniform", "normal", "truncated_normal", "tn_tail"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_fill_columns_is_the_transposed_fill(fmt, kind, threads):
+    check_columns(fmt, kind, np.random.default_rng([len(fmt), len(kind), threads]), threads)
+
+
+@needs_kernel
+def test_fill_columns_bad_arguments():
+    code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.0, 1.0), "float32")
+    starts = np.arange(4, dtype=np.uint64) * np.uint64(3)
+    args = ("float32", 1, 0, code, params, ilow, nm1, starts, 3)
+    with pytest.raises(ValueError, match="shape"):
+        _kernel.fill_columns(np.empty((4, 3), np.float32), *args)  # the rows' shape
+    with pytest.raises(ValueError, match="contiguous"):
+        _kernel.fill_columns(np.empty((3, 8), np.float32)[:, ::2], *args)
+    with pytest.raises(ValueError, match="overlapping"):
+        _kernel.fill_columns(np.lib.stride_tricks.as_strided(
+            np.empty(8, np.float32), (3, 4), (4, 4)), *args)
+    ro = np.empty((3, 4), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        _kernel.fill_columns(ro, *args)
+    with pytest.raises(TypeError, match="itemsize"):
+        _kernel.fill_columns(np.empty((3, 4), np.float64), *args)
+    for fill in (stream.fill_columns,):  # the validated entry, same rules, clear errors
+        with pytest.raises(ValueError, match="shape"):
+            fill(np.empty((4, 3), np.float32), 1, 0, stream.normal(0.0, 1.0), "float32",
+                 starts, 3)
+        with pytest.raises(TypeError, match="dtype"):
+            fill(np.empty((3, 4), np.int32), 1, 0, stream.normal(0.0, 1.0), "float32",
+                 starts, 3)
+
+
+@needs_kernel
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_isa_variant_fill_columns(isa):
+    """The transposing tiles are per ISA (AVX-512 shuffles): each against the reference."""
+    _check_in_child(isa, """
+import numpy as np
+import test_kernel as t
+for fmt in t.DTYPES:
+    t.check_columns(fmt, "normal", np.random.default_rng(len(fmt)), threads=2)
+print("ok")
+""")

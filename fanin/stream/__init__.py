@@ -44,7 +44,7 @@ from fanin.stream.plans import ROWS_PER_RUN, Plan, plan  # noqa: F401
 from fanin.stream.numpy import fill_reference_rows, philox4x32, words  # noqa: F401
 from fanin.stream.kernel import fill_kernel_rows, kernel_args  # noqa: F401
 from fanin.stream.backends import (  # noqa: F401
-    BACKENDS, WholeFill, fill, fill_rows, get_backend, kernel_available, set_backend,
+    BACKENDS, WholeFill, fill, fill_columns, fill_rows, get_backend, kernel_available, set_backend,
     using_kernel,
 )
 
@@ -52,6 +52,6 @@ __all__ = [
     "STREAM_VERSION", "FORMATS", "FLOAT_FORMATS", "INT_FORMATS", "Distribution", "uniform",
     "uniform_int", "normal", "truncated_normal", "philox4x32", "seed_to_key",
     "words_per_element", "clamp_bounds", "words", "kernel_args", "check_format", "Plan",
-    "plan", "fill", "fill_rows", "fill_reference_rows", "fill_kernel_rows", "set_backend",
+    "plan", "fill", "fill_rows", "fill_columns", "fill_reference_rows", "fill_kernel_rows", "set_backend",
     "get_backend", "using_kernel", "kernel_available",
 ]

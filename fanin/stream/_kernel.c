@@ -960,6 +960,7 @@ fk_check_columns_out(PyArrayObject *out, Py_ssize_t row_len, npy_intp nrows, siz
         return -1;
     }
     npy_intp s0 = PyArray_STRIDE(out, 0), s1 = PyArray_STRIDE(out, 1);
+    if (nrows == 0 || row_len == 0) return 0; /* nothing to write */
     if (!PyArray_ISWRITEABLE(out) || !PyArray_ISALIGNED(out) || (nrows > 1 && s1 != isz) ||
         (row_len > 1 && (s0 < nrows * isz || s0 % isz != 0))) {
         PyErr_SetString(PyExc_ValueError, "fill_columns: out must be writable and aligned, "

@@ -26,7 +26,7 @@ from fanin.stream.kinds import Distribution
 from fanin.stream.plans import Plan, check_rows, plan
 
 __all__ = ["BACKENDS", "set_backend", "get_backend", "using_kernel",
-           "kernel_available", "check_out", "fill", "fill_rows", "WholeFill"]
+           "kernel_available", "check_out", "fill", "fill_rows", "fill_columns", "WholeFill"]
 
 #: fill_rows-style functions on validated arguments, by backend name.
 _ROWS: dict[str, Callable[..., None]] = {"reference": fill_reference_rows}
@@ -117,6 +117,14 @@ def check_out(out: object, fmt: str) -> np.ndarray:
     ``ml_dtypes.bfloat16`` or ``uint16`` holding its bits). Nothing else is
     reinterpreted: an int32 array is not float32, float16 is not bfloat16.
     """
+    _check_writable(out, fmt)
+    if not out.flags.c_contiguous:
+        raise ValueError("out is not C-contiguous.")
+    return out.reshape(-1).view(_storage_dtype(fmt))
+
+
+def _check_writable(out: object, fmt: str) -> None:
+    """check_out's checks but contiguity: an array of the format's dtype, writable."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
     dt = out.dtype
@@ -131,9 +139,6 @@ def check_out(out: object, fmt: str) -> np.ndarray:
                            if fmt == "bfloat16" else f"(expected {fmt})."))
     if not out.flags.writeable:
         raise ValueError("out is read-only.")
-    if not out.flags.c_contiguous:
-        raise ValueError("out is not C-contiguous.")
-    return out.reshape(-1).view(_storage_dtype(fmt))
 
 
 def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
@@ -154,6 +159,52 @@ def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str
     plan(key, call, dist, fmt, ())  # validates key, call, format and support
     if flat.size:
         _ROWS[_backend](flat, key, call, dist, fmt, starts, row_len)
+
+
+#: Elements per temporary (at least one row) when a backend without a transposing
+#: write fills columns: rows are computed, then copied in transposed.
+_COLUMN_CHUNK = 1 << 16
+
+
+def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
+                 starts: np.ndarray, row_len: int) -> None:
+    """:func:`fill_rows` with the rows written transposed: ``out[t, r]`` gets flat
+    index ``starts[r] + t``. ``out`` has shape ``(row_len, len(starts))`` and
+    contiguous rows, any distance apart (a block of columns of a wider array).
+
+    A torch-layout weight ``(out, in, *kernel)`` from its Keras-layout draw is such
+    a write; the compiled kernel does it through a buffer that stays in cache, so
+    memory is written once. Same bits on every backend.
+
+    >>> from fanin.stream.kinds import normal
+    >>> rows = np.empty((3, 4), np.float32); cols = np.empty((4, 3), np.float32)
+    >>> starts = np.array([0, 4, 8], np.uint64)
+    >>> fill_rows(rows, 1, 0, normal(0.0, 1.0), "float32", starts, 4)
+    >>> fill_columns(cols, 1, 0, normal(0.0, 1.0), "float32", starts, 4)
+    >>> bool((cols == rows.T).all())
+    True
+    """
+    _check_writable(out, fmt)
+    check_rows(starts, row_len, starts.size * row_len)
+    if out.shape != (row_len, starts.size) or (out.size > 1 and starts.size > 1 and
+                                                out.strides[1] != out.itemsize):
+        raise ValueError(f"out must have shape (row_len, len(starts)) = {(row_len, starts.size)}"
+                         f" with contiguous rows; got shape {out.shape}, strides {out.strides}.")
+    plan(key, call, dist, fmt, ())  # validates key, call, format and support
+    if out.size == 0:
+        return
+    view = out.view(_storage_dtype(fmt))
+    if _backend == "kernel":
+        code, params, ilow, irange = kernel_args(dist, fmt)
+        KERNEL.fill_columns(view, fmt, key, call, code, params, ilow, irange, starts, row_len)
+        return
+    step = max(1, _COLUMN_CHUNK // row_len)
+    tmp = np.empty(min(starts.size, step) * row_len, view.dtype)
+    for r in range(0, starts.size, step):
+        part = starts[r:r + step]
+        rows = tmp[:part.size * row_len]
+        _ROWS[_backend](rows, key, call, dist, fmt, part, row_len)
+        view[:, r:r + part.size] = rows.reshape(part.size, row_len).T
 
 
 def fill(out: np.ndarray, plan: Plan) -> None:

@@ -298,7 +298,9 @@ TRANSPOSE_BYTES = 4 << 20
 def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
     """CPU: the draw's values written in place through a NumPy view (any strides).
 
-    A permuted target is a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
+    A permuted stream draw whose Keras rows (the tensor's dim 0) are long, with the
+    compiled kernel, is written by it in one pass (:meth:`StreamDraw.fill_permuted`).
+    Other permuted targets are a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
     Tiles of whole rows of the tensor are copied in by torch's blocked transpose
     when the Keras block they need still has long rows (the stream runs over
     them); otherwise (``(2, 2**22)``: Keras rows of 2) the tiles follow the
@@ -308,6 +310,9 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
     view = _numpy_view(out)
     if not axes:
         draw.fill(view, offset)
+        return
+    if isinstance(draw, StreamDraw) and stream.using_kernel() and out.shape[0] >= MIN_KERAS_ROW:
+        draw.fill_permuted(view, axes, offset)  # one pass, transposed in the kernel
         return
     limit = max(1, TRANSPOSE_BYTES // out.element_size())
     per_index = out.numel() // max(1, out.shape[0])  # elements of one index of dim 0
