@@ -276,6 +276,17 @@ class IdentityDraw(Draw):
 
     gain: float = field(kw_only=True)
 
+    def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
+                      offset: ShapeLike | None = None) -> np.ndarray:
+        """:meth:`Draw.fill_permuted`; a transposed block is the transposed identity's
+        block at the swapped offset, written directly (no transposing copy)."""
+        axes = self._check_axes(out, axes)
+        if axes != (1, 0):
+            return super().fill_permuted(out, axes, offset)
+        start, _ = self._region(offset, out.shape[::-1])
+        transposed = IdentityDraw(self.shape[::-1], self.dtype, fans=self.fans, gain=self.gain)
+        return transposed.fill(out, start[::-1])
+
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         out.fill(0)
         (r0, c0), (rows, cols) = offset, out.shape

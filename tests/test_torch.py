@@ -1366,3 +1366,20 @@ def test_cuda_generator_and_rules():
         c = ft.init_module_(Zoo(), rules=rules, seed=4)
         for k, v in state(c).items():  # (orthogonal matrices: QR on the host for both)
             assert same(state(m)[k], v), k
+
+
+def test_sparse_zero_rows_are_a_stable_sorts_first():
+    """Property: smallest_per_column (one partition per column) marks exactly the rows a
+    stable argsort puts first, ties included (few distinct keys force many ties)."""
+    from fanin.torch.nn_init import smallest_per_column
+
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        rows, cols = (int(x) for x in rng.integers(1, 30, 2))
+        keys = (rng.integers(0, 1 + trial % 5, (rows, cols)).astype(float) if trial % 2
+                else rng.random((rows, cols)))
+        k = int(rng.integers(0, rows + 1))
+        want = np.zeros((rows, cols), bool)
+        first = np.argsort(keys, axis=0, kind="stable")[:k]
+        want[first, np.broadcast_to(np.arange(cols), first.shape)] = True
+        assert (smallest_per_column(keys, k) == want).all(), (rows, cols, k)

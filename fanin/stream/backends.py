@@ -117,13 +117,13 @@ def check_out(out: object, fmt: str) -> np.ndarray:
     ``ml_dtypes.bfloat16`` or ``uint16`` holding its bits). Nothing else is
     reinterpreted: an int32 array is not float32, float16 is not bfloat16.
     """
-    _check_writable(out, fmt)
-    if not out.flags.c_contiguous:
+    array = _check_writable(out, fmt)
+    if not array.flags.c_contiguous:
         raise ValueError("out is not C-contiguous.")
-    return out.reshape(-1).view(_storage_dtype(fmt))
+    return array.reshape(-1).view(_storage_dtype(fmt))
 
 
-def _check_writable(out: object, fmt: str) -> None:
+def _check_writable(out: object, fmt: str) -> np.ndarray:
     """check_out's checks but contiguity: an array of the format's dtype, writable."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}.")
@@ -139,6 +139,7 @@ def _check_writable(out: object, fmt: str) -> None:
                            if fmt == "bfloat16" else f"(expected {fmt})."))
     if not out.flags.writeable:
         raise ValueError("out is read-only.")
+    return out
 
 
 def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
@@ -184,7 +185,7 @@ def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: 
     >>> bool((cols == rows.T).all())
     True
     """
-    _check_writable(out, fmt)
+    out = _check_writable(out, fmt)
     check_rows(starts, row_len, starts.size * row_len)
     if out.shape != (row_len, starts.size) or (out.size > 1 and starts.size > 1 and
                                                 out.strides[1] != out.itemsize):
@@ -195,6 +196,7 @@ def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: 
         return
     view = out.view(_storage_dtype(fmt))
     if _backend == "kernel":
+        assert KERNEL is not None  # the kernel backend exists only when it is built
         code, params, ilow, irange = kernel_args(dist, fmt)
         KERNEL.fill_columns(view, fmt, key, call, code, params, ilow, irange, starts, row_len)
         return

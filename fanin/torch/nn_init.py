@@ -379,11 +379,22 @@ class SparseDraw(Draw):
         (r0, c0), (nr, nc) = offset, out.shape
         keys = StreamDraw(self.shape, "float64", key=self.values.key, call=1,
                           distribution=stream.uniform(0.0, 1.0)).block((0, c0), (self.shape[0], nc))
-        # rows of each column's smallest keys (one stable sort; ties keep row order)
-        rows = np.argsort(keys, axis=0, kind="stable")[:self.zeros_per_column] - r0
-        cols = np.broadcast_to(np.arange(nc), rows.shape)
-        inside = (rows >= 0) & (rows < nr)
-        out[rows[inside], cols[inside]] = 0
+        out[smallest_per_column(keys, self.zeros_per_column)[r0:r0 + nr]] = 0
+
+
+def smallest_per_column(keys: np.ndarray, k: int) -> np.ndarray:
+    """Mask of each column's ``k`` smallest keys, ties to the lower row (what a stable
+    sort's first ``k`` are), from one partition per column: the k-th smallest key,
+    every key below it, and as many of the keys equal to it as are still wanted."""
+    if k <= 0:
+        return np.zeros(keys.shape, bool)
+    kth = np.partition(keys, k - 1, axis=0)[k - 1:k]
+    below = keys < kth
+    at = keys == kth
+    if np.count_nonzero(at) == keys.shape[1]:  # no ties: the k-th key is the only one equal
+        return below | at
+    wanted = k - below.sum(axis=0, keepdims=True)
+    return below | (at & (np.cumsum(at, axis=0) <= wanted))
 
 
 def eye_(tensor: torch.Tensor) -> torch.Tensor:

@@ -54,7 +54,7 @@ import torch
 import fanin
 from fanin import dtypes, seeds, shapes, stream
 from fanin.stream.torch import fill_plan  # the torch-ops port of the stream: imported here only
-from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
+from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
 from fanin.torch import dtensor
 
 __all__ = ["keras_shape", "resolve_seed", "fill_with_torch_ops", "write_draw", "fill_rows_",
@@ -298,8 +298,9 @@ TRANSPOSE_BYTES = 4 << 20
 def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
     """CPU: the draw's values written in place through a NumPy view (any strides).
 
-    A permuted stream draw whose Keras rows (the tensor's dim 0) are long, with the
-    compiled kernel, is written by it in one pass (:meth:`StreamDraw.fill_permuted`).
+    A permuted identity, and a permuted stream draw whose Keras rows (the tensor's
+    dim 0) are long when the compiled kernel is in use, are written in one pass
+    (:meth:`Draw.fill_permuted`).
     Other permuted targets are a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
     Tiles of whole rows of the tensor are copied in by torch's blocked transpose
     when the Keras block they need still has long rows (the stream runs over
@@ -311,8 +312,10 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
     if not axes:
         draw.fill(view, offset)
         return
-    if isinstance(draw, StreamDraw) and stream.using_kernel() and out.shape[0] >= MIN_KERAS_ROW:
-        draw.fill_permuted(view, axes, offset)  # one pass, transposed in the kernel
+    direct = isinstance(draw, IdentityDraw) or (
+        isinstance(draw, StreamDraw) and stream.using_kernel() and out.shape[0] >= MIN_KERAS_ROW)
+    if direct:  # one pass: the identity's transpose, or the kernel's transposing write
+        draw.fill_permuted(view, axes, offset)
         return
     limit = max(1, TRANSPOSE_BYTES // out.element_size())
     per_index = out.numel() // max(1, out.shape[0])  # elements of one index of dim 0
