@@ -47,9 +47,6 @@ __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw
 #: fill directly (non-native byte order, non-contiguous views), and the default
 #: tile size of :func:`tiles`.
 TILE_BYTES = 8 << 20
-#: Columns per :func:`fanin.stream.fill_columns` call of a permuted stream write: its
-#: row starts and their index arithmetic are a few temporaries of this many integers.
-COLUMNS_PER_CALL = 1 << 16
 
 
 def tiles(shape: Sequence[int], max_elements: int, offset: Sequence[int] | None = None,
@@ -232,22 +229,15 @@ class StreamDraw(Draw):
         and ``out`` is C-contiguous in the draw's dtype (the torch layout), the stream
         writes it in one pass (:func:`fanin.stream.fill_columns`)."""
         axes = self._check_axes(out, axes)
-        dt, n = self.numpy_dtype, len(axes)
-        native = out.dtype == dt or (self.dtype == "bfloat16" and out.dtype == np.uint16)
+        n = len(axes)
+        native = out.dtype == self.numpy_dtype or (self.dtype == "bfloat16"
+                                                   and out.dtype == np.uint16)
         if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous:
             return super().fill_permuted(out, axes, offset)
-        start, shape = self._region(offset, tuple(out.shape[i] for i in np.argsort(axes)))
-        strides = [math.prod(self.shape[d + 1:]) for d in range(n)]  # the draw's, C order
-        base = sum(o * s for o, s in zip(start, strides))
-        columns = out.reshape(out.shape[0], math.prod(out.shape[1:]))  # row t: element t of each draw row
-        step = COLUMNS_PER_CALL
-        for c0 in range(0, columns.shape[1], step):
-            index = np.unravel_index(np.arange(c0, min(c0 + step, columns.shape[1])),
-                                     out.shape[1:])
-            starts = np.full(index[0].size, base, np.uint64)
-            for j, i in enumerate(index, start=1):
-                starts += i.astype(np.uint64) * np.uint64(strides[axes[j]])
-            stream.fill_columns(columns[:, c0:c0 + starts.size], self.key, self.call,
+        plan = self.plan(offset, tuple(out.shape[i] for i in np.argsort(axes)))
+        columns = out.reshape(out.shape[0], math.prod(out.shape[1:]))  # [t, r]: row r's t-th
+        for first, starts in plan.column_runs(axes[1:]):
+            stream.fill_columns(columns[:, first:first + starts.size], self.key, self.call,
                                 self.distribution, self.dtype, starts, out.shape[0])
         return out
 

@@ -101,7 +101,7 @@ class Plan:
         block covers whole merge into one row; rows come at most
         ``rows_per_run`` at a time, so memory stays bounded for any shape.
         """
-        shape, offset, block = self.shape, self.offset, self.block
+        shape, block = self.shape, self.block
         n = self.size
         if n == 0:
             return
@@ -109,16 +109,41 @@ class Plan:
         while axis > 0 and block[axis] == shape[axis]:
             axis -= 1
         row_len = math.prod(block[axis:]) if shape else 1
-        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
-        base = sum(o * s for o, s in zip(offset, strides))
-        nrows = n // row_len
+        for r0, starts in self._row_starts(range(axis), n // row_len, rows_per_run):
+            yield r0 * row_len, starts, row_len
+
+    def column_runs(self, order: Sequence[int], rows_per_run: int = ROWS_PER_RUN,
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first, starts)`` covering the block's rows along its last axis
+        (``block[-1]`` consecutive flat indices from each start), counted with the
+        leading axes in ``order`` (a permutation of them, the first varying
+        slowest), from row ``first``, ``rows_per_run`` at a time.
+
+        The rows of a torch-layout tensor ``(out, in, *kernel)`` from its Keras
+        draw ``(*kernel, in, out)``: ``order`` is ``(in, *kernel)``'s axes there
+        (:func:`fanin.stream.fill_columns` writes them).
+
+        >>> from fanin.stream.kinds import normal
+        >>> p = plan(7, 0, normal(0.0, 1.0), "float32", (2, 3, 4))
+        >>> [s.tolist() for _, s in p.column_runs((1, 0))]
+        [[0, 12, 4, 16, 8, 20]]
+        """
+        if self.size:
+            yield from self._row_starts(order, self.size // self.block[-1], rows_per_run)
+
+    def _row_starts(self, axes: Sequence[int], nrows: int, rows_per_run: int,
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(r0, starts)``: the flat first index of rows r0, r0 + 1, ... counted over
+        the block's ``axes`` in C order (the last fastest), ``rows_per_run`` at a time."""
+        strides = [math.prod(self.shape[i + 1:]) for i in range(len(self.shape))]
+        base = sum(o * s for o, s in zip(self.offset, strides))
         for r0 in range(0, nrows, rows_per_run):
             rest = np.arange(r0, min(nrows, r0 + rows_per_run), dtype=np.uint64)
             starts = np.full(rest.size, base, np.uint64)
-            for k in range(axis - 1, -1, -1):  # the row's index along axes < axis
-                rest, i = np.divmod(rest, np.uint64(block[k]))
+            for k in reversed(axes):  # the row's index along each axis, fastest first
+                rest, i = np.divmod(rest, np.uint64(self.block[k]))
                 starts += i * np.uint64(strides[k])
-            yield r0 * row_len, starts, row_len
+            yield r0, starts
 
 
 def plan(key: int, call: int, dist: Distribution, fmt: str, shape: Sequence[int],
