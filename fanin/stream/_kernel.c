@@ -544,11 +544,11 @@ fk_run_row(const fk_job *J, size_t r, size_t t, size_t count, char *dst)
     fk_segment(&J->p, (w0 >> 2) + (off >> 2), (unsigned)(off & 3u), count, dst);
 }
 
+static void fk_fill_columns(const fk_job *J, size_t a, size_t b);
+
 /* Fill positions [a, b) of the job: flat output positions (or passes, in columns
  * mode). Consecutive rows whose stream indices continue each other are done as
  * one run. */
-static void fk_fill_columns(const fk_job *J, size_t a, size_t b);
-
 static void
 fk_fill_range(const fk_job *J, size_t a, size_t b)
 {
@@ -559,8 +559,8 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
         return;
     }
     while (a < b) {
-        size_t r = a / L, t = a - r * L;
-        size_t end = (r + 1) * L; /* end of row r, flat */
+        const size_t first = a / L, t = a - first * L;
+        size_t r = first, end = (r + 1) * L; /* end of row r, flat */
         if (end > b) end = b;
         /* extend through following rows that continue the stream's words (the
          * reference computes each row's first word mod 2**64, the rest unwrapped) */
@@ -569,7 +569,7 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
             end = (r + 1) * L;
             if (end > b) end = b;
         }
-        fk_run_row(J, a / L, t, end - a, J->out + a * isz);
+        fk_run_row(J, first, t, end - a, J->out + a * isz);
         a = end;
     }
 }
@@ -600,6 +600,18 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
             for (size_t t = 0; t < te - tb; t++)                                         \
                 for (size_t c = 0; c < ce - cb; c++) d[t * J->ld + c] = s[c * tl + t];    \
         }
+
+/* The passes of a columns job: at least FK_COL_MIN rows each, more while short rows
+ * fit the buffer; J->positions counts them */
+static void
+fk_plan_columns(fk_job *J)
+{
+    const size_t elements = FK_COL_BYTES / (size_t)J->p.itemsize;
+    J->group = elements / J->row_len < FK_COL_MIN ? FK_COL_MIN : elements / J->row_len;
+    J->piece = elements / J->group;
+    J->ngroups = (J->nrows + J->group - 1) / J->group;
+    J->positions = J->ngroups * ((J->row_len + J->piece - 1) / J->piece);
+}
 
 static void
 fk_fill_columns(const fk_job *J, size_t a, size_t b)
@@ -735,8 +747,8 @@ fk_run(const fk_job *J, int nthreads)
     S.job = J;
     S.next = 0;
     S.stop = 0;
-    /* about 8 chunks per thread for mid sizes (balance), FK_CHUNK_BYTES at most; whole
-     * batches of FK_WORDS elements */
+    /* about 8 chunks per thread for mid sizes (balance); elements: FK_CHUNK_BYTES at
+     * most, whole batches of FK_WORDS; passes: at least one */
     size_t chunk = npos / ((size_t)nthreads * 8u);
     size_t maxchunk = FK_CHUNK_BYTES / (size_t)J->p.itemsize;
     if (J->columns) chunk = chunk < 1u ? 1u : chunk;
@@ -1027,14 +1039,7 @@ fk_fill_any(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int colu
     J.n = (size_t)n;
     J.columns = columns;
     J.positions = J.n;
-    if (columns) {
-        /* at least FK_COL_MIN rows a pass, more while short rows fit the buffer */
-        J.group = FK_COL_BYTES / (size_t)J.p.itemsize / J.row_len;
-        if (J.group < FK_COL_MIN) J.group = FK_COL_MIN;
-        J.piece = FK_COL_BYTES / (size_t)J.p.itemsize / J.group;
-        J.ngroups = (J.nrows + J.group - 1) / J.group;
-        J.positions = J.ngroups * ((J.row_len + J.piece - 1) / J.piece);
-    }
+    if (columns) fk_plan_columns(&J);
     if (fk_run(&J, nthreads) < 0) return NULL;
     Py_RETURN_NONE;
 }
