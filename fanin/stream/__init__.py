@@ -52,6 +52,6 @@ __all__ = [
     "STREAM_VERSION", "FORMATS", "FLOAT_FORMATS", "INT_FORMATS", "Distribution", "uniform",
     "uniform_int", "normal", "truncated_normal", "philox4x32", "seed_to_key",
     "words_per_element", "clamp_bounds", "words", "kernel_args", "check_format", "Plan",
-    "plan", "fill", "fill_rows", "fill_columns", "fill_reference_rows", "fill_kernel_rows", "set_backend",
-    "get_backend", "using_kernel", "kernel_available",
+    "plan", "fill", "fill_rows", "fill_columns", "fill_reference_rows", "fill_kernel_rows",
+    "set_backend", "get_backend", "using_kernel", "kernel_available",
 ]
