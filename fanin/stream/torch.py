@@ -42,7 +42,7 @@ from fanin.stream.kinds import Distribution, check_format, clamp_bounds
 from fanin.stream.plans import Plan, check_key, check_rows
 
 __all__ = ["CHUNK", "DEVICE_CHUNK", "FORMATS", "TorchOps", "philox4x32", "fill_stream",
-           "fill_plan"]
+           "fill_plan", "check_tensor_out"]
 
 #: Elements computed per step on CPU (bounds temporary memory: ~100 bytes per
 #: element, so ~25 MiB), and on accelerators (fewer kernel launches; ~200 MiB).
@@ -302,6 +302,18 @@ def fill_stream(out: torch.Tensor, key: int, call: int, dist: Distribution, *,
     return out
 
 
+def check_tensor_out(out: object, plan: Plan) -> None:
+    """``out`` is a contiguous torch tensor of the plan's block size (any tensor
+    backend's check); TypeError / ValueError naming the problem otherwise."""
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}.")
+    if out.numel() != plan.size:
+        raise ValueError(f"out has {out.numel()} elements; the plan's block {plan.block} "
+                         f"has {plan.size}.")
+    if not out.is_contiguous():
+        raise ValueError("out must be a contiguous tensor.")
+
+
 def fill_plan(out: torch.Tensor, plan: Plan, *, chunk: int | None = None) -> torch.Tensor:
     """Fill the contiguous tensor ``out`` (shape or size of ``plan.block``) with the plan's values.
 
@@ -315,13 +327,7 @@ def fill_plan(out: torch.Tensor, plan: Plan, *, chunk: int | None = None) -> tor
     >>> bool((t.numpy() == ref).all())
     True
     """
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}.")
-    if out.numel() != plan.size:
-        raise ValueError(f"out has {out.numel()} elements; the plan's block {plan.block} "
-                         f"has {plan.size}.")
-    if not out.is_contiguous():
-        raise ValueError("out must be a contiguous tensor.")
+    check_tensor_out(out, plan)
     flat = out.view(-1)
     for start, starts, row_len in plan.runs():
         fill_stream(flat[start:start + starts.size * row_len], plan.key, plan.call,

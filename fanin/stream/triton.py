@@ -41,6 +41,7 @@ import triton.language as tl
 from fanin.stream import spec
 from fanin.stream.kinds import Distribution, check_format, clamp_bounds
 from fanin.stream.plans import Plan
+from fanin.stream.torch import check_tensor_out
 
 __all__ = ["available", "fill_rows", "fill_tensor"]
 
@@ -560,17 +561,11 @@ def fill_tensor(out: torch.Tensor, plan: Plan) -> torch.Tensor:
     Raises TypeError for a non-tensor, ValueError for a dtype, size or layout that does
     not match the plan, RuntimeError for a device the kernel cannot run on.
     """
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}.")
     if not isinstance(plan, Plan):
         raise TypeError(f"plan must be a fanin.stream.Plan, got {type(plan).__name__}.")
+    check_tensor_out(out, plan)
     if out.dtype != getattr(torch, plan.fmt, None):
         raise ValueError(f"out has dtype {out.dtype}; the plan's format is {plan.fmt!r}.")
-    if out.numel() != plan.size:
-        raise ValueError(f"out has {out.numel()} elements; the plan's block {plan.block} "
-                         f"has {plan.size}.")
-    if not out.is_contiguous():
-        raise ValueError("out must be a contiguous tensor.")
     if not available(out.device):
         raise RuntimeError(f"fanin's triton kernel cannot run on {out.device} here "
                            "(CUDA devices; the CPU only with TRITON_INTERPRET=1 set "
