@@ -232,10 +232,16 @@ class StreamDraw(Draw):
         n = len(axes)
         native = out.dtype == self.numpy_dtype or (self.dtype == "bfloat16"
                                                    and out.dtype == np.uint16)
-        if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous:
+        in_order = out.transpose(np.argsort(axes)).flags.c_contiguous  # e.g. (1, n) from (n, 1)
+        if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous or in_order:
             return super().fill_permuted(out, axes, offset)
         plan = self.plan(offset, tuple(out.shape[i] for i in np.argsort(axes)))
         columns = out.reshape(out.shape[0], math.prod(out.shape[1:]))  # [t, r]: row r's t-th
+        start = plan.continuing_start(axes[1:])
+        if start is not None:  # e.g. a 2-D draw: no row starts to compute or read
+            stream.fill_columns(columns, self.key, self.call, self.distribution, self.dtype,
+                                start, out.shape[0])
+            return out
         for first, starts in plan.column_runs(axes[1:]):
             stream.fill_columns(columns[:, first:first + starts.size], self.key, self.call,
                                 self.distribution, self.dtype, starts, out.shape[0])

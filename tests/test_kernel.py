@@ -649,9 +649,11 @@ def test_every_isa_variant_philox_and_new(isa):
 # fill_columns: the rows written transposed (a torch-layout weight from its Keras draw).
 # Shapes cover the kernel's cases: long rows cut into pieces, short rows many to a
 # pass, rows that continue each other (one run), partial 16 x 16 tiles, and enough
-# elements for several threads.
+# elements for several threads; rows shorter than 16 (a column copied, pairs split,
+# gathers) with and without a remainder past the last full vector.
 COLUMN_SHAPES = [(1, 1), (3, 5), (17, 1), (16, 16), (33, 100), (100, 3), (5000, 2),
-                 (40, 4096), (2048, 17), (300, 1000), (2, 40000)]
+                 (40, 4096), (2048, 17), (300, 1000), (2, 40000), (1000, 1), (333, 2),
+                 (70001, 2), (4100, 5), (601, 15), (40, 16)]
 
 
 def kfill_columns(out, seed, call, dist, fmt, starts, row_len, threads=None):
@@ -662,9 +664,12 @@ def kfill_columns(out, seed, call, dist, fmt, starts, row_len, threads=None):
 
 def check_columns(fmt, kind, rng, threads=None):
     for nrows, row_len in COLUMN_SHAPES:
-        layout = rng.integers(3)
+        layout = rng.integers(4)
         if layout == 0:  # whole rows of one tensor: they continue each other
             starts = np.arange(nrows, dtype=np.uint64) * np.uint64(row_len)
+        elif layout == 3:  # the same, given by the first row's start alone
+            first = int(rng.integers(0, 1 << 40))
+            starts = np.arange(nrows, dtype=np.uint64) * np.uint64(row_len) + np.uint64(first)
         elif layout == 1:  # a conv kernel's rows, in the torch order
             starts = (np.arange(nrows, dtype=np.uint64) * np.uint64(row_len))[
                 rng.permutation(nrows)]
@@ -674,7 +679,8 @@ def check_columns(fmt, kind, rng, threads=None):
         rows = ref((nrows, row_len), fmt, 9, 4, dist, starts=starts, row_len=row_len)
         pad = int(rng.integers(0, 3))  # a column block of a wider array: rows ld apart
         wide = np.full((row_len, nrows + 2 * pad), 7, DTYPES[fmt])
-        kfill_columns(wide[:, pad:pad + nrows], 9, 4, dist, fmt, starts, row_len, threads)
+        kfill_columns(wide[:, pad:pad + nrows], 9, 4, dist, fmt,
+                      first if layout == 3 else starts, row_len, threads)
         assert same_bits(wide[:, pad:pad + nrows], rows.T), (fmt, kind, nrows, row_len, layout)
         assert (bits(wide[:, :pad]) == bits(np.full(1, 7, DTYPES[fmt]))[0]).all()
         assert (bits(wide[:, pad + nrows:]) == bits(np.full(1, 7, DTYPES[fmt]))[0]).all()
@@ -706,6 +712,12 @@ def test_fill_columns_bad_arguments():
         _kernel.fill_columns(ro, *args)
     with pytest.raises(TypeError, match="itemsize"):
         _kernel.fill_columns(np.empty((3, 4), np.float64), *args)
+    int_args = args[:7]
+    for first in (-1, 2**62 - 11, 2**64):  # an int start: every index below 2**62
+        with pytest.raises(ValueError, match="2\\*\\*62"):
+            _kernel.fill_columns(np.empty((3, 4), np.float32), *int_args, first, 3)
+    with pytest.raises(TypeError, match="starts"):
+        _kernel.fill_columns(np.empty((3, 4), np.float32), *int_args, 1.5, 3)
     for fill in (stream.fill_columns,):  # the validated entry, same rules, clear errors
         with pytest.raises(ValueError, match="shape"):
             fill(np.empty((4, 3), np.float32), 1, 0, stream.normal(0.0, 1.0), "float32",
@@ -713,6 +725,12 @@ def test_fill_columns_bad_arguments():
         with pytest.raises(TypeError, match="dtype"):
             fill(np.empty((3, 4), np.int32), 1, 0, stream.normal(0.0, 1.0), "float32",
                  starts, 3)
+        with pytest.raises(ValueError, match="2\\*\\*62"):
+            fill(np.empty((3, 4), np.float32), 1, 0, stream.normal(0.0, 1.0), "float32",
+                 2**62 - 11, 3)
+        with pytest.raises(TypeError, match="starts"):
+            fill(np.empty((3, 4), np.float32), 1, 0, stream.normal(0.0, 1.0), "float32",
+                 np.int64(0), 3)
 
 
 @needs_kernel

@@ -163,3 +163,40 @@ def test_reported_plan_examples(dist, fmt, words):
     with pytest.raises(ValueError, match=f"overflow {fmt}") as info:
         stream.plan(0, 0, dist, fmt, (8,))
     assert words in str(info.value) and "largest value" in str(info.value)
+
+
+@st.composite
+def _blocks(draw):
+    """A shape of 1-5 axes, a block of it, a permutation of the leading axes, a run size."""
+    shape = tuple(draw(st.lists(st.integers(1, 7), min_size=1, max_size=5)))
+    block = tuple(draw(st.integers(1, s)) for s in shape)
+    offset = tuple(draw(st.integers(0, s - b)) for s, b in zip(shape, block))
+    order = draw(st.permutations(range(len(shape) - 1)))
+    return shape, offset, block, tuple(order), draw(st.sampled_from([1, 2, 3, 5, 8, 64, 1 << 16]))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(case=_blocks())
+def test_runs_and_column_runs_name_every_row_once_in_order(case):
+    """The row starts (built from outer sums of each axis' steps) against the flat index
+    of each element computed directly; runs come in order, none empty or over size;
+    continuing_start names the first row exactly when each row continues the last."""
+    shape, offset, block, order, per_run = case
+    p = stream.plan(3, 0, stream.normal(0.0, 1.0), "float32", shape, offset, block)
+    index = np.ravel_multi_index(np.indices(block) + np.reshape(offset, (-1,) + (1,) * len(shape)),
+                                 shape)  # flat index of each block element
+    heads = index[..., 0].transpose(order).ravel()  # first index of each row, in `order`
+
+    def joined(runs):
+        firsts, parts = zip(*runs)
+        sizes = [s.size for s in parts]
+        assert all(0 < n <= per_run for n in sizes)
+        assert list(firsts) == [sum(sizes[:i]) for i in range(len(sizes))]
+        return np.concatenate(parts)
+
+    assert (joined(p.column_runs(order, per_run)) == heads).all()
+    continuing = bool((np.diff(heads) == block[-1]).all())
+    assert p.continuing_start(order) == (int(heads[0]) if continuing else None)
+    rows = [(first, starts) for first, starts, _ in p.runs(per_run)]
+    row_len = next(iter(p.runs()))[2]
+    assert (joined((f // row_len, s) for f, s in rows) == index.ravel()[::row_len]).all()

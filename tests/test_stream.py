@@ -280,3 +280,21 @@ def test_truncated_general_never_on_or_outside_a_bound(lower, width, mean, stdde
             if fmt == "bfloat16" else out
         vals = vals.astype(np.float64)
         assert (vals > d.low).all() and (vals < d.high).all(), (name, vals.min(), vals.max())
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "float32", "float64", "int16"])
+@pytest.mark.parametrize("nrows,row_len", [(1, 7), (333, 2), (70001, 2), (50, 300)])
+def test_rows_from_one_int_start_are_the_continuing_rows(fmt, nrows, row_len, backend):
+    """fill_columns and fill_rows take one int start for rows that continue each other:
+    the same bits as the explicit starts, on every backend."""
+    dist = stream.uniform_int(-50, 50) if fmt == "int16" else stream.normal(0.5, 2.0)
+    dtype = np.uint16 if fmt == "bfloat16" else fmt
+    first = 12345
+    starts = np.arange(nrows, dtype=np.uint64) * np.uint64(row_len) + np.uint64(first)
+    explicit, given = (np.empty((row_len, nrows), dtype) for _ in range(2))
+    stream.fill_columns(explicit, 3, 1, dist, fmt, starts, row_len)
+    stream.fill_columns(given, 3, 1, dist, fmt, first, row_len)
+    assert (explicit.view(np.uint8) == given.view(np.uint8)).all()
+    rows = np.empty((nrows, row_len), dtype)
+    stream.fill_rows(rows, 3, 1, dist, fmt, first, row_len)
+    assert (np.ascontiguousarray(rows.T).view(np.uint8) == given.view(np.uint8)).all()

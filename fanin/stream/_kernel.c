@@ -16,6 +16,8 @@
  *     this process may use), and stops with KeyboardInterrupt on Ctrl-C.
  *     Like the reference, a row's first word index is starts[r] * (words per
  *     element) mod 2**64; blocks then count on within the row without wrapping.
+ *     starts may be one int instead: row r starts at starts + r * row_len (rows that
+ *     continue each other, e.g. a 2-d draw's), all indices below 2**62.
  * fill_columns(out, fmt, key, call, kind, params, ilow, nm1, starts, row_len, threads=None)
  *     fill with the rows written transposed: out, of shape (row_len, len(starts)) with
  *     contiguous rows (any distance apart), gets element t of row r at [t, r] (a
@@ -436,6 +438,7 @@ typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, cha
 typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *);
 typedef void (*fk_philox_fn)(const fk_params *, uint64_t, size_t, uint32_t *);
 typedef void (*fk_tile32_fn)(const uint32_t *, size_t, uint32_t *, size_t);
+typedef void (*fk_narrow_fn)(const char *, size_t, size_t, char *, size_t, size_t);
 
 #define FK_SUFFIX generic
 #include "_kernel_impl.h"
@@ -467,6 +470,7 @@ static fk_segment_fn fk_segment = segment_generic;
 static fk_words_fn fk_words = words_generic;
 static fk_philox_fn fk_philox_words = philox_words_generic;
 static fk_tile32_fn fk_tile32 = tile32_generic;
+static fk_narrow_fn fk_narrow = narrow_generic;
 static const char *fk_isa = "generic";
 
 static void
@@ -489,6 +493,7 @@ fk_pick_isa(void)
         fk_words = words_avx512;
         fk_philox_words = philox_words_avx512;
         fk_tile32 = tile32_avx512;
+        fk_narrow = narrow_avx512;
         fk_isa = "avx512";
     }
     else if (has2) {
@@ -496,6 +501,7 @@ fk_pick_isa(void)
         fk_words = words_avx2;
         fk_philox_words = philox_words_avx2;
         fk_tile32 = tile32_avx2;
+        fk_narrow = narrow_avx2;
         fk_isa = "avx2";
     }
 #else
@@ -510,7 +516,8 @@ fk_pick_isa(void)
 typedef struct {
     fk_params p;
     char *out;
-    const uint64_t *starts;
+    const uint64_t *starts; /* NULL: row r starts at first + r * row_len (rows continue) */
+    uint64_t first;
     size_t nrows, row_len, n;
     /* columns: out is the transpose, (row_len, nrows): element t of row r goes to
      * out[t * ld + r] (fill_columns), done in passes of `group` rows by `piece`
@@ -522,14 +529,23 @@ typedef struct {
     size_t positions;
 } fk_job;
 
-/* Does row r + 1 start at the word right after row r's last word? */
-static inline int
-fk_continues(const fk_job *J, size_t r)
+/* How many rows from r on (1 .. max) each start at the word right after the last
+ * word of the row before (the reference computes each row's first word mod 2**64,
+ * the rest unwrapped, so a row whose words wrap ends a run). Short rows make this
+ * a hot loop: constants hoisted, one exit. */
+static size_t
+fk_continuing(const fk_job *J, size_t r, size_t max)
 {
-    const uint64_t per = (uint64_t)J->p.per;
-    const uint64_t w0 = J->starts[r] * per, w1 = J->starts[r + 1] * per;
-    const uint64_t len = (uint64_t)J->row_len * per;
-    return w0 <= UINT64_MAX - len && w1 == w0 + len;
+    const uint64_t per = (uint64_t)J->p.per, len = (uint64_t)J->row_len * per;
+    if (!J->starts) return max;
+    const uint64_t *s = J->starts + r;
+    size_t k = 1;
+    while (k < max) {
+        const uint64_t w0 = s[k - 1] * per;
+        if (w0 > UINT64_MAX - len || s[k] * per != w0 + len) break;
+        k++;
+    }
+    return k;
 }
 
 /* Elements t, t + 1, ..., t + count - 1 of row r (with the rows after it that
@@ -539,7 +555,7 @@ fk_run_row(const fk_job *J, size_t r, size_t t, size_t count, char *dst)
 {
     /* the reference: row r's first word mod 2**64, then blocks counted on */
     const uint64_t per = (uint64_t)J->p.per;
-    uint64_t w0 = J->starts[r] * per;
+    uint64_t w0 = (J->starts ? J->starts[r] : J->first + r * (uint64_t)J->row_len) * per;
     uint64_t off = (w0 & 3u) + (uint64_t)t * per;
     fk_segment(&J->p, (w0 >> 2) + (off >> 2), (unsigned)(off & 3u), count, dst);
 }
@@ -564,8 +580,8 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
         if (end > b) end = b;
         /* extend through following rows that continue the stream's words (the
          * reference computes each row's first word mod 2**64, the rest unwrapped) */
-        while (end < b && end == (r + 1) * L && fk_continues(J, r)) {
-            r++;
+        if (end < b && end == (r + 1) * L) {
+            r += fk_continuing(J, r, (b - end + L - 1) / L + 1) - 1;
             end = (r + 1) * L;
             if (end > b) end = b;
         }
@@ -616,17 +632,21 @@ fk_plan_columns(fk_job *J)
 static void
 fk_fill_columns(const fk_job *J, size_t a, size_t b)
 {
-    FK_ALIGN(64) char buf[FK_COL_BYTES];
+    FK_ALIGN(64) char buf[FK_COL_BYTES + 64]; /* + 64: fk_narrow may read past the end */
     const size_t L = J->row_len, isz = (size_t)J->p.itemsize;
     for (size_t u = a; u < b; u++) {
         size_t t0 = u / J->ngroups * J->piece, r0 = u % J->ngroups * J->group;
         size_t g = J->nrows - r0 < J->group ? J->nrows - r0 : J->group;
         size_t tl = L - t0 < J->piece ? L - t0 : J->piece;
         for (size_t c = 0; c < g;) {
-            size_t c1 = c + 1; /* whole rows that continue each other: one run */
-            while (tl == L && c1 < g && fk_continues(J, r0 + c1 - 1)) c1++;
+            /* whole rows that continue each other: one run */
+            size_t c1 = c + (tl == L ? fk_continuing(J, r0 + c, g - c) : 1);
             fk_run_row(J, r0 + c, t0, (c1 - c) * tl, buf + c * tl * isz);
             c = c1;
+        }
+        if (tl < 16) {
+            fk_narrow(buf, tl, g, J->out + (t0 * J->ld + r0) * isz, J->ld, isz);
+            continue;
         }
         switch (isz) {
         case 1: FK_TRANSPOSE(uint8_t) break;
@@ -983,6 +1003,37 @@ fk_check_columns_out(PyArrayObject *out, Py_ssize_t row_len, npy_intp nrows, siz
     return 0;
 }
 
+#define FK_MAX_INDEX ((uint64_t)1 << 62)
+
+/* starts: a C-contiguous uint64 array (a row's first index each), or one int, the
+ * first row's, the others continuing it; nrows then follows from out's shape */
+static int
+fk_parse_starts(PyObject *obj, PyArrayObject *out, Py_ssize_t row_len, int columns, fk_job *J,
+                npy_intp *nrows)
+{
+    if (PyLong_Check(obj)) {
+        J->starts = NULL;
+        J->first = PyLong_AsUnsignedLongLong(obj);
+        if (J->first == (uint64_t)-1 && PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "starts must be an int in [0, 2**62)");
+            return -1;
+        }
+        if (columns) *nrows = PyArray_NDIM(out) == 2 ? PyArray_DIM(out, 1) : -1;
+        else *nrows = row_len ? PyArray_SIZE(out) / row_len : 0;
+        return 0;
+    }
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_UINT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) ||
+        !PyArray_ISALIGNED((PyArrayObject *)obj)) {
+        PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous numpy uint64 array "
+                        "or an int");
+        return -1;
+    }
+    J->starts = (const uint64_t *)PyArray_DATA((PyArrayObject *)obj);
+    *nrows = PyArray_SIZE((PyArrayObject *)obj);
+    return 0;
+}
+
 /* fill and fill_columns: the same arguments; columns: out holds the rows transposed */
 static PyObject *
 fk_fill_any(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int columns)
@@ -1010,30 +1061,27 @@ fk_fill_any(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int colu
                      (int)PyArray_ITEMSIZE(out), args[1]);
         return NULL;
     }
-    if (!PyArray_Check(starts_obj) || PyArray_TYPE((PyArrayObject *)starts_obj) != NPY_UINT64 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)starts_obj) ||
-        !PyArray_ISALIGNED((PyArrayObject *)starts_obj)) {
-        PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous numpy uint64 array");
-        return NULL;
-    }
-    PyArrayObject *starts = (PyArrayObject *)starts_obj;
     Py_ssize_t row_len = PyLong_AsSsize_t(args[9]);
     if (row_len == -1 && PyErr_Occurred()) return NULL;
     if (row_len < 0) {
         PyErr_SetString(PyExc_ValueError, "row_len must be >= 0");
         return NULL;
     }
-    npy_intp n = PyArray_SIZE(out), nrows = PyArray_SIZE(starts);
+    npy_intp n = PyArray_SIZE(out), nrows;
+    if (fk_parse_starts(starts_obj, out, row_len, columns, &J, &nrows) < 0) return NULL;
     if ((row_len != 0 && nrows > n / row_len) || (npy_intp)(nrows * row_len) != n) {
         PyErr_Format(PyExc_ValueError, "%zd rows of %zd elements do not fill an array of "
                      "%zd elements", (Py_ssize_t)nrows, row_len, (Py_ssize_t)n);
+        return NULL;
+    }
+    if (!J.starts && J.first > FK_MAX_INDEX - (uint64_t)n) {
+        PyErr_SetString(PyExc_ValueError, "element indices must stay below 2**62");
         return NULL;
     }
     J.ld = (size_t)nrows;
     if (columns && fk_check_columns_out(out, row_len, nrows, &J.ld) < 0) return NULL;
     if (n == 0) Py_RETURN_NONE;
     J.out = (char *)PyArray_DATA(out);
-    J.starts = (const uint64_t *)PyArray_DATA(starts);
     J.nrows = (size_t)nrows;
     J.row_len = (size_t)row_len;
     J.n = (size_t)n;

@@ -296,6 +296,65 @@ FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
 #endif
 }
 
+/* Short rows transposed: g rows of tl < 16 elements of isz bytes, back to back in
+ * src; element t of row c goes to dst[t * ld + c] (ld in elements). fill_columns'
+ * writes of short rows: each row of dst in one sweep, gathered 16 (AVX-512) or 8
+ * (AVX2) elements at a time. src must stay readable 2 bytes past its end (a 16-bit
+ * gather reads 32 bits). */
+static void
+FK(narrow)(const char *src, size_t tl, size_t g, char *dst, size_t ld, size_t isz)
+{
+    size_t done = 0; /* rows of src already written, in every row of dst */
+    if (tl == 1) { /* a column: the same elements in the same order */
+        memcpy(dst, src, g * isz);
+        return;
+    }
+#if defined(FK_ISA_AVX512)
+    if (tl == 2 && (isz == 4 || isz == 2)) {
+        /* a row is one lane of twice the size: its low half to dst's row 0, high to row 1 */
+        const size_t per = 32 / isz; /* pairs in a vector */
+        done = g / per * per;
+        for (size_t c = 0; c < done; c += per) {
+            __m512i v = _mm512_loadu_si512((const void *)(src + c * 2 * isz));
+            void *d0 = dst + c * isz, *d1 = dst + (ld + c) * isz;
+            if (isz == 4) {
+                _mm256_storeu_si256((__m256i *)d0, _mm512_cvtepi64_epi32(v));
+                _mm256_storeu_si256((__m256i *)d1, _mm512_cvtepi64_epi32(_mm512_srli_epi64(v, 32)));
+            }
+            else {
+                _mm256_storeu_si256((__m256i *)d0, _mm512_cvtepi32_epi16(v));
+                _mm256_storeu_si256((__m256i *)d1, _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+            }
+        }
+    }
+    else if (isz == 4 || isz == 2) {
+        const __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                11, 12, 13, 14, 15),
+                                              _mm512_set1_epi32((int)(tl * isz)));
+        done = g / 16 * 16;
+        for (size_t t = 0; t < tl; t++)
+            for (size_t c = 0; c < done; c += 16) {
+                __m512i v = _mm512_i32gather_epi32(at, (const void *)(src + (c * tl + t) * isz), 1);
+                char *d = dst + (t * ld + c) * isz;
+                if (isz == 4) _mm512_storeu_si512((void *)d, v);
+                else _mm256_storeu_si256((__m256i *)(void *)d, _mm512_cvtepi32_epi16(v));
+            }
+    }
+#elif defined(FK_ISA_AVX2)
+    if (isz == 4) {
+        const __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                              _mm256_set1_epi32((int)(tl * 4)));
+        done = g / 8 * 8;
+        for (size_t t = 0; t < tl; t++)
+            for (size_t c = 0; c < done; c += 8)
+                _mm256_storeu_si256((__m256i *)(void *)(dst + (t * ld + c) * 4),
+                                    _mm256_i32gather_epi32((const int *)(const void *)(src + (c * tl + t) * 4), at, 1));
+    }
+#endif
+    for (size_t t = 0; t < tl; t++)
+        for (size_t c = done; c < g; c++) memcpy(dst + (t * ld + c) * isz, src + (c * tl + t) * isz, isz);
+}
+
 #undef FK
 #undef FK_CAT
 #undef FK_CAT2

@@ -143,10 +143,10 @@ def _check_writable(out: object, fmt: str) -> np.ndarray:
 
 
 def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
-              starts: np.ndarray, row_len: int) -> None:
+              starts: np.ndarray | int, row_len: int) -> None:
     """Fill ``out`` with the stream values of explicit rows: element ``t`` of row ``r``
-    gets flat index ``starts[r] + t``. Validated, then run by the backend in use.
-    Most callers want :func:`fill`.
+    gets flat index ``starts[r] + t`` (``starts`` one int: rows continuing each other
+    from it). Validated, then run by the backend in use. Most callers want :func:`fill`.
 
     >>> from fanin.stream.kinds import normal
     >>> a = np.empty(6, np.float64); b = np.empty(4, np.float64)
@@ -158,6 +158,8 @@ def fill_rows(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str
     flat = check_out(out, fmt)
     check_rows(starts, row_len, flat.size)
     plan(key, call, dist, fmt, ())  # validates key, call, format and support
+    if type(starts) is int:  # continuing rows: one row
+        starts, row_len = np.array([starts], np.uint64), flat.size
     if flat.size:
         _ROWS[_backend](flat, key, call, dist, fmt, starts, row_len)
 
@@ -168,10 +170,12 @@ _COLUMN_CHUNK = 1 << 16
 
 
 def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: str,
-                 starts: np.ndarray, row_len: int) -> None:
+                 starts: np.ndarray | int, row_len: int) -> None:
     """:func:`fill_rows` with the rows written transposed: ``out[t, r]`` gets flat
     index ``starts[r] + t``. ``out`` has shape ``(row_len, len(starts))`` and
     contiguous rows, any distance apart (a block of columns of a wider array).
+    ``starts`` may be one int: row ``r`` then starts at ``starts + r * row_len``
+    (rows continuing each other, as a 2-D draw's do), and ``out.shape[1]`` rows.
 
     A torch-layout weight ``(out, in, *kernel)`` from its Keras-layout draw is such
     a write; the compiled kernel does it through a buffer that stays in cache, so
@@ -184,12 +188,16 @@ def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: 
     >>> fill_columns(cols, 1, 0, normal(0.0, 1.0), "float32", starts, 4)
     >>> bool((cols == rows.T).all())
     True
+    >>> fill_columns(cols, 1, 0, normal(0.0, 1.0), "float32", 0, 4)  # the same rows
+    >>> bool((cols == rows.T).all())
+    True
     """
     out = _check_writable(out, fmt)
-    check_rows(starts, row_len, starts.size * row_len)
-    if out.shape != (row_len, starts.size) or (out.size > 1 and starts.size > 1 and
-                                                out.strides[1] != out.itemsize):
-        raise ValueError(f"out must have shape (row_len, len(starts)) = {(row_len, starts.size)}"
+    nrows = out.shape[1] if type(starts) is int and out.ndim == 2 else np.size(starts)
+    check_rows(starts, row_len, nrows * row_len)
+    if out.shape != (row_len, nrows) or (out.size > 1 and nrows > 1 and
+                                         out.strides[1] != out.itemsize):
+        raise ValueError(f"out must have shape (row_len, len(starts)) = {(row_len, nrows)}"
                          f" with contiguous rows; got shape {out.shape}, strides {out.strides}.")
     plan(key, call, dist, fmt, ())  # validates key, call, format and support
     if out.size == 0:
@@ -201,13 +209,16 @@ def fill_columns(out: np.ndarray, key: int, call: int, dist: Distribution, fmt: 
         KERNEL.fill_columns(view, fmt, key, call, code, params, ilow, irange, starts, row_len)
         return
     step = max(1, _COLUMN_CHUNK // row_len)
-    tmp = np.empty(min(starts.size, step) * row_len, view.dtype)
-    for r in range(0, starts.size, step):
-        part = starts[r:r + step]
+    tmp = np.empty(min(nrows, step) * row_len, view.dtype)
+    for r in range(0, nrows, step):
+        if isinstance(starts, np.ndarray):
+            part = starts[r:r + step]
+        else:  # continuing rows from one int
+            part = (np.arange(r, min(nrows, r + step), dtype=np.uint64) * np.uint64(row_len)
+                    + np.uint64(starts))
         rows = tmp[:part.size * row_len]
         _ROWS[_backend](rows, key, call, dist, fmt, part, row_len)
         view[:, r:r + part.size] = rows.reshape(part.size, row_len).T
-
 
 def fill(out: np.ndarray, plan: Plan) -> None:
     """Fill the numpy array ``out`` (shape or size of ``plan.block``) with the plan's values.

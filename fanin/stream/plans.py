@@ -50,13 +50,19 @@ def check_key(name: str, value: object) -> None:
         raise ValueError(f"plan {name} must be an int in [0, 2**64), got {value!r}.")
 
 
-def check_rows(starts: np.ndarray, row_len: int, n: int) -> None:
-    """Explicit rows (``len(starts)`` rows of ``row_len``) that fill ``n`` elements,
-    every index below 2**62: the checks every backend shares."""
+def check_rows(starts: np.ndarray | int, row_len: int, n: int) -> None:
+    """Explicit rows (``len(starts)`` rows of ``row_len``, or from one int start rows
+    continuing each other) that fill ``n`` elements, every index below 2**62: the
+    checks every backend shares."""
     if type(row_len) is not int or row_len < 0:
         raise ValueError(f"row_len must be a non-negative int, got {row_len!r}.")
-    if starts.dtype != np.uint64 or starts.ndim != 1 or not starts.flags.c_contiguous:
-        raise TypeError("starts must be a 1-D C-contiguous numpy.uint64 array.")
+    if type(starts) is int:
+        if not 0 <= starts <= spec.MAX_INDEX - n:
+            raise ValueError("element indices must stay below 2**62.")
+        return
+    if (not isinstance(starts, np.ndarray) or starts.dtype != np.uint64 or starts.ndim != 1
+            or not starts.flags.c_contiguous):
+        raise TypeError("starts must be a 1-D C-contiguous numpy.uint64 array or an int.")
     if starts.size * row_len != n:
         raise ValueError(f"{starts.size} rows of {row_len} elements do not fill an array "
                          f"of {n} elements.")
@@ -131,19 +137,59 @@ class Plan:
         if self.size:
             yield from self._row_starts(order, self.size // self.block[-1], rows_per_run)
 
+    def continuing_start(self, order: Sequence[int]) -> int | None:
+        """The first row's flat index when the rows of :meth:`column_runs` in ``order``
+        continue each other (the block is one range of flat indices, its rows in
+        that order, as a 2-D draw's), else None.
+
+        >>> from fanin.stream.kinds import normal
+        >>> p = plan(7, 0, normal(0.0, 1.0), "float32", (2, 3, 4), (1, 0, 0), (1, 3, 4))
+        >>> p.continuing_start((0, 1)), p.continuing_start((1, 0))
+        (12, 12)
+        >>> plan(7, 0, normal(0.0, 1.0), "float32", (2, 3, 4)).continuing_start((1, 0)) is None
+        True
+        """
+        varying = [k for k in order if self.block[k] > 1]
+        if varying != sorted(varying):
+            return None
+        whole = range(varying[0] + 1, len(self.shape)) if varying else ()
+        if any(self.block[k] != self.shape[k] for k in whole):
+            return None
+        return sum(o * math.prod(self.shape[i + 1:]) for i, o in enumerate(self.offset))
+
     def _row_starts(self, axes: Sequence[int], nrows: int, rows_per_run: int,
                     ) -> Iterator[tuple[int, np.ndarray]]:
         """``(r0, starts)``: the flat first index of rows r0, r0 + 1, ... counted over
-        the block's ``axes`` in C order (the last fastest), ``rows_per_run`` at a time."""
+        the block's ``axes`` in C order (the last fastest), ``rows_per_run`` at a time.
+
+        Sums of each axis' index steps (outer sums, no division): the fastest axes
+        that fit a run together form ``inner``; the next axis is cut into pieces of
+        whole ``inner`` periods and the slower ones are counted one index at a time,
+        so every run but a piece's last holds at least half of ``rows_per_run`` rows."""
         strides = [math.prod(self.shape[i + 1:]) for i in range(len(self.shape))]
         base = sum(o * s for o, s in zip(self.offset, strides))
-        for r0 in range(0, nrows, rows_per_run):
-            rest = np.arange(r0, min(nrows, r0 + rows_per_run), dtype=np.uint64)
-            starts = np.full(rest.size, base, np.uint64)
-            for k in reversed(axes):  # the row's index along each axis, fastest first
-                rest, i = np.divmod(rest, np.uint64(self.block[k]))
-                starts += i * np.uint64(strides[k])
-            yield r0, starts
+
+        def steps(k: int, n: int) -> np.ndarray:  # the first n indices of axis k
+            return np.arange(n, dtype=np.uint64) * np.uint64(strides[k])
+
+        inner, j = np.zeros(1, np.uint64), len(axes)
+        while j and inner.size * self.block[axes[j - 1]] <= rows_per_run:
+            j -= 1
+            inner = np.add.outer(steps(axes[j], self.block[axes[j]]), inner).ravel()
+        if j == 0:
+            yield 0, inner + np.uint64(base)
+            return
+        cut = axes[j - 1]
+        per = min(self.block[cut], max(1, rows_per_run // inner.size))
+        ramp = steps(cut, per)
+        r0 = 0
+        for index in np.ndindex(*(self.block[k] for k in axes[:j - 1])):
+            first = base + sum(i * strides[k] for i, k in zip(index, axes))
+            for c in range(0, self.block[cut], per):
+                piece = ramp[:self.block[cut] - c] + np.uint64(first + c * strides[cut])
+                starts = np.add.outer(piece, inner).ravel()
+                yield r0, starts
+                r0 += starts.size
 
 
 def plan(key: int, call: int, dist: Distribution, fmt: str, shape: Sequence[int],

@@ -298,9 +298,11 @@ TRANSPOSE_BYTES = 4 << 20
 def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> None:
     """CPU: the draw's values written in place through a NumPy view (any strides).
 
-    A permuted identity, and a permuted stream draw whose Keras rows (the tensor's
-    dim 0) are long when the compiled kernel is in use, are written in one pass
-    (:meth:`Draw.fill_permuted`).
+    A permuted identity, and a permuted stream draw when the compiled kernel is in
+    use, are written in one pass (:meth:`Draw.fill_permuted`; the kernel transposes
+    through a buffer in cache). Measured on the Zen 4 host, float32, 8.4M elements,
+    against ``layout="keras"``: (2, 2**22) 1.28x here against 1.79x for the tiles
+    below, 4096 x 4096 1.49x either way.
     Other permuted targets are a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
     Tiles of whole rows of the tensor are copied in by torch's blocked transpose
     when the Keras block they need still has long rows (the stream runs over
@@ -313,7 +315,7 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
         draw.fill(view, offset)
         return
     direct = isinstance(draw, IdentityDraw) or (
-        isinstance(draw, StreamDraw) and stream.using_kernel() and out.shape[0] >= MIN_KERAS_ROW)
+        isinstance(draw, StreamDraw) and stream.using_kernel())
     if direct:  # one pass: the identity's transpose, or the kernel's transposing write
         draw.fill_permuted(view, axes, offset)
         return
