@@ -209,3 +209,28 @@ def test_fill_permuted_rejects_bad_axes():
         d.fill_permuted([[0.0] * 3] * 4, (1, 0))
     with pytest.raises(TypeError, match="dtype"):
         d.fill_permuted(np.empty((4, 3), np.int32), (1, 0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64", "float16"])
+def test_fill_nonzeros_over_zeros_is_fill(dtype):
+    """Property: zeros, then fill_nonzeros, give fill's bits for sparse draws (only
+    their non-zero elements written) and for any other draw, on native, strided,
+    byte-swapped and bfloat16-as-uint16 targets."""
+    rng = np.random.default_rng(len(dtype))
+    for trial in range(40):
+        shape = tuple(int(s) for s in rng.integers(1, 12, 2))
+        init = (fanin.Identity(gain=float(rng.uniform(-3, 3))), fanin.Constant(0.25),
+                fanin.LecunNormal(seed=trial))[trial % 3]
+        d = init.draw(shape, dtype)
+        assert d.sparse == isinstance(init, fanin.Identity)
+        offset = tuple(int(rng.integers(0, s)) for s in shape)
+        block = tuple(int(rng.integers(1, s - o + 1)) for s, o in zip(shape, offset))
+        want = d.block(offset, block)
+        kind = trial % 4
+        dt = (d.numpy_dtype.newbyteorder() if kind == 1 and dtype != "bfloat16" else
+              np.uint16 if kind == 2 and dtype == "bfloat16" else d.numpy_dtype)
+        out = np.zeros((2 * block[0], block[1]), dt)[::2] if kind == 3 else np.zeros(block, dt)
+        assert d.fill_nonzeros(out, offset) is out
+        values = out.view(d.numpy_dtype) if out.dtype == np.uint16 else out.astype(d.numpy_dtype)
+        assert np.array_equal(np.ascontiguousarray(values).view(np.uint8),
+                              want.view(np.uint8)), (init, kind)

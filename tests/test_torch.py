@@ -747,9 +747,9 @@ def test_eye_dirac_constant_equal_torch():
                            torch.nn.init.eye_(torch.empty(3, 5, dtype=dt))), dt
         assert torch.equal(ft.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2),
                            torch.nn.init.dirac_(torch.empty(6, 3, 3, 3, dtype=dt), 2)), dt
-    view = torch.zeros(8, 6)[:, ::2]  # written in tiles, through _write_draw
+    view = torch.full((8, 6), 7.0)[:, ::2]  # strided: zeroed by torch, then the diagonal
     assert torch.equal(ft.eye_(view), torch.eye(8, 3))
-    perm = torch.zeros(6, 3, 3, 3).permute(0, 1, 3, 2)
+    perm = torch.full((6, 3, 3, 3), 7.0).permute(0, 1, 3, 2)
     assert torch.equal(ft.dirac_(perm, 3), torch.nn.init.dirac_(torch.zeros(6, 3, 3, 3), 3))
     want = ft.sparse_(torch.empty(50, 7), 0.3, seed=1)
     with ft.write.staged_on_cpu():  # the device route of every draw kind

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 import torch
 
 import fanin
 from fanin import dtypes, stream
-from fanin.draws import Draw, IdentityDraw, ConstantDraw, StreamDraw
+from fanin.draws import Draw, IdentityDraw, ConstantDraw, StreamDraw, fill_value, set_elements
 from fanin.torch.write import (apply_initializer, check_generator, check_tensor, is_meta,
                                keras_shape, resolve_seed, stream_draw, warn_empty, write_draw)
 
@@ -441,18 +441,29 @@ class DiracDraw(Draw):
     """``dirac_``'s ones (channel d of each group at input d, kernel centre), zeros elsewhere."""
 
     groups: int = field(kw_only=True)
+    sparse: ClassVar[bool] = True
 
-    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
-        out.fill(0)
+    def fill_nonzeros(self, out: np.ndarray, offset: Any = None) -> np.ndarray:
+        """The block's ones alone (any strides)."""
+        start, _, _ = self._check_out(out, offset)
+        set_elements(out, self._ones(start, out.shape), 1, self.numpy_dtype)
+        return out
+
+    def _ones(self, offset: tuple, shape: tuple) -> tuple:
+        """Indices, within the block, of its ones."""
         per_group = self.shape[0] // self.groups
         count = min(per_group, self.shape[1])
         channel = np.tile(np.arange(count), self.groups)
         out_channel = np.repeat(np.arange(self.groups), count) * per_group + channel
         ones = [out_channel, channel] + [np.full_like(channel, n // 2) for n in self.shape[2:]]
         inside = np.ones(channel.shape, bool)
-        for index, start, n in zip(ones, offset, out.shape):
+        for index, start, n in zip(ones, offset, shape):
             inside &= (index >= start) & (index < start + n)
-        out[tuple(index[inside] - start for index, start in zip(ones, offset))] = 1
+        return tuple(index[inside] - start for index, start in zip(ones, offset))
+
+    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
+        fill_value(out, 0)
+        out[self._ones(offset, out.shape)] = 1
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
