@@ -1369,17 +1369,19 @@ def test_cuda_generator_and_rules():
 
 
 def test_sparse_zero_rows_are_a_stable_sorts_first():
-    """Property: smallest_per_column (one partition per column) marks exactly the rows a
-    stable argsort puts first, ties included (few distinct keys force many ties)."""
-    from fanin.torch.nn_init import smallest_per_column
+    """Property: smallest_per_row marks exactly the columns a stable argsort puts first,
+    ties included (few distinct keys force many ties), whether the row's k-th key
+    comes from its keys under the cut, the whole row, or both kinds of rows at once."""
+    from fanin.torch.nn_init import smallest_per_row
 
     rng = np.random.default_rng(0)
-    for trial in range(500):
-        rows, cols = (int(x) for x in rng.integers(1, 30, 2))
-        keys = (rng.integers(0, 1 + trial % 5, (rows, cols)).astype(float) if trial % 2
-                else rng.random((rows, cols)))
-        k = int(rng.integers(0, rows + 1))
+    for trial in range(600):
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(1, 30 if trial % 3 else 300))
+        distinct = 1 + trial % 7
+        keys = (rng.integers(0, distinct, (rows, cols)) / distinct if trial % 2
+                else rng.random((rows, cols)) ** rng.choice([0.2, 1.0, 3.0], (rows, 1)))
+        k = int(rng.integers(0, cols + 1)) if trial % 4 else int(rng.integers(0, 1 + cols // 10))
         want = np.zeros((rows, cols), bool)
-        first = np.argsort(keys, axis=0, kind="stable")[:k]
-        want[first, np.broadcast_to(np.arange(cols), first.shape)] = True
-        assert (smallest_per_column(keys, k) == want).all(), (rows, cols, k)
+        first = np.argsort(keys, axis=1, kind="stable")[:, :k]
+        want[np.broadcast_to(np.arange(rows)[:, None], first.shape), first] = True
+        assert (smallest_per_row(keys, k) == want).all(), (rows, cols, k)

@@ -377,24 +377,51 @@ class SparseDraw(Draw):
     def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
         self.values.fill(out, offset)
         (r0, c0), (nr, nc) = offset, out.shape
-        keys = StreamDraw(self.shape, "float64", key=self.values.key, call=1,
-                          distribution=stream.uniform(0.0, 1.0)).block((0, c0), (self.shape[0], nc))
-        out[smallest_per_column(keys, self.zeros_per_column)[r0:r0 + nr]] = 0
+        keys = np.empty((nc, self.shape[0]))  # column c0 + j's keys in row j: contiguous
+        StreamDraw(self.shape, "float64", key=self.values.key, call=1,
+                   distribution=stream.uniform(0.0, 1.0)).fill_permuted(keys, (1, 0), (0, c0))
+        out[smallest_per_row(keys, self.zeros_per_column)[:, r0:r0 + nr].T] = 0
 
 
-def smallest_per_column(keys: np.ndarray, k: int) -> np.ndarray:
-    """Mask of each column's ``k`` smallest keys, ties to the lower row (what a stable
-    sort's first ``k`` are), from one partition per column: the k-th smallest key,
-    every key below it, and as many of the keys equal to it as are still wanted."""
+def smallest_per_row(keys: np.ndarray, k: int) -> np.ndarray:
+    """Mask of each row's ``k`` smallest keys, ties to the lower column (what a stable
+    sort's first ``k`` are): the k-th smallest key, every key below it, and as many
+    of the keys equal to it as are still wanted."""
     if k <= 0:
         return np.zeros(keys.shape, bool)
-    kth = np.partition(keys, k - 1, axis=0)[k - 1:k]
+    kth = kth_smallest_per_row(keys, k)[:, None]
     below = keys < kth
     at = keys == kth
-    if np.count_nonzero(at) == keys.shape[1]:  # no ties: the k-th key is the only one equal
+    if np.count_nonzero(at) == keys.shape[0]:  # no ties: the k-th key is the only one equal
         return below | at
-    wanted = k - below.sum(axis=0, keepdims=True)
-    return below | (at & (np.cumsum(at, axis=0) <= wanted))
+    wanted = k - below.sum(axis=1, keepdims=True)
+    return below | (at & (np.cumsum(at, axis=1) <= wanted))
+
+
+def kth_smallest_per_row(keys: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k``-th smallest key (1 <= k <= row length).
+
+    For keys uniform on [0, 1), a row's keys under ``cut`` number k + 6 sqrt(k) + 6
+    on average: more than k but for a 6-sigma event. Only those are partitioned
+    (measured 1024 x 1024, k = 103: 5.0 ms against 9.1 ms for a partition of every
+    key); a row with fewer under the cut (any keys, any distribution) is partitioned
+    whole, so the result never depends on the keys being uniform."""
+    rows, n = keys.shape
+    cut = (k + 6 * math.sqrt(k) + 6) / n
+    if cut > 0.5:  # most keys would be kept: partition them all
+        return np.partition(keys, k - 1, axis=1)[:, k - 1]
+    under = keys < cut
+    counts = np.count_nonzero(under, axis=1)
+    width = max(k, int(counts.max()))
+    # the keys under the cut, row by row, packed into rows of `width` padded with inf
+    at = np.repeat(np.arange(rows) * width - (np.cumsum(counts) - counts), counts)
+    packed = np.full(rows * width, np.inf)
+    packed[np.arange(at.size) + at] = keys[under]
+    kth = np.partition(packed.reshape(rows, width), k - 1, axis=1)[:, k - 1]
+    short = counts < k
+    if short.any():
+        kth[short] = np.partition(keys[short], k - 1, axis=1)[:, k - 1]
+    return kth
 
 
 def eye_(tensor: torch.Tensor) -> torch.Tensor:
