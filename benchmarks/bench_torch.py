@@ -82,7 +82,7 @@ UNSEEDED = SAME_OP
 #: Costly on both sides for reasons other than the stream (QR, sorting): small tensors.
 SMALL = ("orthogonal_", "sparse_")
 #: The layout case: torch-layout shapes whose Keras twin differs.
-LAYOUT_SHAPES = [(2, 2**22), (4096, 4096), (256, 256, 3, 3)]
+LAYOUT_SHAPES = [(2, 2**22), (16, 2**20), (4096, 4096), (256, 256, 3, 3)]
 
 
 def fmt(value):

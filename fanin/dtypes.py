@@ -68,6 +68,10 @@ def _unknown(dtype: object) -> TypeError:
     return TypeError(f"Unknown dtype: {dtype!r} (of type {type(dtype).__name__}).")
 
 
+#: Names already worked out, by (type, spelling): a hot path of every small call.
+_NAMES: dict[tuple[type, object], str] = {}
+
+
 def dtype_name(dtype: DTypeLike) -> str:
     """Canonical numpy-style name of any supported dtype spelling.
 
@@ -79,6 +83,21 @@ def dtype_name(dtype: DTypeLike) -> str:
     """
     if dtype is None:
         return _floatx
+    key = (type(dtype), dtype)  # the type too: np.dtype("float64") == "float", but
+    try:                          # dtype_name("float") is "float32"
+        return _NAMES[key]
+    except (KeyError, TypeError):  # new, or unhashable
+        pass
+    name = _dtype_name(dtype)
+    if len(_NAMES) < 1024:
+        try:
+            _NAMES[key] = name
+        except TypeError:
+            pass
+    return name
+
+
+def _dtype_name(dtype: DTypeLike) -> str:
     if isinstance(dtype, str):
         key = dtype.strip().lower()
         for prefix in ("torch.", "tf.", "jnp.", "np.", "numpy."):
