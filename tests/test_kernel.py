@@ -695,6 +695,22 @@ def test_fill_columns_is_the_transposed_fill(fmt, kind, threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("fmt", stream.INT_FORMATS)
+def test_fill_columns_integer_formats(fmt):
+    """Integer formats (1 to 8 bytes, 2 or 4 words an element) through the same passes:
+    rows apart from each other, and continuing rows given by one int start."""
+    dist = stream.uniform_int(-3, 100) if fmt.startswith("int") else stream.uniform_int(0, 200)
+    for nrows, row_len in COLUMN_SHAPES:
+        for starts in (np.arange(nrows, dtype=np.uint64) * np.uint64(3 * row_len), 12):
+            rows = np.empty((nrows, row_len), fmt)
+            with stream.set_backend("reference"):
+                stream.fill_rows(rows, 9, 4, dist, fmt, starts, row_len)
+            out = np.full((row_len, nrows), 7, fmt)
+            kfill_columns(out, 9, 4, dist, fmt, starts, row_len)
+            assert np.array_equal(out, rows.T), (fmt, nrows, row_len, type(starts))
+
+
+@needs_kernel
 def test_fill_columns_bad_arguments():
     code, params, ilow, nm1 = stream.kernel_args(stream.normal(0.0, 1.0), "float32")
     starts = np.arange(4, dtype=np.uint64) * np.uint64(3)
@@ -743,5 +759,7 @@ import numpy as np
 import test_kernel as t
 for fmt in t.DTYPES:
     t.check_columns(fmt, "normal", np.random.default_rng(len(fmt)), threads=2)
+for fmt in t.stream.INT_FORMATS:
+    t.test_fill_columns_integer_formats(fmt)
 print("ok")
 """)
