@@ -438,6 +438,7 @@ typedef void (*fk_segment_fn)(const fk_params *, uint64_t, unsigned, size_t, cha
 typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *);
 typedef void (*fk_philox_fn)(const fk_params *, uint64_t, size_t, uint32_t *);
 typedef void (*fk_tile32_fn)(const uint32_t *, size_t, uint32_t *, size_t);
+typedef void (*fk_tile64_fn)(const uint64_t *, size_t, uint64_t *, size_t);
 typedef void (*fk_narrow_fn)(const char *, size_t, size_t, char *, size_t, size_t);
 
 #define FK_SUFFIX generic
@@ -470,6 +471,7 @@ static fk_segment_fn fk_segment = segment_generic;
 static fk_words_fn fk_words = words_generic;
 static fk_philox_fn fk_philox_words = philox_words_generic;
 static fk_tile32_fn fk_tile32 = tile32_generic;
+static fk_tile64_fn fk_tile64 = tile64_generic;
 static fk_narrow_fn fk_narrow = narrow_generic;
 static const char *fk_isa = "generic";
 
@@ -493,6 +495,7 @@ fk_pick_isa(void)
         fk_words = words_avx512;
         fk_philox_words = philox_words_avx512;
         fk_tile32 = tile32_avx512;
+        fk_tile64 = tile64_avx512;
         fk_narrow = narrow_avx512;
         fk_isa = "avx512";
     }
@@ -501,6 +504,7 @@ fk_pick_isa(void)
         fk_words = words_avx2;
         fk_philox_words = philox_words_avx2;
         fk_tile32 = tile32_avx2;
+        fk_tile64 = tile64_avx2;
         fk_narrow = narrow_avx2;
         fk_isa = "avx2";
     }
@@ -611,6 +615,14 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
             if (sizeof(T) == 4 && ce - cb == 16 && te - tb == 16) {                      \
                 fk_tile32((const uint32_t *)(const void *)s, tl, (uint32_t *)(void *)d,  \
                           J->ld);                                                        \
+                continue;                                                                \
+            }                                                                            \
+            if (sizeof(T) == 8 && ce - cb == 16 && te - tb == 16) { /* four 8 x 8 */     \
+                for (size_t q = 0; q < 4; q++)                                           \
+                    fk_tile64((const uint64_t *)(const void *)s + (q >> 1) * 8 * tl +    \
+                              (q & 1) * 8, tl,                                           \
+                              (uint64_t *)(void *)d + (q & 1) * 8 * J->ld + (q >> 1) * 8, \
+                              J->ld);                                                    \
                 continue;                                                                \
             }                                                                            \
             for (size_t t = 0; t < te - tb; t++)                                         \

@@ -296,6 +296,24 @@ FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
 #endif
 }
 
+/* An 8x8 tile of 64-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
+ * (strides in elements). fill_columns' float64 (and 64-bit integer) writes. */
+static void
+FK(tile64)(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
+{
+#if defined(FK_ISA_AVX512)
+    __m512d a[8], c[8];
+    FK_UNROLL
+    for (int r = 0; r < 8; r++) a[r] = _mm512_loadu_pd((const void *)(src + r * sstride));
+    FK(transpose8_pd)(a, c);
+    FK_UNROLL
+    for (int k = 0; k < 8; k++) _mm512_storeu_pd((void *)(dst + k * dstride), c[k]);
+#else
+    for (size_t c = 0; c < 8; c++)
+        for (size_t r = 0; r < 8; r++) dst[c * dstride + r] = src[r * sstride + c];
+#endif
+}
+
 /* Short rows transposed: g rows of tl < 16 elements of isz bytes, back to back in
  * src; element t of row c goes to dst[t * ld + c] (ld in elements). fill_columns'
  * writes of short rows: each row of dst in one sweep, gathered 16 (AVX-512) or 8
