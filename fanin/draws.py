@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
@@ -123,8 +122,9 @@ class Draw(BitwiseEquality):
     dtype: str
     fans: tuple[int, int] | None = field(default=None, kw_only=True)
     #: Most elements are zero (an identity, a Dirac kernel): a caller may zero the
-    #: target with its own fast fill, then call :meth:`fill_nonzeros`.
-    sparse: ClassVar[bool] = False
+    #: target with its own fast fill, then call :meth:`fill_nonzeros`. A class
+    #: attribute, not annotated: a dataclass would list it among the fields.
+    sparse = False
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -312,7 +312,7 @@ class IdentityDraw(Draw):
     """
 
     gain: float = field(kw_only=True)
-    sparse: ClassVar[bool] = True
+    sparse = True
 
     def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
                       offset: ShapeLike | None = None) -> np.ndarray:

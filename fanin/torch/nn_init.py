@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -481,7 +481,7 @@ class DiracDraw(Draw):
     """``dirac_``'s ones (channel d of each group at input d, kernel centre), zeros elsewhere."""
 
     groups: int = field(kw_only=True)
-    sparse: ClassVar[bool] = True
+    sparse = True
 
     def fill_nonzeros(self, out: np.ndarray, offset: Any = None) -> np.ndarray:
         """The block's ones alone (any strides)."""
