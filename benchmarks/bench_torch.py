@@ -125,13 +125,14 @@ def bench_functions(shape, dtypes, repeat):
     return rows
 
 
-def bench_layout(repeat):
+def bench_layout(dtypes, repeat):
     rows = []
-    for shape in LAYOUT_SHAPES:
-        t = torch.zeros(shape)
-        keras = best_of(lambda: ft.lecun_normal_(t, seed=1, layout="keras"), repeat)
-        torch_layout = best_of(lambda: ft.lecun_normal_(t, seed=1), repeat)
-        rows.append(("x".join(map(str, shape)), torch_layout, keras))
+    for dtype in dtypes:
+        for shape in LAYOUT_SHAPES:
+            t = torch.zeros(shape, dtype=getattr(torch, dtype))
+            keras = best_of(lambda: ft.lecun_normal_(t, seed=1, layout="keras"), repeat)
+            torch_layout = best_of(lambda: ft.lecun_normal_(t, seed=1), repeat)
+            rows.append((dtype, "x".join(map(str, shape)), torch_layout, keras))
     return rows
 
 
@@ -174,12 +175,12 @@ def print_functions(rows):
 
 
 def print_layout(rows):
-    print("\n## torch layout against Keras layout: `lecun_normal_`, float32 "
+    print("\n## torch layout against Keras layout: `lecun_normal_` "
           "(best time, ms)\n")
-    print("| shape | torch layout | layout=\"keras\" | ratio | target |")
-    print("|---|---|---|---|---|")
-    for shape, t, k in rows:
-        print(f"| {shape} | {t * 1e3:.1f} | {k * 1e3:.1f} | {t / k:.2f}x | "
+    print("| dtype | shape | torch layout | layout=\"keras\" | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    for dtype, shape, t, k in rows:
+        print(f"| {dtype} | {shape} | {t * 1e3:.1f} | {k * 1e3:.1f} | {t / k:.2f}x | "
               f"1.5x{'' if t / k <= 1.5 else ' (missed)'} |")
 
 
@@ -209,7 +210,7 @@ def main(argv=None):
           f"kernel {'built' if fanin.stream.kernel_available() else 'NOT built'})")
     rows = bench_functions(shape, args.dtypes.split(","), args.repeat)
     print_functions(rows)
-    layout = bench_layout(args.repeat)
+    layout = bench_layout(args.dtypes.split(","), args.repeat)
     print_layout(layout)
     count, mod_rows = bench_module(d_model, layers, max(1, args.repeat - 1))
     print_module(count, mod_rows)

@@ -439,6 +439,7 @@ typedef void (*fk_words_fn)(const fk_params *, const uint32_t *, size_t, char *)
 typedef void (*fk_philox_fn)(const fk_params *, uint64_t, size_t, uint32_t *);
 typedef void (*fk_tile32_fn)(const uint32_t *, size_t, uint32_t *, size_t);
 typedef void (*fk_tile64_fn)(const uint64_t *, size_t, uint64_t *, size_t);
+typedef void (*fk_tile16_fn)(const uint16_t *, size_t, uint16_t *, size_t);
 typedef void (*fk_narrow_fn)(const char *, size_t, size_t, char *, size_t, size_t);
 
 #define FK_SUFFIX generic
@@ -472,6 +473,7 @@ static fk_words_fn fk_words = words_generic;
 static fk_philox_fn fk_philox_words = philox_words_generic;
 static fk_tile32_fn fk_tile32 = tile32_generic;
 static fk_tile64_fn fk_tile64 = tile64_generic;
+static fk_tile16_fn fk_tile16 = tile16_generic;
 static fk_narrow_fn fk_narrow = narrow_generic;
 static const char *fk_isa = "generic";
 
@@ -496,6 +498,7 @@ fk_pick_isa(void)
         fk_philox_words = philox_words_avx512;
         fk_tile32 = tile32_avx512;
         fk_tile64 = tile64_avx512;
+        fk_tile16 = tile16_avx512;
         fk_narrow = narrow_avx512;
         fk_isa = "avx512";
     }
@@ -505,6 +508,7 @@ fk_pick_isa(void)
         fk_philox_words = philox_words_avx2;
         fk_tile32 = tile32_avx2;
         fk_tile64 = tile64_avx2;
+        fk_tile16 = tile16_avx2;
         fk_narrow = narrow_avx2;
         fk_isa = "avx2";
     }
@@ -614,6 +618,11 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
             const T *s = (const T *)(const void *)buf + cb * tl + tb;                    \
             if (sizeof(T) == 4 && ce - cb == 16 && te - tb == 16) {                      \
                 fk_tile32((const uint32_t *)(const void *)s, tl, (uint32_t *)(void *)d,  \
+                          J->ld);                                                        \
+                continue;                                                                \
+            }                                                                            \
+            if (sizeof(T) == 2 && ce - cb == 16 && te - tb == 16) {                      \
+                fk_tile16((const uint16_t *)(const void *)s, tl, (uint16_t *)(void *)d,  \
                           J->ld);                                                        \
                 continue;                                                                \
             }                                                                            \

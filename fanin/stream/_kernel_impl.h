@@ -255,18 +255,15 @@ FK(philox_words)(const fk_params *P, uint64_t b, size_t nb, uint32_t *W)
     }
 }
 
-/* A 16x16 tile of 32-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
- * (strides in elements). fill_columns' transposed writes. */
-static void
-FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
-{
 #if defined(FK_ISA_AVX512)
-    /* 32-bit then 64-bit unpacks within 128-bit lanes leave vector 4m + k holding, in
-     * lane j, column 4j + k of rows 4m .. 4m + 3; two rounds of 128-bit lane shuffles
-     * gather each column's four lanes. 64 shuffles per 256 elements. */
-    __m512i a[16], b[16];
-    FK_UNROLL
-    for (int r = 0; r < 16; r++) a[r] = _mm512_loadu_si512((const void *)(src + r * sstride));
+/* 16 vectors of 16 32-bit lanes transposed in registers: a[c] gets lane c of each.
+ * 32-bit then 64-bit unpacks within 128-bit lanes leave vector 4m + k holding, in
+ * lane j, column 4j + k of rows 4m .. 4m + 3; two rounds of 128-bit lane shuffles
+ * gather each column's four lanes. 64 shuffles per 256 elements. */
+static FK_INLINE void
+FK(transpose16)(__m512i a[16])
+{
+    __m512i b[16];
     FK_UNROLL
     for (int i = 0; i < 8; i++) {
         b[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
@@ -285,11 +282,48 @@ FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
         __m512i x1 = _mm512_shuffle_i32x4(a[k], a[4 + k], 0xDD);   /* lanes 1, 3 | 1, 3 */
         __m512i y0 = _mm512_shuffle_i32x4(a[8 + k], a[12 + k], 0x88);
         __m512i y1 = _mm512_shuffle_i32x4(a[8 + k], a[12 + k], 0xDD);
-        _mm512_storeu_si512((void *)(dst + (size_t)k * dstride), _mm512_shuffle_i32x4(x0, y0, 0x88));
-        _mm512_storeu_si512((void *)(dst + (size_t)(4 + k) * dstride), _mm512_shuffle_i32x4(x1, y1, 0x88));
-        _mm512_storeu_si512((void *)(dst + (size_t)(8 + k) * dstride), _mm512_shuffle_i32x4(x0, y0, 0xDD));
-        _mm512_storeu_si512((void *)(dst + (size_t)(12 + k) * dstride), _mm512_shuffle_i32x4(x1, y1, 0xDD));
+        b[k] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+        b[4 + k] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+        b[8 + k] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+        b[12 + k] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
     }
+    FK_UNROLL
+    for (int c = 0; c < 16; c++) a[c] = b[c];
+}
+#endif
+
+/* A 16x16 tile of 32-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
+ * (strides in elements). fill_columns' transposed writes. */
+static void
+FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
+{
+#if defined(FK_ISA_AVX512)
+    __m512i a[16];
+    FK_UNROLL
+    for (int r = 0; r < 16; r++) a[r] = _mm512_loadu_si512((const void *)(src + r * sstride));
+    FK(transpose16)(a);
+    FK_UNROLL
+    for (int c = 0; c < 16; c++) _mm512_storeu_si512((void *)(dst + c * dstride), a[c]);
+#else
+    for (size_t c = 0; c < 16; c++)
+        for (size_t r = 0; r < 16; r++) dst[c * dstride + r] = src[r * sstride + c];
+#endif
+}
+
+/* The same for 16-bit elements (bfloat16, float16): widened to 32 bits, transposed,
+ * narrowed back (16 + 64 + 16 shuffles per 256 elements). */
+static void
+FK(tile16)(const uint16_t *src, size_t sstride, uint16_t *dst, size_t dstride)
+{
+#if defined(FK_ISA_AVX512)
+    __m512i a[16];
+    FK_UNROLL
+    for (int r = 0; r < 16; r++)
+        a[r] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(src + r * sstride)));
+    FK(transpose16)(a);
+    FK_UNROLL
+    for (int c = 0; c < 16; c++)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + c * dstride), _mm512_cvtepi32_epi16(a[c]));
 #else
     for (size_t c = 0; c < 16; c++)
         for (size_t r = 0; r < 16; r++) dst[c * dstride + r] = src[r * sstride + c];
