@@ -1371,7 +1371,8 @@ def test_cuda_generator_and_rules():
 def test_sparse_zero_rows_are_a_stable_sorts_first():
     """Property: smallest_per_row marks exactly the columns a stable argsort puts first,
     ties included (few distinct keys force many ties), whether the row's k-th key
-    comes from its keys under the cut, the whole row, or both kinds of rows at once."""
+    comes from the keys in its window, the whole row, or both kinds of rows at once
+    (125 window cases, 81 of them with rows partitioned whole)."""
     from fanin.torch.nn_init import smallest_per_row
 
     rng = np.random.default_rng(0)
