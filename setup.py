@@ -68,11 +68,11 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-def _stream_version():
-    """STREAM_VERSION from fanin/stream/spec.py (its one source), without importing fanin."""
+def _spec(pattern):
+    """A number from fanin/stream/spec.py (its one source), without importing fanin."""
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "fanin", "stream", "spec.py"), encoding="utf-8") as f:
-        return re.search(r"^STREAM_VERSION = (\d+)$", f.read(), re.M).group(1)
+        return re.search(pattern, f.read(), re.M).group(1)
 
 
 def _extensions():
@@ -90,7 +90,9 @@ def _extensions():
                      "fanin/stream/_kernel_avx512.h", "fanin/stream/_tables.h",
                      "fanin/stream/spec.py"],
             include_dirs=[numpy.get_include()],
-            define_macros=[("_GNU_SOURCE", None), ("FK_STREAM_VERSION", _stream_version())],
+            define_macros=[("_GNU_SOURCE", None),
+                           ("FK_STREAM_VERSION", _spec(r"^STREAM_VERSION = (\d+)$")),
+                           ("FK_MAX_INDEX_BITS", _spec(r"^MAX_INDEX = 1 << (\d+)$"))],
             optional=True,
         )
     ]

@@ -72,6 +72,10 @@
 #ifndef FK_STREAM_VERSION
 #error "build with -DFK_STREAM_VERSION=<fanin.stream.STREAM_VERSION> (setup.py does)"
 #endif
+#ifndef FK_MAX_INDEX_BITS
+#error "build with -DFK_MAX_INDEX_BITS=<log2 of fanin.stream.spec.MAX_INDEX> (setup.py does)"
+#endif
+#define FK_MAX_INDEX ((uint64_t)1 << FK_MAX_INDEX_BITS)
 
 /* ---------------------------------------------------------------------------- */
 /* Constants and parameters                                                       */
@@ -471,9 +475,10 @@ typedef void (*fk_narrow_fn)(const char *, size_t, size_t, char *, size_t, size_
 static fk_segment_fn fk_segment = segment_generic;
 static fk_words_fn fk_words = words_generic;
 static fk_philox_fn fk_philox_words = philox_words_generic;
-static fk_tile32_fn fk_tile32 = tile32_generic;
-static fk_tile64_fn fk_tile64 = tile64_generic;
-static fk_tile16_fn fk_tile16 = tile16_generic;
+/* register tiles for fill_columns' transposes: AVX-512 only (NULL: scalar copies) */
+static fk_tile32_fn fk_tile32 = NULL;
+static fk_tile64_fn fk_tile64 = NULL;
+static fk_tile16_fn fk_tile16 = NULL;
 static fk_narrow_fn fk_narrow = narrow_generic;
 static const char *fk_isa = "generic";
 
@@ -506,9 +511,6 @@ fk_pick_isa(void)
         fk_segment = segment_avx2;
         fk_words = words_avx2;
         fk_philox_words = philox_words_avx2;
-        fk_tile32 = tile32_avx2;
-        fk_tile64 = tile64_avx2;
-        fk_tile16 = tile16_avx2;
         fk_narrow = narrow_avx2;
         fk_isa = "avx2";
     }
@@ -544,8 +546,8 @@ typedef struct {
 static size_t
 fk_continuing(const fk_job *J, size_t r, size_t max)
 {
+    if (!J->starts) return max; /* one int start: every row continues the last */
     const uint64_t per = (uint64_t)J->p.per, len = (uint64_t)J->row_len * per;
-    if (!J->starts) return max;
     const uint64_t *s = J->starts + r;
     size_t k = 1;
     while (k < max) {
@@ -607,33 +609,41 @@ fk_fill_range(const fk_job *J, size_t a, size_t b)
 #define FK_COL_BYTES ((size_t)64 << 10)
 #define FK_COL_MIN 64
 
-/* buf holds g rows of tl elements; they go to out[(t0 + t) * ld + r0 + c]. 32-bit
- * elements in 16x16 tiles (fk_tile32), the rest and other sizes one at a time in
- * 16x16 blocks (the buffer's reads stay in a few cache lines). */
+/* A full 16x16 block of isz-byte elements (src rows sstride apart, dst rows dstride
+ * apart) transposed in the ISA's register tiles; 0 when it has none for this size. */
+static int
+fk_tile_block(const char *src, size_t sstride, char *dst, size_t dstride, size_t isz)
+{
+    if (isz == 2 && fk_tile16) {
+        fk_tile16((const uint16_t *)(const void *)src, sstride, (uint16_t *)(void *)dst, dstride);
+        return 1;
+    }
+    if (isz == 4 && fk_tile32) {
+        fk_tile32((const uint32_t *)(const void *)src, sstride, (uint32_t *)(void *)dst, dstride);
+        return 1;
+    }
+    if (isz == 8 && fk_tile64) { /* four 8 x 8 */
+        for (size_t q = 0; q < 4; q++)
+            fk_tile64((const uint64_t *)(const void *)src + (q >> 1) * 8 * sstride + (q & 1) * 8,
+                      sstride, (uint64_t *)(void *)dst + (q & 1) * 8 * dstride + (q >> 1) * 8,
+                      dstride);
+        return 1;
+    }
+    return 0;
+}
+
+/* buf holds g rows of tl elements; they go to out[(t0 + t) * ld + r0 + c], in 16x16
+ * blocks (the buffer's reads stay in a few cache lines): register tiles where the
+ * ISA has them, else, and for partial blocks, one element at a time. */
 #define FK_TRANSPOSE(T)                                                                  \
     for (size_t tb = 0; tb < tl; tb += 16)                                               \
         for (size_t cb = 0; cb < g; cb += 16) {                                          \
             size_t ce = cb + 16 < g ? cb + 16 : g, te = tb + 16 < tl ? tb + 16 : tl;     \
             T *d = (T *)(void *)(J->out + ((t0 + tb) * J->ld + r0 + cb) * sizeof(T));     \
             const T *s = (const T *)(const void *)buf + cb * tl + tb;                    \
-            if (sizeof(T) == 4 && ce - cb == 16 && te - tb == 16) {                      \
-                fk_tile32((const uint32_t *)(const void *)s, tl, (uint32_t *)(void *)d,  \
-                          J->ld);                                                        \
+            if (ce - cb == 16 && te - tb == 16 &&                                        \
+                fk_tile_block((const char *)s, tl, (char *)d, J->ld, sizeof(T)))         \
                 continue;                                                                \
-            }                                                                            \
-            if (sizeof(T) == 2 && ce - cb == 16 && te - tb == 16) {                      \
-                fk_tile16((const uint16_t *)(const void *)s, tl, (uint16_t *)(void *)d,  \
-                          J->ld);                                                        \
-                continue;                                                                \
-            }                                                                            \
-            if (sizeof(T) == 8 && ce - cb == 16 && te - tb == 16) { /* four 8 x 8 */     \
-                for (size_t q = 0; q < 4; q++)                                           \
-                    fk_tile64((const uint64_t *)(const void *)s + (q >> 1) * 8 * tl +    \
-                              (q & 1) * 8, tl,                                           \
-                              (uint64_t *)(void *)d + (q & 1) * 8 * J->ld + (q >> 1) * 8, \
-                              J->ld);                                                    \
-                continue;                                                                \
-            }                                                                            \
             for (size_t t = 0; t < te - tb; t++)                                         \
                 for (size_t c = 0; c < ce - cb; c++) d[t * J->ld + c] = s[c * tl + t];    \
         }
@@ -1023,8 +1033,6 @@ fk_check_columns_out(PyArrayObject *out, Py_ssize_t row_len, npy_intp nrows, siz
     if (row_len > 1) *ld = (size_t)(s0 / isz);
     return 0;
 }
-
-#define FK_MAX_INDEX ((uint64_t)1 << 62)
 
 /* starts: a C-contiguous uint64 array (a row's first index each), or one int, the
  * first row's, the others continuing it; nrows then follows from out's shape */

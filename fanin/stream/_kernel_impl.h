@@ -256,6 +256,8 @@ FK(philox_words)(const fk_params *P, uint64_t b, size_t nb, uint32_t *W)
 }
 
 #if defined(FK_ISA_AVX512)
+/* fill_columns' register tiles (other ISAs copy element by element) */
+
 /* 16 vectors of 16 32-bit lanes transposed in registers: a[c] gets lane c of each.
  * 32-bit then 64-bit unpacks within 128-bit lanes leave vector 4m + k holding, in
  * lane j, column 4j + k of rows 4m .. 4m + 3; two rounds of 128-bit lane shuffles
@@ -290,24 +292,18 @@ FK(transpose16)(__m512i a[16])
     FK_UNROLL
     for (int c = 0; c < 16; c++) a[c] = b[c];
 }
-#endif
 
 /* A 16x16 tile of 32-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
  * (strides in elements). fill_columns' transposed writes. */
 static void
 FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
 {
-#if defined(FK_ISA_AVX512)
     __m512i a[16];
     FK_UNROLL
     for (int r = 0; r < 16; r++) a[r] = _mm512_loadu_si512((const void *)(src + r * sstride));
     FK(transpose16)(a);
     FK_UNROLL
     for (int c = 0; c < 16; c++) _mm512_storeu_si512((void *)(dst + c * dstride), a[c]);
-#else
-    for (size_t c = 0; c < 16; c++)
-        for (size_t r = 0; r < 16; r++) dst[c * dstride + r] = src[r * sstride + c];
-#endif
 }
 
 /* The same for 16-bit elements (bfloat16, float16): widened to 32 bits, transposed,
@@ -315,7 +311,6 @@ FK(tile32)(const uint32_t *src, size_t sstride, uint32_t *dst, size_t dstride)
 static void
 FK(tile16)(const uint16_t *src, size_t sstride, uint16_t *dst, size_t dstride)
 {
-#if defined(FK_ISA_AVX512)
     __m512i a[16];
     FK_UNROLL
     for (int r = 0; r < 16; r++)
@@ -324,10 +319,6 @@ FK(tile16)(const uint16_t *src, size_t sstride, uint16_t *dst, size_t dstride)
     FK_UNROLL
     for (int c = 0; c < 16; c++)
         _mm256_storeu_si256((__m256i *)(void *)(dst + c * dstride), _mm512_cvtepi32_epi16(a[c]));
-#else
-    for (size_t c = 0; c < 16; c++)
-        for (size_t r = 0; r < 16; r++) dst[c * dstride + r] = src[r * sstride + c];
-#endif
 }
 
 /* An 8x8 tile of 64-bit elements transposed: dst[c * dstride + r] = src[r * sstride + c]
@@ -335,18 +326,14 @@ FK(tile16)(const uint16_t *src, size_t sstride, uint16_t *dst, size_t dstride)
 static void
 FK(tile64)(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
 {
-#if defined(FK_ISA_AVX512)
     __m512d a[8], c[8];
     FK_UNROLL
     for (int r = 0; r < 8; r++) a[r] = _mm512_loadu_pd((const void *)(src + r * sstride));
     FK(transpose8_pd)(a, c);
     FK_UNROLL
     for (int k = 0; k < 8; k++) _mm512_storeu_pd((void *)(dst + k * dstride), c[k]);
-#else
-    for (size_t c = 0; c < 8; c++)
-        for (size_t r = 0; r < 8; r++) dst[c * dstride + r] = src[r * sstride + c];
-#endif
 }
+#endif /* FK_ISA_AVX512 */
 
 /* Short rows transposed: g rows of tl < 16 elements of isz bytes, back to back in
  * src; element t of row c goes to dst[t * ld + c] (ld in elements). fill_columns'
