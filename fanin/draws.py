@@ -40,7 +40,7 @@ from fanin.shapes import ShapeLike
 from fanin.stream.identity import BitwiseEquality
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
-           "TILE_BYTES", "tiles", "fill_value", "set_elements"]
+           "TILE_BYTES", "tiles"]
 
 #: Largest temporary, in bytes (half the 16 MiB temporary budget of docs/design.md: a copy may need as
 #: much again), that draws use to write into arrays they cannot
@@ -83,20 +83,20 @@ def tiles(shape: Sequence[int], max_elements: int, offset: Sequence[int] | None 
                    (1,) * axis + (n,) + shape[axis + 1:])
 
 
-def fill_value(out: np.ndarray, value: object) -> None:
+def _fill_value(out: np.ndarray, value: object) -> None:
     """``out.fill(value)`` as the value's bits through an unsigned view of the same
     size: the same bits, and a plain integer fill (NumPy's fill of an ml_dtypes
     bfloat16 array costs about 3.5x a uint16 fill).
 
     >>> import ml_dtypes
-    >>> a = np.empty(3, ml_dtypes.bfloat16); fill_value(a, 1.5); a.tolist()
+    >>> a = np.empty(3, ml_dtypes.bfloat16); _fill_value(a, 1.5); a.tolist()
     [1.5, 1.5, 1.5]
     """
     unsigned = np.dtype(f"u{out.dtype.itemsize}")
     out.view(unsigned).fill(np.array(value, out.dtype).view(unsigned))
 
 
-def set_elements(out: np.ndarray, index: tuple[np.ndarray, ...], value: object,
+def _set_elements(out: np.ndarray, index: tuple[np.ndarray, ...], value: object,
                  dtype: np.dtype) -> None:
     """``out[index] = value``, the value rounded to ``dtype`` (out's values, which ``out``
     may hold as uint16 bits of bfloat16 or in the other byte order), any strides."""
@@ -122,8 +122,9 @@ class Draw(BitwiseEquality):
     dtype: str
     fans: tuple[int, int] | None = field(default=None, kw_only=True)
     #: Most elements are zero (an identity, a Dirac kernel): a caller may zero the
-    #: target with its own fast fill, then call :meth:`fill_nonzeros`. A class
-    #: attribute, not annotated: a dataclass would list it among the fields.
+    #: target with its own fast fill, then call :meth:`fill_nonzeros`. Such a draw
+    #: defines ``_nonzeros`` instead of ``_fill_block``. A class attribute, not
+    #: annotated: a dataclass would list it among the fields.
     sparse = False
 
     @property
@@ -204,8 +205,20 @@ class Draw(BitwiseEquality):
 
     def fill_nonzeros(self, out: np.ndarray, offset: ShapeLike | None = None) -> np.ndarray:
         """:meth:`fill` for an ``out`` that already holds zeros: a :attr:`sparse` draw
-        writes only its non-zero elements; any other draw writes everything."""
-        return self.fill(out, offset)
+        writes only its non-zero elements (any strides); any other draw writes
+        everything."""
+        if not self.sparse:
+            return self.fill(out, offset)
+        start, _, _ = self._check_out(out, offset)
+        index, value = self._nonzeros(start, out.shape)
+        _set_elements(out, index, value, self.numpy_dtype)
+        return out
+
+    def _nonzeros(self, offset: tuple[int, ...], shape: tuple[int, ...],
+                  ) -> tuple[tuple[np.ndarray, ...], object]:
+        """A sparse draw's non-zero elements in a block: (their indices within it, their
+        value)."""
+        raise NotImplementedError
 
     def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
                       offset: ShapeLike | None = None) -> np.ndarray:
@@ -235,7 +248,11 @@ class Draw(BitwiseEquality):
         return axes
 
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
-        raise NotImplementedError
+        if not self.sparse:
+            raise NotImplementedError
+        _fill_value(out, 0)
+        index, value = self._nonzeros(offset, out.shape)
+        out[index] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,7 +317,7 @@ class ConstantDraw(Draw):
     value: object = field(kw_only=True)
 
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
-        fill_value(out, self.value)
+        _fill_value(out, self.value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -325,22 +342,12 @@ class IdentityDraw(Draw):
         transposed = IdentityDraw(self.shape[::-1], self.dtype, fans=self.fans, gain=self.gain)
         return transposed.fill(out, start[::-1])
 
-    def fill_nonzeros(self, out: np.ndarray, offset: ShapeLike | None = None) -> np.ndarray:
-        """The block's diagonal elements alone (any strides)."""
-        start, _, _ = self._check_out(out, offset)
-        set_elements(out, self._diagonal(start, out.shape), self.gain, self.numpy_dtype)
-        return out
-
-    def _diagonal(self, offset: tuple[int, ...], shape: tuple[int, ...],
-                  ) -> tuple[np.ndarray, ...]:
-        """Indices, within the block, of its elements on the diagonal."""
+    def _nonzeros(self, offset: tuple[int, ...], shape: tuple[int, ...],
+                  ) -> tuple[tuple[np.ndarray, ...], object]:
+        """The block's diagonal elements and the gain."""
         (r0, c0), (rows, cols) = offset, shape
         i = np.arange(max(r0, c0), min(r0 + rows, c0 + cols))
-        return i - r0, i - c0
-
-    def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
-        fill_value(out, 0)
-        out[self._diagonal(offset, out.shape)] = self.gain
+        return (i - r0, i - c0), self.gain
 
 
 @dataclass(frozen=True, eq=False)

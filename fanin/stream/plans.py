@@ -155,7 +155,15 @@ class Plan:
         whole = range(varying[0] + 1, len(self.shape)) if varying else ()
         if any(self.block[k] != self.shape[k] for k in whole):
             return None
-        return sum(o * math.prod(self.shape[i + 1:]) for i, o in enumerate(self.offset))
+        return self._first_index()
+
+    def _strides(self) -> list[int]:
+        """Flat indices from one index of each axis to the next (C order)."""
+        return [math.prod(self.shape[i + 1:]) for i in range(len(self.shape))]
+
+    def _first_index(self) -> int:
+        """The flat index of the block's first element."""
+        return sum(o * s for o, s in zip(self.offset, self._strides()))
 
     def _row_starts(self, axes: Sequence[int], nrows: int, rows_per_run: int,
                     ) -> Iterator[tuple[int, np.ndarray]]:
@@ -166,8 +174,7 @@ class Plan:
         that fit a run together form ``inner``; the next axis is cut into pieces of
         whole ``inner`` periods and the slower ones are counted one index at a time,
         so every run but a piece's last holds at least half of ``rows_per_run`` rows."""
-        strides = [math.prod(self.shape[i + 1:]) for i in range(len(self.shape))]
-        base = sum(o * s for o, s in zip(self.offset, strides))
+        strides, base = self._strides(), self._first_index()
 
         def steps(k: int, n: int) -> np.ndarray:  # the first n indices of axis k
             return np.arange(n, dtype=np.uint64) * np.uint64(strides[k])

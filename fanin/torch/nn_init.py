@@ -21,7 +21,7 @@ import torch
 
 import fanin
 from fanin import dtypes, stream
-from fanin.draws import Draw, IdentityDraw, ConstantDraw, StreamDraw, fill_value, set_elements
+from fanin.draws import Draw, IdentityDraw, ConstantDraw, StreamDraw
 from fanin.torch.write import (apply_initializer, check_generator, check_tensor, is_meta,
                                keras_shape, resolve_seed, stream_draw, warn_empty, write_draw)
 
@@ -482,14 +482,8 @@ class DiracDraw(Draw):
     groups: int = field(kw_only=True)
     sparse = True
 
-    def fill_nonzeros(self, out: np.ndarray, offset: Any = None) -> np.ndarray:
-        """The block's ones alone (any strides)."""
-        start, _, _ = self._check_out(out, offset)
-        set_elements(out, self._ones(start, out.shape), 1, self.numpy_dtype)
-        return out
-
-    def _ones(self, offset: tuple, shape: tuple) -> tuple:
-        """Indices, within the block, of its ones."""
+    def _nonzeros(self, offset: tuple, shape: tuple) -> tuple[tuple[np.ndarray, ...], object]:
+        """The block's ones: their indices within it."""
         per_group = self.shape[0] // self.groups
         count = min(per_group, self.shape[1])
         channel = np.tile(np.arange(count), self.groups)
@@ -498,11 +492,7 @@ class DiracDraw(Draw):
         inside = np.ones(channel.shape, bool)
         for index, start, n in zip(ones, offset, shape):
             inside &= (index >= start) & (index < start + n)
-        return tuple(index[inside] - start for index, start in zip(ones, offset))
-
-    def _fill_block(self, out: np.ndarray, offset: tuple) -> None:
-        fill_value(out, 0)
-        out[self._ones(offset, out.shape)] = 1
+        return tuple(index[inside] - start for index, start in zip(ones, offset)), 1
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
