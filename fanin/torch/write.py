@@ -54,7 +54,7 @@ import torch
 import fanin
 from fanin import dtypes, seeds, shapes, stream
 from fanin.stream.torch import fill_plan  # the torch-ops port of the stream: imported here only
-from fanin.draws import TILE_BYTES, ConstantDraw, Draw, IdentityDraw, StreamDraw, tiles
+from fanin.draws import TILE_BYTES, ConstantDraw, Draw, StreamDraw, tiles
 from fanin.torch import dtensor
 
 __all__ = ["keras_shape", "resolve_seed", "fill_with_torch_ops", "write_draw", "fill_rows_",
@@ -300,9 +300,9 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
 
     A sparse draw (identity, Dirac) is torch's ``zero_`` (on every core, where NumPy's
     fill takes one) and then its non-zero elements.
-    A permuted identity, and a permuted stream draw when the compiled kernel is in
-    use, are written in one pass (:meth:`Draw.fill_permuted`; the kernel transposes
-    through a buffer in cache). Measured on the Zen 4 host, float32, 8.4M elements,
+    A permuted stream draw, when the compiled kernel is in use, is written in one
+    pass (:meth:`Draw.fill_permuted`; the kernel transposes through a buffer in
+    cache). Measured on the Zen 4 host, float32, 8.4M elements,
     against ``layout="keras"``: (2, 2**22) 1.28x here against 1.79x for the tiles
     below, 4096 x 4096 1.49x either way.
     Other permuted targets are a block transpose, in tiles of :data:`TRANSPOSE_BYTES`.
@@ -320,9 +320,7 @@ def _fill_host(out: torch.Tensor, draw: Draw, offset: Shape, axes: Shape) -> Non
     if not axes:
         draw.fill(view, offset)
         return
-    direct = isinstance(draw, IdentityDraw) or (
-        isinstance(draw, StreamDraw) and stream.using_kernel())
-    if direct:  # one pass: the identity's transpose, or the kernel's transposing write
+    if isinstance(draw, StreamDraw) and stream.using_kernel():  # the kernel's transposing write
         draw.fill_permuted(view, axes, offset)
         return
     limit = max(1, TRANSPOSE_BYTES // out.element_size())
