@@ -38,6 +38,7 @@ import numpy as np
 from fanin import dtypes, shapes, stream
 from fanin.shapes import ShapeLike
 from fanin.stream.identity import BitwiseEquality
+from fanin.stream.plans import check_key
 
 __all__ = ["Draw", "StreamDraw", "ConstantDraw", "IdentityDraw", "OrthogonalDraw",
            "TILE_BYTES", "tiles"]
@@ -280,6 +281,29 @@ class StreamDraw(Draw):
     def _fill_block(self, out: np.ndarray, offset: tuple[int, ...]) -> None:
         stream.fill(out, stream.plan(self.key, self.call, self.distribution, self.dtype,
                                      self.shape, offset, out.shape))
+
+    def fill(self, out: np.ndarray, offset: ShapeLike | None = None) -> np.ndarray:
+        """:meth:`Draw.fill`; a whole tensor into a native C-contiguous ``out`` (the
+        common case: a framework's own weight) is one prepared kernel call
+        (:func:`fanin.stream.whole_fill`), without building a plan: the small-call
+        path, where checks, not values, are the cost."""
+        if not self._whole_native(out, offset):
+            return super().fill(out, offset)
+        check_key("key", self.key)  # what the plan would check; the shape is out's
+        check_key("call", self.call)
+        stream.whole_fill(self.distribution, self.dtype).into(out, self.key, self.call)
+        return out
+
+    def _whole_native(self, out: object, offset: ShapeLike | None) -> bool:
+        """``out`` is the whole tensor (offset absent or zeros), C-contiguous, writable,
+        of the draw's own dtype (or bfloat16 as uint16) in native byte order."""
+        if not (isinstance(out, np.ndarray) and out.shape == self.shape
+                and out.flags.c_contiguous and out.flags.writeable):
+            return False
+        if offset is not None and (not isinstance(offset, tuple) or any(offset)):
+            return False
+        dt = self.numpy_dtype
+        return out.dtype == dt or (self.dtype == "bfloat16" and out.dtype == np.uint16)
 
     def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
                       offset: ShapeLike | None = None) -> np.ndarray:

@@ -127,6 +127,38 @@ def test_fill_converts_byte_order_and_strides_but_never_reinterprets(fmt, backen
         d.fill([[0.0] * 4] * 6)
 
 
+@pytest.mark.parametrize("fmt", FLOATS + ["int32", "uint8"])
+def test_whole_tensor_fill_equals_the_planned_fill(fmt, backend):
+    """``fill`` of a whole native C-contiguous target takes one prepared call
+    (``stream.whole_fill``); any other offset spelling or target takes the plan. Both
+    give the block's bits, for every backend and format."""
+    init = fanin.RandomUniform(0, 200, seed=3) if fmt in ("int32", "uint8") else fanin.RandomNormal(seed=3)
+    d = init.draw((5, 7), fmt)
+    want = d.block((0, 0), (5, 7))
+    for offset in (None, (0, 0), [0, 0]):
+        out = np.full((5, 7), 1, d.numpy_dtype)
+        assert d.fill(out, offset) is out
+        assert np.array_equal(bits(out), bits(want))
+    if fmt == "bfloat16":
+        raw = np.zeros((5, 7), np.uint16)
+        assert np.array_equal(d.fill(raw), want.view(np.uint16))
+    # prepared once per (distribution, format, backend): the backend in use does the work
+    assert stream.whole_fill(d.distribution, fmt).backend == backend
+
+
+def test_whole_tensor_fill_checks_key_and_call_and_changes_nothing_on_error():
+    dist = stream.normal(0.0, 1.0)
+    for key, call in ((-1, 0), (1 << 64, 0), (0, -1), (0, 1.0)):
+        d = draws.StreamDraw((3,), "float32", key=key, call=call, distribution=dist)
+        out = np.full(3, 7.0, np.float32)
+        with pytest.raises(ValueError, match="key|call"):
+            d.fill(out)
+        assert (out == 7.0).all()
+    bad = draws.StreamDraw((3,), "float16", key=0, call=0, distribution=stream.uniform(1e6, 2e6))
+    with pytest.raises(ValueError, match="float16"):
+        bad.fill(np.zeros(3, np.float16))
+
+
 def test_stream_fill_refuses_reinterpretation():
     p32 = stream.plan(0, 0, stream.normal(0.0, 1.0), "float32", (4,))
     with pytest.raises(TypeError, match="int32"):

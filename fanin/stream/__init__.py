@@ -45,7 +45,7 @@ from fanin.stream.numpy import fill_reference_rows, philox4x32, words  # noqa: F
 from fanin.stream.kernel import fill_kernel_rows, kernel_args  # noqa: F401
 from fanin.stream.backends import (  # noqa: F401
     BACKENDS, WholeFill, fill, fill_columns, fill_rows, get_backend, kernel_available, set_backend,
-    using_kernel,
+    using_kernel, whole_fill,
 )
 
 __all__ = [
@@ -53,5 +53,5 @@ __all__ = [
     "uniform_int", "normal", "truncated_normal", "philox4x32", "seed_to_key",
     "words_per_element", "clamp_bounds", "words", "kernel_args", "check_format", "Plan",
     "plan", "fill", "fill_rows", "fill_columns", "fill_reference_rows", "fill_kernel_rows",
-    "set_backend", "get_backend", "using_kernel", "kernel_available",
+    "set_backend", "get_backend", "using_kernel", "kernel_available", "WholeFill", "whole_fill",
 ]

@@ -13,6 +13,7 @@ False
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from typing import Callable
@@ -26,7 +27,7 @@ from fanin.stream.kinds import Distribution
 from fanin.stream.plans import Plan, check_rows, plan
 
 __all__ = ["BACKENDS", "set_backend", "get_backend", "using_kernel",
-           "kernel_available", "check_out", "fill", "fill_rows", "fill_columns", "WholeFill"]
+           "kernel_available", "check_out", "fill", "fill_rows", "fill_columns", "WholeFill", "whole_fill"]
 
 #: fill_rows-style functions on validated arguments, by backend name.
 _ROWS: dict[str, Callable[..., None]] = {"reference": fill_reference_rows}
@@ -296,3 +297,21 @@ class WholeFill:
             KERNEL.fill(flat, self.fmt, key, call, *self._kernel, _WHOLE, flat.size)
         else:
             self._rows(flat, key, call, self.dist, self.fmt, _WHOLE, flat.size)
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_fill(dist: Distribution, fmt: str, backend: str) -> WholeFill:
+    return WholeFill(dist, fmt)  # built for ``backend``, the one in use
+
+
+def whole_fill(dist: Distribution, fmt: str) -> WholeFill:
+    """The :class:`WholeFill` of ``dist`` in ``fmt`` for the backend in use, made once
+    (distributions hash by their bits): what a library call filling a whole tensor
+    uses, so that it checks and prepares nothing again. Raises ``ValueError`` as
+    :func:`plan` does.
+
+    >>> from fanin.stream.kinds import normal
+    >>> whole_fill(normal(0.0, 1.0), "float32") is whole_fill(normal(0.0, 1.0), "float32")
+    True
+    """
+    return _whole_fill(dist, fmt, _backend)

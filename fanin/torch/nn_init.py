@@ -131,7 +131,7 @@ def _fill_own(tensor: torch.Tensor, make_dist: Callable[[], stream.Distribution]
     check_generator(generator)
     name = dtypes.float_dtype(tensor.dtype)
     dist = make_dist()
-    stream.plan(0, 0, dist, name, ())  # the stream's own checks of the values for this format
+    stream.whole_fill(dist, name)  # the stream's own checks for this format (made once)
     if is_meta(tensor) or tensor.numel() == 0:
         return tensor
     draw = stream_draw(resolve_seed(seed, generator), tensor.shape, name, dist)
