@@ -17,6 +17,7 @@ and ``fill`` are built on it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -188,7 +189,7 @@ class Initializer:
             raise TypeError(f"{cls.__name__}.from_config expects a dict, got "
                             f"{type(config).__name__}.")
         config = {k: v for k, v in config.items() if k != "dtype"}
-        accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        accepted = list(_config_keys(cls))
         unknown = sorted(str(k) for k in config if k not in accepted)
         if unknown:
             raise TypeError(f"{cls.__name__} config has unknown keys {unknown}; accepted "
@@ -198,6 +199,14 @@ class Initializer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+@functools.lru_cache(maxsize=256)
+def _config_keys(cls: type) -> tuple[str, ...]:
+    """The keys ``cls.from_config`` accepts: its constructor's parameters (looked up
+    once per class: ``inspect.signature`` costs tens of microseconds, and frameworks
+    rebuild initializers from configs per weight)."""
+    return tuple(p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs"))
 
 
 # --------------------------------------------------------------------------- #

@@ -198,13 +198,35 @@ def test_dispatched_operator_equals_the_eager_route(dtype):
             got = fill(torch.zeros(12, 10, dtype=dtype))
         assert "fanin.fill.default" in seen.ops
         assert same(got, want)
+        # parameters (nn.Parameter: no dispatch of its own) take the direct route too
+        param = torch.nn.Parameter(torch.zeros(12, 10, dtype=dtype))
+        assert same(fill(param).detach(), want)
+
+
+def test_parameters_take_the_direct_route(monkeypatch):
+    """A plain parameter, as init_module_ writes them, never pays the dispatcher and
+    the draw's encoding (~80 us a parameter); a tensor subclass does."""
+    from fanin.torch import write
+
+    encoded, encode = [], write.encode_draw
+    monkeypatch.setattr(write, "encode_draw", lambda d: encoded.append(d) or encode(d))
+    ft.init_module_(torch.nn.Linear(5, 3), seed=0)
+    assert encoded == []
+
+    class Tagged(torch.Tensor):  # a subclass that dispatches: the operator route
+        pass
+
+    ft.normal_(torch.zeros(4).as_subclass(Tagged), seed=0)
+    assert len(encoded) == 1
 
 
 def test_writes_bump_autograd_versions_and_keep_parameters_leaves():
-    p = torch.nn.Parameter(torch.zeros(4, 3))
-    version = p._version
-    ft.glorot_uniform_(p, seed=0)
-    assert p._version > version and p.is_leaf and p.requires_grad and p.grad is None
+    for write in (lambda p: ft.glorot_uniform_(p, seed=0), lambda p: ft.normal_(p, seed=0),
+                  lambda p: ft.eye_(p), lambda p: ft.constant_(p, 2.0)):
+        p = torch.nn.Parameter(torch.zeros(4, 3))
+        version = p._version
+        write(p)
+        assert p._version > version and p.is_leaf and p.requires_grad and p.grad is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
