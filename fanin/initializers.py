@@ -189,7 +189,7 @@ class Initializer:
             raise TypeError(f"{cls.__name__}.from_config expects a dict, got "
                             f"{type(config).__name__}.")
         config = {k: v for k, v in config.items() if k != "dtype"}
-        accepted = list(_config_keys(cls))
+        accepted = list(_config_keys(cast(type, cls)))
         unknown = sorted(str(k) for k in config if k not in accepted)
         if unknown:
             raise TypeError(f"{cls.__name__} config has unknown keys {unknown}; accepted "
