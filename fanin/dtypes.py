@@ -7,6 +7,7 @@ recognised by their names.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -184,6 +185,7 @@ def _info(name: str) -> Any:
     return np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt) if dt.kind in "fc" else None
 
 
+@functools.lru_cache(maxsize=None)  # one entry per dtype name
 def max_value(name: str) -> float:
     """The largest finite value of a numeric dtype.
 
@@ -215,9 +217,11 @@ def fit(value: Any, name: str, what: str) -> bool | int | float | complex:
     elif dt.kind == "c":
         return complex(value)
     else:
-        with np.errstate(over="ignore"):
-            rounded = np.asarray(float(value)).astype(dt)
-        if not math.isfinite(value) or np.isfinite(rounded):
-            return float(value)
+        number = float(value)
+        if not math.isfinite(number) or abs(number) <= max_value(name):
+            return number  # a finite value within the range never rounds to infinity
+        with np.errstate(over="ignore"):  # just beyond the largest value: may round to it
+            if np.isfinite(np.asarray(number).astype(dt)):
+                return number
     raise ValueError(f"{what} {value!r} does not fit dtype {name} (it would overflow "
                      "or be rounded away).")

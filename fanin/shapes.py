@@ -31,6 +31,8 @@ def normalize_shape(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
     >>> normalize_shape([2, np.int64(3)])
     (2, 3)
     """
+    if isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape):
+        return tuple(shape)  # already ints (torch.Size too): the per-weight common case
     if hasattr(shape, "as_list"):  # tf.TensorShape
         shape = shape.as_list()
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):  # callers' mistakes

@@ -105,3 +105,26 @@ def test_integers_beyond_float_range_name_the_parameter(name, data, value):
 def test_reported_overflow_examples(make):
     with pytest.raises(ValueError, match="float64 range"):
         make()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(dtype=st.sampled_from(["float16", "bfloat16", "float32"]),
+       ulps=st.floats(-4.0, 4.0), sign=st.sampled_from([1.0, -1.0]))
+def test_float_parameters_fit_exactly_when_they_do_not_round_to_infinity(dtype, ulps, sign):
+    """``dtypes.fit`` accepts a float value exactly when the dtype rounds it to a finite
+    value: around the largest finite value (a fast range check inside it, NumPy's
+    rounding just beyond) the answer is NumPy's own."""
+    from fanin import dtypes
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dt = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    top = float(ml_dtypes.finfo(dt).max)
+    spacing = top - float(np.nextafter(np.asarray(top, dt), np.asarray(0, dt)))
+    value = sign * (top + ulps * spacing)  # from 4 below to 4 beyond the largest
+    with np.errstate(over="ignore"):
+        finite = bool(np.isfinite(np.asarray(value).astype(dt)))
+    if finite:
+        assert dtypes.fit(value, dtype, "gain") == value
+    else:
+        with pytest.raises(ValueError, match=f"gain .* does not fit dtype {dtype}"):
+            dtypes.fit(value, dtype, "gain")
