@@ -13,9 +13,10 @@ Keras-named one against the ``torch.nn.init`` call of the same scale (``he_norma
 against ``kaiming_normal_(nonlinearity="relu")``, ...: the same work, though
 Keras's normal family is truncated). Part 2 times the torch-layout permutation
 (``lecun_normal_`` in torch layout against ``layout="keras"`` on the same tensor).
-Part 3 re-initializes a ``torch.nn.TransformerEncoder`` of about 100M parameters
-with ``init_module_`` (rules "torch" and "keras") and with the model's own
-``reset_parameters``.
+Part 3 re-initializes a ``torch.nn.TransformerEncoder`` of about 100M parameters,
+and one of 576 small tensors, with ``init_module_`` (rules "torch" and "keras") and
+with the model's own ``reset_parameters``. Part 4 times single calls on small
+tensors (a bias, a 64 x 64 weight): per-call overhead.
 
 Targets: docs/design.md's (``trunc_normal_`` at least 10x torch's, the rest at
 least 1x), and the torch layout within 1.5x of the Keras layout. Timings depend on
@@ -81,6 +82,8 @@ SAME_OP = ("eye_", "constant_", "zeros_", "ones_", "identity_", "dirac_")
 UNSEEDED = SAME_OP
 #: Costly on both sides for reasons other than the stream (QR, sorting): small tensors.
 SMALL = ("orthogonal_", "sparse_")
+#: Many small weights (576 tensors, 0.6M parameters): per-weight overhead, not fill speed.
+SMALL_MODEL = (32, 48)
 #: The layout case: torch-layout shapes whose Keras twin differs.
 LAYOUT_SHAPES = [(2, 2**22), (16, 2**20), (4096, 4096), (256, 256, 3, 3)]
 
@@ -153,11 +156,36 @@ def torch_reset(model):
 def bench_module(d_model, layers, repeat):
     model = transformer(d_model, layers)
     count = sum(p.numel() for p in model.parameters())
+    weights = sum(1 for _ in model.parameters())
     rows = [("own reset_parameters", best_of(lambda: torch_reset(model), repeat))]
     for rules in ("torch", "keras"):
         rows.append((f'init_module_(rules="{rules}")',
                      best_of(lambda: ft.init_module_(model, rules=rules, seed=0), repeat)))
-    return count, rows
+    return count, weights, rows
+
+
+#: Small tensors: the per-call cost, not the values (biases, norms, small layers).
+SMALL_CALLS = [("normal_", (1024,)), ("uniform_", (1024,)), ("zeros_", (1024,)),
+               ("xavier_uniform_", (64, 64)), ("kaiming_uniform_", (64, 64))]
+
+
+def bench_small_calls(calls=2000):
+    """Microseconds a call of each function on a small float32 tensor, fanin and torch
+    timed alternately (best of 5 rounds of ``calls`` calls)."""
+    rows = []
+    for name, shape in SMALL_CALLS:
+        t = torch.zeros(shape)
+        seed = {} if name in UNSEEDED else {"seed": 1}
+        ours, theirs = getattr(ft, name), getattr(torch.nn.init, name)
+        best = {"fanin": math.inf, "torch": math.inf}
+        for _ in range(5):
+            for side, fn in (("fanin", lambda: ours(t, **seed)), ("torch", lambda: theirs(t))):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                best[side] = min(best[side], (time.perf_counter() - t0) / calls)
+        rows.append((name, "x".join(map(str, shape)), best["fanin"], best["torch"]))
+    return rows
 
 
 def print_functions(rows):
@@ -184,14 +212,23 @@ def print_layout(rows):
               f"1.5x{'' if t / k <= 1.5 else ' (missed)'} |")
 
 
-def print_module(count, rows):
+def print_module(count, weights, rows):
     base = rows[0][1]
-    print(f"\n## whole model: TransformerEncoder, {count / 1e6:.1f}M parameters "
-          f"(best time, s)\n")
+    print(f"\n## whole model: TransformerEncoder, {count / 1e6:.1f}M parameters in "
+          f"{weights} tensors (best time, ms)\n")
     print("| initialization | time | vs own reset |")
     print("|---|---|---|")
     for label, t in rows:
-        print(f"| {label} | {t:.3f} | {base / t:.2f}x |")
+        print(f"| {label} | {t * 1e3:.1f} | {base / t:.2f}x |")
+
+
+def print_small_calls(rows):
+    print("\n## small tensors: cost of one call, float32 (us; per-call overhead, "
+          "no target)\n")
+    print("| function | shape | fanin | torch | speed-up |")
+    print("|---|---|---|---|---|")
+    for name, shape, f, r in rows:
+        print(f"| `{name}` | {shape} | {f * 1e6:.1f} | {r * 1e6:.1f} | {r / f:.2f}x |")
 
 
 def main(argv=None):
@@ -212,12 +249,16 @@ def main(argv=None):
     print_functions(rows)
     layout = bench_layout(args.dtypes.split(","), args.repeat)
     print_layout(layout)
-    count, mod_rows = bench_module(d_model, layers, max(1, args.repeat - 1))
-    print_module(count, mod_rows)
+    modules = [bench_module(d, n, max(1, args.repeat - 1))
+               for d, n in ((d_model, layers), SMALL_MODEL)]
+    for count, weights, mod_rows in modules:
+        print_module(count, weights, mod_rows)
+    small = bench_small_calls(200 if args.quick else 2000)
+    print_small_calls(small)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"shape": shape, "functions": rows, "layout": layout,
-                       "module": [count, mod_rows]}, f, indent=1)
+                       "modules": modules, "small_calls": small}, f, indent=1)
 
 
 if __name__ == "__main__":
