@@ -300,8 +300,9 @@ class StreamDraw(Draw):
         if not (isinstance(out, np.ndarray) and out.shape == self.shape
                 and out.flags.c_contiguous and out.flags.writeable):
             return False
-        if offset is not None and (not isinstance(offset, tuple) or any(offset)):
-            return False
+        if offset is not None and not (type(offset) is tuple and len(offset) == len(self.shape)
+                                       and all(type(o) is int and o == 0 for o in offset)):
+            return False  # any other spelling is validated by Draw.fill
         dt = self.numpy_dtype
         return out.dtype == dt or (self.dtype == "bfloat16" and out.dtype == np.uint16)
 

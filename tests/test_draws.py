@@ -154,6 +154,11 @@ def test_whole_tensor_fill_checks_key_and_call_and_changes_nothing_on_error():
         with pytest.raises(ValueError, match="key|call"):
             d.fill(out)
         assert (out == 7.0).all()
+    d = draws.StreamDraw((2, 3), "float32", key=0, call=0, distribution=dist)
+    for offset, error in (((0,), ValueError), ((0, 0, 0), ValueError), ((0.0, 0), TypeError),
+                          ((False, 0), TypeError)):  # bad offsets: refused as by any fill
+        with pytest.raises(error):
+            d.fill(np.zeros((2, 3), np.float32), offset)
     bad = draws.StreamDraw((3,), "float16", key=0, call=0, distribution=stream.uniform(1e6, 2e6))
     with pytest.raises(ValueError, match="float16"):
         bad.fill(np.zeros(3, np.float16))

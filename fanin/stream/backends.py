@@ -26,8 +26,8 @@ from fanin.stream.numpy import fill_reference_rows
 from fanin.stream.kinds import Distribution
 from fanin.stream.plans import Plan, check_rows, plan
 
-__all__ = ["BACKENDS", "set_backend", "get_backend", "using_kernel",
-           "kernel_available", "check_out", "fill", "fill_rows", "fill_columns", "WholeFill", "whole_fill"]
+__all__ = ["BACKENDS", "set_backend", "get_backend", "using_kernel", "kernel_available",
+           "check_out", "fill", "fill_rows", "fill_columns", "WholeFill", "whole_fill"]
 
 #: fill_rows-style functions on validated arguments, by backend name.
 _ROWS: dict[str, Callable[..., None]] = {"reference": fill_reference_rows}
