@@ -8,6 +8,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fanin
 from fanin import draws, stream
@@ -162,6 +164,39 @@ def test_whole_tensor_fill_checks_key_and_call_and_changes_nothing_on_error():
     bad = draws.StreamDraw((3,), "float16", key=0, call=0, distribution=stream.uniform(1e6, 2e6))
     with pytest.raises(ValueError, match="float16"):
         bad.fill(np.zeros(3, np.float16))
+
+
+_OFFSET_PARTS = st.sampled_from([0, 1, -1, 0.0, False, None, np.int64(0), "0"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(offset=st.none() | st.tuples() | st.lists(_OFFSET_PARTS, max_size=3)
+       | st.lists(_OFFSET_PARTS, max_size=3).map(tuple),
+       target=st.sampled_from(["native", "uint16", "strided", "readonly", "shape"]))
+def test_whole_tensor_path_accepts_exactly_what_the_general_fill_accepts(offset, target):
+    """The prepared whole-tensor path of ``StreamDraw.fill`` is a shortcut only: for any
+    offset spelling and target it gives the general :meth:`Draw.fill`'s bits or its
+    exception type."""
+    d = fanin.RandomNormal(seed=5).draw((2, 3), "bfloat16")
+    def target_array():
+        if target == "uint16":
+            return np.zeros((2, 3), np.uint16)
+        if target == "strided":
+            return np.zeros((2, 6), d.numpy_dtype)[:, ::2]
+        if target == "shape":
+            return np.zeros((3, 2), d.numpy_dtype)
+        out = np.zeros((2, 3), d.numpy_dtype)
+        out.flags.writeable = target != "readonly"
+        return out
+    outcomes = []
+    for fill in (d.fill, lambda out, o: draws.Draw.fill(d, out, o)):
+        out = target_array()
+        try:
+            fill(out, offset)
+            outcomes.append(bits(np.ascontiguousarray(out)).tobytes())
+        except (TypeError, ValueError) as e:
+            outcomes.append(type(e))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_stream_fill_refuses_reinterpretation():
