@@ -591,6 +591,27 @@ def test_init_module_tied_and_rnn_and_attention():
     assert torch.equal(rnn.bias_ih_l0.detach(), forget)
     mha = ft.init_module_(nn.MultiheadAttention(8, 2), seed=0)
     assert (mha.in_proj_bias == 0).all() and (mha.out_proj.bias == 0).all()
+    # q, k and v: calls 0, 1, 2 of one GlorotUniform, each the Keras (E, E) kernel transposed
+    glorot = fanin.GlorotUniform(seed=ft.parameter_seed(0, "in_proj_weight"))
+    assert same(mha.in_proj_weight, np.concatenate([glorot((8, 8)).T for _ in range(3)]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_packed_qkv_blocks_are_the_whole_tensor_sliced(dtype):
+    """Any block of the packed q/k/v draw (a DTensor shard's, say) is the whole one's slice,
+    including blocks that straddle the q/k/v boundaries."""
+    from fanin.torch.modules import TransposedBlocksDraw
+
+    init = fanin.GlorotUniform(seed=4)
+    parts = tuple(init.draw((5, 6), dtype) for _ in range(3))
+    d = TransposedBlocksDraw((18, 5), dtype, parts=parts)
+    whole = d.array()
+    packed = np.ascontiguousarray(np.concatenate([p.array().T for p in parts]))
+    assert np.array_equal(whole.view(np.uint8), packed.view(np.uint8))
+    for offset, shape in (((0, 0), (18, 5)), ((4, 1), (9, 3)), ((11, 0), (7, 5)), ((17, 4), (1, 1))):
+        block = d.block(offset, shape)
+        want = whole[offset[0]:offset[0] + shape[0], offset[1]:offset[1] + shape[1]]
+        assert np.array_equal(block.view(np.uint8), np.ascontiguousarray(want).view(np.uint8))
 
 
 def test_parameter_seed_is_stable():

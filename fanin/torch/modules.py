@@ -159,8 +159,8 @@ class TransposedBlocksDraw(Draw):
         (r0, c0), rows = offset, out.shape[0]
         for i, part in enumerate(self.parts):
             first, last = max(r0, i * n), min(r0 + rows, (i + 1) * n)
-            if first < last:
-                part.fill(out[first - r0:last - r0].T, (c0, first - i * n))
+            if first < last:  # the rows are the part's block transposed
+                part.fill_permuted(out[first - r0:last - r0], (1, 0), (c0, first - i * n))
 
 
 def _mha_in_proj(embed_dim: int) -> Writer:
