@@ -256,6 +256,12 @@ class Draw(BitwiseEquality):
         out[index] = value
 
 
+#: Elements up to which a whole permuted stream draw is filled in its own layout and
+#: copied in (a prepared call and NumPy's strided copy) rather than written
+#: transposed by the kernel, whose plan and row starts cost more than the values.
+SMALL_PERMUTED = 1 << 16
+
+
 @dataclass(frozen=True, eq=False)
 class StreamDraw(Draw):
     """Elementwise stream values: element ``i`` (flat, C order) is
@@ -318,6 +324,11 @@ class StreamDraw(Draw):
         in_order = out.transpose(np.argsort(axes)).flags.c_contiguous  # e.g. (1, n) from (n, 1)
         if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous or in_order:
             return super().fill_permuted(out, axes, offset)
+        target = out.transpose(np.argsort(axes))  # out's memory in the draw's layout
+        if out.size <= SMALL_PERMUTED and target.shape == self.shape and self._whole_native(
+                np.empty(self.shape, out.dtype), offset):
+            target[...] = self.fill(np.empty(self.shape, out.dtype))  # one prepared call
+            return out
         plan = self.plan(offset, tuple(out.shape[i] for i in np.argsort(axes)))
         columns = out.reshape(out.shape[0], math.prod(out.shape[1:]))  # [t, r]: row r's t-th
         start = plan.continuing_start(axes[1:])

@@ -243,11 +243,14 @@ def test_identity_blocks_need_no_full_size_temporary():
     assert np.array_equal(b, want)
 
 
+@pytest.mark.parametrize("small", [0, 1 << 30], ids=["columns", "copied"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64", "float16"])
-def test_fill_permuted_is_the_block_transposed(dtype, backend):
+def test_fill_permuted_is_the_block_transposed(dtype, backend, small, monkeypatch):
     """Property: for random shapes, blocks and permutations, fill_permuted writes
     exactly draw.block(...).transpose(axes); the torch layout (last axis first) goes
-    through fill_columns, other permutations and strided targets through fill."""
+    through fill_columns, or for whole tensors up to SMALL_PERMUTED elements through
+    a whole fill copied in; other permutations and strided targets through fill."""
+    monkeypatch.setattr(draws, "SMALL_PERMUTED", small)
     rng = np.random.default_rng([len(dtype), len(backend)])
     inits = (fanin.LecunNormal(seed=3), fanin.RandomUniform(seed=4), fanin.Orthogonal(seed=5),
              fanin.Identity(), fanin.Constant(0.5))
@@ -260,6 +263,8 @@ def test_fill_permuted_is_the_block_transposed(dtype, backend):
         d = init.draw(shape, dtype)
         offset = tuple(int(rng.integers(0, s + 1)) for s in shape)
         block = tuple(int(rng.integers(0, s - o + 1)) for s, o in zip(shape, offset))
+        if trial % 3 == 0:  # the whole tensor, as a framework's own weight
+            offset, block = (0,) * len(shape), shape
         n = len(shape)
         axes = (n - 1,) + tuple(rng.permutation(n - 1)) if trial % 4 else rng.permutation(n)
         want = d.block(offset, block).transpose(axes)

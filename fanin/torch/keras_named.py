@@ -88,9 +88,11 @@ def _keras_random(tensor: torch.Tensor, make: Callable[[Optional[int]], Any],
     keras_shape(tensor.shape, layout)
     if warn_empty(tensor, depth=2):
         return tensor
-    # validate the parameters, the shape and the dtype before a seed is taken (a
-    # draw of a fresh instance is a few numbers)
-    make(0).draw(keras_shape(tensor.shape, layout)[0], tensor.dtype)
+    if seed is None or is_meta(tensor):
+        # validate the parameters, the shape and the dtype before a generator's seed
+        # is taken (a draw of a fresh instance is a few numbers); an explicit seed
+        # takes nothing, and the write's own draw validates before anything is written
+        make(0).draw(keras_shape(tensor.shape, layout)[0], tensor.dtype)
     if is_meta(tensor):
         return tensor
     return apply_initializer(tensor, make(resolve_seed(seed, generator)), layout, fn)
