@@ -165,6 +165,27 @@ def test_row_layouts_match_reference(fmt, kind):
 
 
 @needs_kernel
+@pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_short_scattered_rows_match_reference(fmt, kind):
+    """Rows shorter than a batch at scattered starts, each computing only the groups of
+    8 blocks it needs (the AVX-512 head of a batch): row lengths around every group
+    boundary (32, 64, 96 words) and the scalar and whole-batch limits, at every lane
+    of a Philox block and near the top of the index range."""
+    rng = np.random.default_rng([13, len(fmt), len(kind)])
+    lengths = [15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128]
+    for trial, row_len in enumerate(lengths):
+        nrows = 9
+        starts = rng.integers(0, stream.MAX_INDEX - row_len, size=nrows, dtype=np.uint64)
+        starts = starts - starts % np.uint64(4) + np.arange(nrows, dtype=np.uint64) % 4  # every lane
+        starts[-1] = stream.MAX_INDEX - row_len
+        loc, scale = LOC_SCALE[trial % len(LOC_SCALE)]
+        check((nrows, row_len), fmt, int(rng.integers(0, 2**64, dtype=np.uint64)),
+              CALLS[trial % len(CALLS)], make_dist(kind, loc, scale),
+              starts=starts, row_len=row_len)
+
+
+@needs_kernel
 @pytest.mark.parametrize("fmt", list(DTYPES))
 def test_large_fill_crosses_chunks_and_threads(fmt):
     """Sizes past the reference's 65536-element chunk and the kernel's thread chunks,

@@ -19,8 +19,10 @@
  * apart). A round is then 2 vpmuludq, 2 shifts, 2 ternary XORs per group: the full
  * 64-bit product is (hi << 32 | lo), lo needs no extraction. */
 #define FK_GROUPS (FK_BLOCKS / 8)
+/* The first ng groups (8 blocks, 32 words each: w[0 .. 2 ng)); a whole batch is
+ * FK_GROUPS, a constant the loops unroll for */
 static FK_INLINE void
-FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
+FK(philox_groups)(const fk_params *P, uint64_t b0, __m512i w[FK_NV], int ng)
 {
     const __m512i idx = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i m0 = _mm512_set1_epi64(FK_PHILOX_M0), m1 = _mm512_set1_epi64(FK_PHILOX_M1);
@@ -32,7 +34,7 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
     const __m512i c3 = _mm512_set1_epi32((int)(P->call_hi ^ k1));
     __m512i v0[FK_GROUPS], v1[FK_GROUPS], v2[FK_GROUPS], v3[FK_GROUPS];
     FK_UNROLL
-    for (int g = 0; g < FK_GROUPS; g++) {
+    for (int g = 0; g < ng; g++) {
         /* 64-bit block numbers mod 2**64: low word c0, high word c1 */
         __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)(b0 + 8u * (uint64_t)g)), idx);
         __m512i pa = _mm512_mul_epu32(a0, m0);
@@ -47,7 +49,7 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
     for (int r = 1; r < 10; r++) {
         __m512i K0 = _mm512_set1_epi32((int)k0), K1 = _mm512_set1_epi32((int)k1);
         FK_UNROLL
-        for (int g = 0; g < FK_GROUPS; g++) {
+        for (int g = 0; g < ng; g++) {
             __m512i p0 = _mm512_mul_epu32(v0[g], m0), p2 = _mm512_mul_epu32(v2[g], m1);
             /* 0x96: a ^ b ^ c */
             v0[g] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p2, 32), v1[g], K0, 0x96);
@@ -63,14 +65,19 @@ FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
     const __m512i lo4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     const __m512i hi4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
     FK_UNROLL
-    for (int g = 0; g < FK_GROUPS; g++) {
+    for (int g = 0; g < ng; g++) {
         __m512i w01 = _mm512_mask_shuffle_epi32(v0[g], (__mmask16)0xAAAA, v1[g], (_MM_PERM_ENUM)0xA0);
         __m512i w23 = _mm512_mask_shuffle_epi32(v2[g], (__mmask16)0xAAAA, v3[g], (_MM_PERM_ENUM)0xA0);
         w[2 * g] = _mm512_permutex2var_epi64(w01, lo4, w23);
         w[2 * g + 1] = _mm512_permutex2var_epi64(w01, hi4, w23);
     }
 }
-#undef FK_GROUPS
+
+static FK_INLINE void
+FK(philox)(const fk_params *P, uint64_t b0, __m512i w[FK_NV])
+{
+    FK(philox_groups)(P, b0, w, FK_GROUPS);
+}
 
 /* A batch's words: Philox's for block b, or the given Win (test hook) */
 static FK_INLINE void
@@ -322,23 +329,53 @@ FK(loop32)(const fk_params *P, int kind, int fmt, uint64_t b, const uint32_t *Wi
     }
 }
 
-static FK_NOINLINE void
-FK(run32)(const fk_params *P, int kind, uint64_t b, const uint32_t *Win, size_t nb, char *out)
-{
-#define FK_FMTS(K)                                                                          \
+/* CALL(K, F) for P's kind and format, each a constant of its own instance */
+#define FK_FMT32(CALL, K)                                                                   \
     switch (P->fmt) {                                                                       \
-    case FK_F32: FK(loop32)(P, K, FK_F32, b, Win, nb, out); return;                        \
-    case FK_BF16: FK(loop32)(P, K, FK_BF16, b, Win, nb, out); return;                      \
-    default: FK(loop32)(P, K, FK_F16, b, Win, nb, out); return;                            \
+    case FK_F32: CALL(K, FK_F32); return;                                                   \
+    case FK_BF16: CALL(K, FK_BF16); return;                                                 \
+    default: CALL(K, FK_F16); return;                                                       \
     }
-    switch (kind) {
-    case FK_UNIFORM: FK_FMTS(FK_UNIFORM)
-    case FK_NORMAL: FK_FMTS(FK_NORMAL)
-    case FK_TRUNCATED: FK_FMTS(FK_TRUNCATED)
-    default: FK_FMTS(FK_TN_GENERAL)
+#define FK_EACH32(CALL)                                                                     \
+    switch (P->kind) {                                                                      \
+    case FK_UNIFORM: FK_FMT32(CALL, FK_UNIFORM)                                             \
+    case FK_NORMAL: FK_FMT32(CALL, FK_NORMAL)                                               \
+    case FK_TRUNCATED: FK_FMT32(CALL, FK_TRUNCATED)                                         \
+    default: FK_FMT32(CALL, FK_TN_GENERAL)                                                  \
     }
-#undef FK_FMTS
+
+static FK_NOINLINE void
+FK(run32)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *out)
+{
+#define FK_LOOP(K, F) FK(loop32)(P, K, F, b, Win, nb, out)
+    FK_EACH32(FK_LOOP)
+#undef FK_LOOP
 }
+
+/* The head of the batch at block b: its first ng < FK_GROUPS groups (32 ng values of
+ * a float32-family format) into out. A row that needs part of a batch (short rows at
+ * scattered starts: fill_columns of a conv kernel with few output channels, a column
+ * shard) computes that part only: a 64-word row took a whole 128-word batch. */
+static FK_INLINE void
+FK(head_values32)(const fk_params *P, int kind, int fmt, const __m512i w[FK_NV], int ng,
+                  char *out)
+{
+    for (int p = 0; p < ng; p++)
+        FK(put32)(P, fmt, FK(value32)(P, kind, w[2 * p]), FK(value32)(P, kind, w[2 * p + 1]),
+                  out, p);
+}
+
+static FK_NOINLINE void
+FK(head32)(const fk_params *P, uint64_t b, int ng, char *out)
+{
+    __m512i w[FK_NV];
+    FK(philox_groups)(P, b, w, ng);
+#define FK_HEAD(K, F) FK(head_values32)(P, K, F, w, ng, out)
+    FK_EACH32(FK_HEAD)
+#undef FK_HEAD
+}
+#undef FK_EACH32
+#undef FK_FMT32
 
 /* ---------------------------------------------------------------------------- */
 /* float64 transforms: 16 words (8 pairs r = w[2i+1] << 32 | w[2i]) to 8 values   */
@@ -569,8 +606,9 @@ FK(run)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *ou
         }
     }
     else {
-        FK(run32)(P, P->kind, b, Win, nb, out);
+        FK(run32)(P, b, Win, nb, out);
     }
 }
 
+#undef FK_GROUPS
 #undef FK_NV
