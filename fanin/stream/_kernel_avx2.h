@@ -16,15 +16,16 @@ FK(mulhilo)(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
     *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-/* Philox4x32-10 on FK_BLOCKS consecutive blocks b0, b0+1, ...; word 4*i + l of W is
- * lane l of block b0 + i. FK_BLOCKS / 8 vectors of 8 blocks per counter word. */
+/* Philox4x32-10 on the first ng groups of 8 consecutive blocks from b0 (a whole batch:
+ * FK_BLOCKS / 8, a constant the loop unrolls for); word 4*i + l of W is lane l of
+ * block b0 + i. One vector of 8 blocks per counter word and group. */
 static FK_INLINE void
-FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
+FK(philox_groups)(const fk_params *P, uint64_t b0, uint32_t *restrict W, int ng)
 {
     const __m256i m0 = _mm256_set1_epi64x(FK_PHILOX_M0), m1 = _mm256_set1_epi64x(FK_PHILOX_M1);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     FK_UNROLL
-    for (int h = 0; h < FK_BLOCKS / 8; h++) {
+    for (int h = 0; h < ng; h++) {
         uint64_t first = b0 + (uint64_t)(8 * h);
         /* low words first + lane, with the carry into the high words where they wrap */
         __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)first), lane);
@@ -62,6 +63,12 @@ FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
         _mm256_storeu_si256((__m256i *)(void *)(o + 16), _mm256_permute2x128_si256(q0, q1, 0x31));
         _mm256_storeu_si256((__m256i *)(void *)(o + 24), _mm256_permute2x128_si256(q2, q3, 0x31));
     }
+}
+
+static FK_INLINE void
+FK(philox)(const fk_params *P, uint64_t b0, uint32_t *restrict W)
+{
+    FK(philox_groups)(P, b0, W, FK_BLOCKS / 8);
 }
 
 /* ---------------------------------------------------------------------------- */
@@ -289,30 +296,60 @@ FK(loop32)(const fk_params *P, int kind, int fmt, uint64_t b, const uint32_t *Wi
     }
 }
 
-static FK_NOINLINE void
-FK(run32)(const fk_params *P, int kind, uint64_t b, const uint32_t *Win, size_t nb, char *out)
-{
-#define FK_FMTS(K)                                                                          \
+/* CALL(K, F) for P's kind and format, each a constant of its own instance */
+#define FK_FMT32(CALL, K)                                                                   \
     switch (P->fmt) {                                                                       \
-    case FK_F32: FK(loop32)(P, K, FK_F32, b, Win, nb, out); return;                        \
-    case FK_BF16: FK(loop32)(P, K, FK_BF16, b, Win, nb, out); return;                      \
-    default: FK(loop32)(P, K, FK_F16, b, Win, nb, out); return;                            \
+    case FK_F32: CALL(K, FK_F32); return;                                                   \
+    case FK_BF16: CALL(K, FK_BF16); return;                                                 \
+    default: CALL(K, FK_F16); return;                                                       \
     }
-    switch (kind) {
-    case FK_UNIFORM: FK_FMTS(FK_UNIFORM)
-    case FK_NORMAL: FK_FMTS(FK_NORMAL)
-    case FK_TRUNCATED: FK_FMTS(FK_TRUNCATED)
-    default: FK_FMTS(FK_TN_GENERAL)
+#define FK_EACH32(CALL)                                                                     \
+    switch (P->kind) {                                                                      \
+    case FK_UNIFORM: FK_FMT32(CALL, FK_UNIFORM)                                             \
+    case FK_NORMAL: FK_FMT32(CALL, FK_NORMAL)                                               \
+    case FK_TRUNCATED: FK_FMT32(CALL, FK_TRUNCATED)                                         \
+    default: FK_FMT32(CALL, FK_TN_GENERAL)                                                  \
     }
-#undef FK_FMTS
+
+static FK_NOINLINE void
+FK(run32)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *out)
+{
+#define FK_LOOP(K, F) FK(loop32)(P, K, F, b, Win, nb, out)
+    FK_EACH32(FK_LOOP)
+#undef FK_LOOP
 }
+
+/* The head of the batch at block b: its first ng < FK_BLOCKS / 8 groups (32 ng values
+ * of a float32-family format) into out, for a row that needs no more of the batch
+ * (see the AVX-512 loops' head32). */
+static FK_INLINE void
+FK(head_values32)(const fk_params *P, int kind, int fmt, uint64_t b, int ng, char *out)
+{
+    FK_ALIGN(32) uint32_t W[FK_WORDS];
+    FK(philox_groups)(P, b, W, ng);
+    for (int p = 0; p < 2 * ng; p++) {
+        __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)(W + 16 * p));
+        __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(W + 16 * p + 8));
+        FK(put32)(P, fmt, FK(value32)(P, kind, w0), FK(value32)(P, kind, w1), out, p);
+    }
+}
+
+static FK_NOINLINE void
+FK(head32)(const fk_params *P, uint64_t b, int ng, char *out)
+{
+#define FK_HEAD(K, F) FK(head_values32)(P, K, F, b, ng, out)
+    FK_EACH32(FK_HEAD)
+#undef FK_HEAD
+}
+#undef FK_EACH32
+#undef FK_FMT32
 
 /* nb batches of FK_WORDS words (Philox blocks from b, or Win) into out */
 static void
 FK(run)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *out)
 {
     if (P->fmt != FK_F64 && P->fmt < FK_I8) {
-        FK(run32)(P, P->kind, b, Win, nb, out);
+        FK(run32)(P, b, Win, nb, out);
         return;
     }
     FK_ALIGN(32) uint32_t W[FK_WORDS];

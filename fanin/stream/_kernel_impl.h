@@ -194,7 +194,7 @@ FK(part)(const fk_params *P, uint64_t b, size_t skip, size_t take, char *out)
         for (size_t k = 0; 4 * k < nwords; k++) fk_philox_block(P, b + k, W + 4 * k);
         FK(scalar_batch)(P, W, skip + take, T.c);
     }
-#if defined(FK_ISA_AVX512)
+#if defined(FK_ISA_AVX512) || defined(FK_ISA_AVX2)
     else if (P->fmt <= FK_F32 && nwords <= FK_WORDS - 32) { /* the groups it needs */
         FK(head32)(P, b, (int)((nwords + 31) / 32), T.c);
     }
