@@ -329,21 +329,6 @@ FK(loop32)(const fk_params *P, int kind, int fmt, uint64_t b, const uint32_t *Wi
     }
 }
 
-/* CALL(K, F) for P's kind and format, each a constant of its own instance */
-#define FK_FMT32(CALL, K)                                                                   \
-    switch (P->fmt) {                                                                       \
-    case FK_F32: CALL(K, FK_F32); return;                                                   \
-    case FK_BF16: CALL(K, FK_BF16); return;                                                 \
-    default: CALL(K, FK_F16); return;                                                       \
-    }
-#define FK_EACH32(CALL)                                                                     \
-    switch (P->kind) {                                                                      \
-    case FK_UNIFORM: FK_FMT32(CALL, FK_UNIFORM)                                             \
-    case FK_NORMAL: FK_FMT32(CALL, FK_NORMAL)                                               \
-    case FK_TRUNCATED: FK_FMT32(CALL, FK_TRUNCATED)                                         \
-    default: FK_FMT32(CALL, FK_TN_GENERAL)                                                  \
-    }
-
 static FK_NOINLINE void
 FK(run32)(const fk_params *P, uint64_t b, const uint32_t *Win, size_t nb, char *out)
 {
@@ -374,8 +359,6 @@ FK(head32)(const fk_params *P, uint64_t b, int ng, char *out)
     FK_EACH32(FK_HEAD)
 #undef FK_HEAD
 }
-#undef FK_EACH32
-#undef FK_FMT32
 
 /* ---------------------------------------------------------------------------- */
 /* float64 transforms: 16 words (8 pairs r = w[2i+1] << 32 | w[2i]) to 8 values   */

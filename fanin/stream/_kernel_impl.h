@@ -117,6 +117,22 @@ FK(scalar_to)(const fk_params *P, const uint32_t *W, size_t n, char *out)
 /* Win, into nb * FK_WORDS / per elements at out (any alignment).                  */
 /* ---------------------------------------------------------------------------- */
 
+/* The vector loops' dispatch: CALL(K, F) for P's kind and format, each a constant
+ * of its own instance of the loop (P in scope; the call returns) */
+#define FK_FMT32(CALL, K)                                                                   \
+    switch (P->fmt) {                                                                       \
+    case FK_F32: CALL(K, FK_F32); return;                                                   \
+    case FK_BF16: CALL(K, FK_BF16); return;                                                 \
+    default: CALL(K, FK_F16); return;                                                       \
+    }
+#define FK_EACH32(CALL)                                                                     \
+    switch (P->kind) {                                                                      \
+    case FK_UNIFORM: FK_FMT32(CALL, FK_UNIFORM)                                             \
+    case FK_NORMAL: FK_FMT32(CALL, FK_NORMAL)                                               \
+    case FK_TRUNCATED: FK_FMT32(CALL, FK_TRUNCATED)                                         \
+    default: FK_FMT32(CALL, FK_TN_GENERAL)                                                  \
+    }
+
 #if defined(FK_ISA_AVX512)
 #include "_kernel_avx512.h"
 #elif defined(FK_ISA_AVX2)
@@ -402,3 +418,5 @@ FK(narrow)(const char *src, size_t tl, size_t g, char *dst, size_t ld, size_t is
 #undef FK
 #undef FK_CAT
 #undef FK_CAT2
+#undef FK_EACH32
+#undef FK_FMT32
