@@ -85,7 +85,8 @@ SMALL = ("orthogonal_", "sparse_")
 #: Many small weights (576 tensors, 0.6M parameters): per-weight overhead, not fill speed.
 SMALL_MODEL = (32, 48)
 #: The layout case: torch-layout shapes whose Keras twin differs.
-LAYOUT_SHAPES = [(2, 2**22), (16, 2**20), (4096, 4096), (256, 256, 3, 3)]
+#: (64, 2048, 3, 3): few output channels, so Keras rows of 64 at scattered starts.
+LAYOUT_SHAPES = [(2, 2**22), (16, 2**20), (4096, 4096), (256, 256, 3, 3), (64, 2048, 3, 3)]
 
 
 def fmt(value):
