@@ -301,16 +301,20 @@ class StreamDraw(Draw):
         return out
 
     def _whole_native(self, out: object, offset: ShapeLike | None) -> bool:
-        """``out`` is the whole tensor (offset absent or zeros), C-contiguous, writable,
+        """``out`` is the whole tensor (see :meth:`_at_origin`), C-contiguous, writable,
         of the draw's own dtype (or bfloat16 as uint16) in native byte order."""
         if not (isinstance(out, np.ndarray) and out.shape == self.shape
-                and out.flags.c_contiguous and out.flags.writeable):
+                and out.flags.c_contiguous and out.flags.writeable
+                and self._at_origin(offset)):
             return False
-        if offset is not None and not (type(offset) is tuple and len(offset) == len(self.shape)
-                                       and all(type(o) is int and o == 0 for o in offset)):
-            return False  # any other spelling is validated by Draw.fill
         dt = self.numpy_dtype
         return out.dtype == dt or (self.dtype == "bfloat16" and out.dtype == np.uint16)
+
+    def _at_origin(self, offset: ShapeLike | None) -> bool:
+        """``offset`` is absent or a tuple of int zeros of the draw's rank (any other
+        spelling is left to :meth:`Draw.fill`'s validation)."""
+        return offset is None or (type(offset) is tuple and len(offset) == len(self.shape)
+                                  and all(type(o) is int and o == 0 for o in offset))
 
     def fill_permuted(self, out: np.ndarray, axes: Sequence[int],
                       offset: ShapeLike | None = None) -> np.ndarray:
@@ -325,8 +329,7 @@ class StreamDraw(Draw):
         if n < 2 or axes[0] != n - 1 or not native or not out.flags.c_contiguous or in_order:
             return super().fill_permuted(out, axes, offset)
         target = out.transpose(np.argsort(axes))  # out's memory in the draw's layout
-        if out.size <= SMALL_PERMUTED and target.shape == self.shape and self._whole_native(
-                np.empty(self.shape, out.dtype), offset):
+        if out.size <= SMALL_PERMUTED and target.shape == self.shape and self._at_origin(offset):
             target[...] = self.fill(np.empty(self.shape, out.dtype))  # one prepared call
             return out
         plan = self.plan(offset, tuple(out.shape[i] for i in np.argsort(axes)))
